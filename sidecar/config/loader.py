@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Turn a YAML document into :class:`Settings`, collecting every problem with its key path.
+
+Parsing is derived from the schema's field types, so adding a key is one line in ``schema.py``.
+This module and ``sources.py`` are the only places that read files or the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sidecar.config.errors import ConfigError, ConfigIssue
+from sidecar.config.rules import check_rules
+from sidecar.config.schema import Settings
+from sidecar.config.values import ByteSize, IPNetwork, Seconds, parse_duration, parse_network, parse_size
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    Seconds: parse_duration,
+    ByteSize: parse_size,
+    IPNetwork: parse_network,
+}
+
+
+class _Invalid(Exception):
+    """Internal: a value could not be parsed; the issue is already recorded."""
+
+
+def load_config_file(path: str | Path) -> Settings:
+    """Read, parse and check a config file; raise :class:`ConfigError` listing every problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read config file {str(path)!r}: {exc.strerror}",
+                                       "pass an existing, readable YAML file with --config")]) from None
+    return load_config_text(text)
+
+
+def load_config_text(text: str) -> Settings:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([ConfigIssue("", f"the file is not valid YAML{where}",
+                                       "fix the YAML syntax")]) from None
+    return load_config_data(raw)
+
+
+def load_config_data(raw: object) -> Settings:
+    issues: list[ConfigIssue] = []
+    if raw is None:
+        raw = {}
+    try:
+        settings = _parse(Settings, raw, "", issues)
+    except _Invalid:
+        settings = None
+    if settings is not None:
+        issues.extend(check_rules(settings))
+    if issues or settings is None:
+        raise ConfigError(issues)
+    return typing.cast(Settings, settings)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+@cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    if tp is Seconds:
+        return "a duration such as 30s"
+    if tp is ByteSize:
+        return "a size such as 4MiB"
+    return {str: "a string", int: "an integer", bool: "true or false", float: "a number"}.get(
+        tp, "a mapping" if dataclasses.is_dataclass(tp) else str(tp)
+    )
+
+
+def _parse(tp: Any, raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+    origin = typing.get_origin(tp)
+    if tp in _SCALARS:
+        try:
+            return _SCALARS[tp](raw)
+        except ValueError as exc:
+            issues.append(ConfigIssue(path, str(exc)))
+            raise _Invalid from None
+    if origin in (types.UnionType, typing.Union):
+        members = typing.get_args(tp)
+        if raw is None and type(None) in members:
+            return None
+        concrete = [m for m in members if m is not type(None)]
+        if len(concrete) == 1:
+            return _parse(concrete[0], raw, path, issues)
+        return _parse_tagged(concrete, raw, path, issues)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if raw in allowed:
+            return raw
+        issues.append(ConfigIssue(path, f"must be one of {', '.join(map(str, allowed))}; got {raw!r}"))
+        raise _Invalid
+    if origin is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if not isinstance(raw, list):
+            issues.append(ConfigIssue(path, f"must be a list, got {type(raw).__name__}"))
+            raise _Invalid
+        items, bad = [], False
+        for index, item in enumerate(raw):
+            try:
+                items.append(_parse(item_tp, item, f"{path}[{index}]", issues))
+            except _Invalid:
+                bad = True
+        if bad:
+            raise _Invalid
+        return tuple(items)
+    if dataclasses.is_dataclass(tp):
+        return _parse_dataclass(typing.cast(type[Any], tp), raw, path, issues)
+    # Plain scalars: bool is an int in Python, so it is told apart explicitly.
+    if tp is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    if isinstance(raw, tp) and not (tp is int and isinstance(raw, bool)):
+        return raw
+    issues.append(ConfigIssue(path, f"must be {_type_name(tp)}, got {type(raw).__name__} {raw!r}"))
+    raise _Invalid
+
+
+def _parse_tagged(members: list[Any], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+    """A union of dataclasses told apart by their ``type`` key."""
+    by_tag = {tag: m for m in members for tag in typing.get_args(_hints(m)["type"])}
+    tag = raw.get("type") if isinstance(raw, Mapping) else None
+    if tag not in by_tag:
+        issues.append(ConfigIssue(_join(path, "type"), f"must be one of {', '.join(by_tag)}; got {tag!r}"))
+        raise _Invalid
+    return _parse_dataclass(by_tag[tag], raw, path, issues)
+
+
+def _parse_dataclass(cls: type[Any], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+    if not isinstance(raw, Mapping):
+        issues.append(ConfigIssue(path, f"must be a mapping of keys, got {type(raw).__name__}"))
+        raise _Invalid
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            known = ", ".join(fields)
+            issues.append(ConfigIssue(_join(path, str(key)), "is not a known key", f"known keys here: {known}"))
+    values: dict[str, Any] = {}
+    bad = False
+    for name, f in fields.items():
+        key_path = _join(path, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                issues.append(ConfigIssue(key_path, "is required"))
+                bad = True
+            continue
+        value = raw[name]
+        if (coerce := f.metadata.get("coerce")) is not None:
+            value = coerce(value)
+        try:
+            values[name] = _parse(_hints(cls)[name], value, key_path, issues)
+        except _Invalid:
+            bad = True
+    if bad:
+        raise _Invalid
+    return cls(**values)
+
+
+def type_shape(cls: type[Any], name: str, path: str) -> Iterator[tuple[str, type[Any]]]:
+    """The dataclasses nested under field ``name`` of ``cls``, with the key prefix of their keys."""
+    tp = _hints(cls)[name]
+    prefix = f"{path}."
+    if typing.get_origin(tp) is tuple:
+        tp, prefix = typing.get_args(tp)[0], f"{path}[]."
+    members = typing.get_args(tp) if typing.get_origin(tp) in (types.UnionType, typing.Union) else (tp,)
+    for member in members:
+        if dataclasses.is_dataclass(member):
+            yield prefix, typing.cast(type[Any], member)

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The configuration schema: one source of truth for parsing, defaults and documentation.
+
+Every key is a dataclass field declared with :func:`setting`, whose ``doc`` is the one-line
+description ``docs/configuration.md`` must carry (a test walks :func:`iter_keys` and fails on an
+undocumented key). The loader derives parsing from the field types; cross-field rules live in
+``rules.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sidecar.config.values import ByteSize, IPNetwork, Seconds, parse_duration
+
+MISSING: Any = dataclasses.MISSING
+
+
+def setting(
+    doc: str,
+    *,
+    default: Any = MISSING,
+    default_factory: Callable[[], Any] | Any = MISSING,
+    coerce: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Declare a configuration key. ``coerce`` rewrites a shorthand raw value before parsing."""
+    metadata = {"doc": doc, "coerce": coerce}
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = setting("Address to listen on.", default="0.0.0.0")
+    port: int = setting("Port to listen on (1-65535).", default=8080)
+    public_url: str | None = setting(
+        "The origin clients use, e.g. https://mcp.example.com (no path). Default: http://<host>:<port>.",
+        default=None,
+    )
+    trusted_proxies: tuple[IPNetwork, ...] = setting(
+        "CIDRs of proxies in front of the sidecar whose X-Forwarded-* headers are believed.", default=()
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        "Browser Origins accepted besides the sidecar's own; a request without Origin is always accepted.",
+        default=(),
+    )
+    drain_timeout: Seconds = setting(
+        "On SIGTERM/SIGINT, how long in-flight requests may finish before streams are closed.",
+        default=parse_duration("20s"),
+    )
+    shutdown_delay: Seconds = setting(
+        "On SIGTERM, how long /readyz answers 503 before the listener stops (lets endpoints update).",
+        default=parse_duration("0s"),
+    )
+    header_timeout: Seconds = setting(
+        "Deadline for a client to send a complete request head once it started one (slowloris guard).",
+        default=parse_duration("10s"),
+    )
+    idle_timeout: Seconds = setting(
+        "How long a client connection may stay idle between requests before it is closed.",
+        default=parse_duration("60s"),
+    )
+    max_request_body: ByteSize = setting(
+        "Largest request body forwarded to a backend; larger ones get 413.", default=ByteSize(4 * 1024**2)
+    )
+    metrics_port: int | None = setting(
+        "Serve /metrics on this separate port instead of the main one (e.g. 9464).", default=None
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = setting("Lowest log level written.",
+                                                                       default="info")
+    log_format: Literal["auto", "json", "console"] = setting(
+        "Log format: json, console (human-readable), or auto (console on a TTY, json otherwise).",
+        default="auto",
+    )
+
+
+def _health_shorthand(raw: Any) -> Any:
+    # DESIGN.md writes the TCP probe as the bare word `tcp`.
+    return {} if raw == "tcp" else raw
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    path: str | None = setting(
+        "HTTP path probed with GET on the backend (any status below 500 is up); absent = TCP connect.",
+        default=None,
+    )
+    interval: Seconds = setting("Time between probes.", default=parse_duration("5s"))
+    timeout: Seconds = setting("Time one probe may take.", default=parse_duration("2s"))
+
+
+@dataclass(frozen=True, slots=True)
+class UnauthenticatedOutgoing:
+    type: Literal["unauthenticated"] = setting("Outgoing auth strategy: unauthenticated (adds nothing).")
+
+
+OutgoingAuth = UnauthenticatedOutgoing
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    name: str = setting("Unique name of the backend, used in logs and metric labels ([a-z0-9_-]).")
+    url: str = setting("The backend's streamable HTTP MCP endpoint, e.g. http://127.0.0.1:3001/mcp.")
+    path: str = setting("Public path on the sidecar routed to `url`, e.g. /mcp.")
+    sse_path: str | None = setting(
+        "Path of the legacy HTTP+SSE stream (GET), public and on the backend's origin, e.g. /sse.",
+        default=None,
+    )
+    messages_path: str = setting(
+        "Path of the legacy HTTP+SSE message endpoint (POST), public and on the backend's origin.",
+        default="/messages/",
+    )
+    allow_remote: bool = setting("Allow a backend URL that is not on loopback.", default=False)
+    health: HealthSettings = setting(
+        "Readiness probe of the backend: `tcp` (default) or {path, interval, timeout}.",
+        default_factory=HealthSettings,
+        coerce=_health_shorthand,
+    )
+    connect_timeout: Seconds = setting(
+        "Time allowed to connect to the backend; past it the client gets 502.", default=parse_duration("5s")
+    )
+    read_timeout: Seconds | None = setting(
+        "Longest wait for response headers or between body reads of a non-streamed response (null = off).",
+        default=parse_duration("5m"),
+    )
+    sse_read_timeout: Seconds | None = setting(
+        "Longest wait between reads of an SSE stream (null = off, the default; no total stream timeout).",
+        default=None,
+    )
+    outgoing_auth: OutgoingAuth = setting(
+        "How the sidecar authenticates to the backend.",
+        default_factory=lambda: UnauthenticatedOutgoing(type="unauthenticated"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousIncoming:
+    type: Literal["anonymous"] = setting("Incoming auth mode: anonymous (no token required).")
+
+
+IncomingAuth = AnonymousIncoming
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = setting("Listener, timeouts and limits.", default_factory=ServerSettings)
+    backends: tuple[BackendSettings, ...] = setting("The MCP servers in the pod (at least one).", default=())
+    incoming_auth: IncomingAuth = setting(
+        "How clients authenticate to the sidecar.",
+        default_factory=lambda: AnonymousIncoming(type="anonymous"),
+    )
+
+
+def iter_keys(cls: type[Any] = Settings, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Yield ``(key path, doc)`` for every key, lists written ``backends[].name``."""
+    from sidecar.config.loader import type_shape  # the loader owns the type walk
+
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        yield path, f.metadata["doc"]
+        for child_prefix, child in type_shape(cls, f.name, path):
+            yield from iter_keys(child, child_prefix)
