@@ -185,3 +185,13 @@ def type_shape(cls: type[Any], name: str, path: str) -> Iterator[tuple[str, type
     for member in members:
         if dataclasses.is_dataclass(member):
             yield prefix, typing.cast(type[Any], member)
+
+
+CONFIG_ENV = "MCP_SIDECAR_CONFIG"
+
+
+def config_path_from_env() -> str | None:
+    """The config file named by ``$MCP_SIDECAR_CONFIG``, if any."""
+    import os  # noqa: PLC0415 - the one place the environment is read
+
+    return os.environ.get(CONFIG_ENV) or None

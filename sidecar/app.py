@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``create_app(settings)``: the routes, the typed application state and the lifecycle of every
+shared resource (one ``cleanup_ctx`` generator each)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sidecar.config import Settings
+from sidecar.observability.access import access_middleware, json_error
+from sidecar.observability.health import Readiness, probe_forever
+from sidecar.observability.metrics import Metrics
+from sidecar.proxy.forwarder import Forwarder
+from sidecar.proxy.forwarded import ProxyTrust
+from sidecar.proxy.origin import OriginPolicy, default_origins
+from sidecar.proxy.routing import routes_for
+from sidecar.tasks import BackgroundTasks
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+READINESS = web.AppKey("readiness", Readiness)
+CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
+    metrics = metrics or Metrics()
+    app = web.Application(middlewares=[access_middleware(metrics)], client_max_size=settings.server.max_request_body)
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[READINESS] = Readiness(settings.backends, metrics)
+    app.cleanup_ctx.append(_client_session)
+    app.cleanup_ctx.append(_backend_probes)
+
+    app.router.add_get("/health", _health)
+    app.router.add_get("/readyz", _readyz)
+    if settings.server.metrics_port is None:
+        app.router.add_get("/metrics", metrics_handler(metrics))
+    # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
+    app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
+    _add_backend_routes(app, settings, metrics)
+    return app
+
+
+def create_metrics_app(metrics: Metrics) -> web.Application:
+    """The app on ``server.metrics_port``: ``/metrics`` only."""
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler(metrics))
+    return app
+
+
+def _add_backend_routes(app: web.Application, settings: Settings, metrics: Metrics) -> None:
+    server = settings.server
+    trust = ProxyTrust(server.trusted_proxies)
+    origins = OriginPolicy([*default_origins(server.public_url, server.port), *server.allowed_origins])
+    for backend in settings.backends:
+        for route in routes_for(backend):
+            forwarder = Forwarder(
+                route,
+                session_provider=lambda: app[CLIENT_SESSION],
+                metrics=metrics,
+                trust=trust,
+                origins=origins,
+                max_body=server.max_request_body,
+                idle_timeout=server.idle_timeout,
+            )
+            for pattern in route.patterns():
+                app.router.add_route("*", pattern, forwarder.handle)
+
+
+async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    # SECURITY/robustness, per aiohttp's defaults (attack checklist §8): no total timeout (it
+    # would cut every SSE stream), no connection cap of 100 (each stream holds a connection),
+    # bytes passed through undecoded, and no cookie jar (backend cookies must not leak between
+    # users of the shared session).
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+    )
+    app[CLIENT_SESSION] = session
+    yield
+    await session.close()
+
+
+async def _backend_probes(app: web.Application) -> AsyncIterator[None]:
+    tasks = BackgroundTasks()
+    for backend in app[SETTINGS].backends:
+        tasks.spawn(probe_forever(backend, app[CLIENT_SESSION], app[READINESS]), name=f"probe:{backend.name}")
+    yield
+    await tasks.close()
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    reasons = request.app[READINESS].reasons()
+    if reasons:
+        return web.json_response({"status": "unavailable", "reasons": reasons}, status=503,
+                                 headers={"Cache-Control": "no-store"})
+    return web.json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
+
+
+def metrics_handler(metrics: Metrics) -> web.Handler:
+    async def handler(_request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(metrics.registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    return handler
+
+
+async def _well_known_404(request: web.Request) -> web.Response:
+    return json_error(404, "not_found", f"{request.path} is not served here")

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The outermost middleware: a request id, one ``request`` log event per request, the request
+metrics, and JSON bodies for the errors aiohttp raises itself (404, 405, 413)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from sidecar.observability.metrics import NO_BACKEND, Metrics
+
+log = structlog.get_logger("sidecar.access")
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What the handlers learn about a request, for the access event and metrics."""
+
+    request_id: str
+    started: float
+    backend: str = NO_BACKEND
+    mcp_method: str | None = None
+    first_byte: float | None = None
+    client_ip: str | None = None
+    outcome: str | None = None  # why a proxied request ended early (client_disconnect, ...)
+
+
+REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+
+
+def json_error(status: int, error: str, description: str, **headers: str) -> web.Response:
+    return web.json_response({"error": error, "error_description": description}, status=status,
+                             headers=headers or None)
+
+
+def access_middleware(metrics: Metrics) -> web.middlewares.Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: web.middlewares.Handler) -> web.StreamResponse:
+        info = RequestInfo(request_id=uuid.uuid4().hex, started=time.perf_counter())
+        request[REQUEST_INFO] = info
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+        except web.HTTPException as exc:
+            status = exc.status
+            response = json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        except asyncio.CancelledError:
+            status = 499  # the client closed the connection first (nginx's convention)
+            info.outcome = info.outcome or "client_disconnect"
+            raise
+        finally:
+            ended = time.perf_counter()
+            metrics.requests.labels(info.backend, metrics.method_label(request.method), status).inc()
+            if info.backend != NO_BACKEND:
+                metrics.request_duration.labels(info.backend).observe((info.first_byte or ended) - info.started)
+            log.info(
+                "request", request_id=info.request_id, method=request.method, path=request.path,
+                status=status, duration_ms=round((ended - info.started) * 1000, 3), backend=info.backend,
+                mcp_method=info.mcp_method, client_ip=info.client_ip or request.remote, outcome=info.outcome,
+            )
+        if not response.prepared:
+            response.headers.setdefault("X-Request-Id", info.request_id)
+        return response
+
+    return middleware

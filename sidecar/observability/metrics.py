@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every metric the sidecar exports, defined in one place (prefix ``mcp_sidecar_``).
+
+Label values are bounded: backend names come from the config, HTTP methods and MCP methods from
+fixed sets, statuses are HTTP status codes. ``docs/operations.md`` lists each metric.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from sidecar import __version__
+
+# Time to first byte of a proxied request: sub-millisecond to a slow tool call.
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+HTTP_METHODS = frozenset({"GET", "POST", "DELETE", "HEAD", "OPTIONS", "PUT", "PATCH"})
+NO_BACKEND = "-"
+"""The backend label of requests the sidecar answers itself (health, metrics, 404s)."""
+
+
+class Metrics:
+    """The metric families of one sidecar, registered in their own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "mcp_sidecar_requests", "HTTP requests handled, by backend, HTTP method and status.",
+            ["backend", "method", "status"], registry=r)
+        self.request_duration = Histogram(
+            "mcp_sidecar_request_duration_seconds",
+            "Time from request receipt to the first response byte (whole response when not streamed).",
+            ["backend"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.active_streams = Gauge(
+            "mcp_sidecar_active_streams", "SSE responses currently streaming to clients.", ["backend"],
+            registry=r)
+        self.backend_up = Gauge(
+            "mcp_sidecar_backend_up", "1 when the backend's last readiness probe succeeded.", ["backend"],
+            registry=r)
+        self.mcp_requests = Counter(
+            "mcp_sidecar_mcp_messages", "JSON-RPC messages sent to backends, by MCP method.",
+            ["backend", "mcp_method"], registry=r)
+        self.backend_errors = Counter(
+            "mcp_sidecar_backend_errors",
+            "Backend failures: connect (refused/unreachable), timeout, disconnect (mid-response).",
+            ["backend", "reason"], registry=r)
+        self.client_disconnects = Counter(
+            "mcp_sidecar_client_disconnects",
+            "Responses cut short because the client went away; the backend request is closed.",
+            ["backend"], registry=r)
+        self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
+        Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
+
+    @staticmethod
+    def method_label(method: str) -> str:
+        return method if method in HTTP_METHODS else "other"

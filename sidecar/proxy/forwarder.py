@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The streaming forwarder: one aiohttp handler per backend route.
+
+Flow: check Origin → read or stream the body under the limit → build backend headers → send →
+relay the response. SSE is written event by event as it arrives (``await write`` is the
+back-pressure point) with no total timeout; a client disconnect cancels this handler
+(``handler_cancellation``), which closes the backend request at once — in the 2026-07-28 MCP
+revision that is how a client cancels a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Callable
+from contextlib import AsyncExitStack
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
+from sidecar.observability.metrics import Metrics
+from sidecar.proxy import jsonrpc
+from sidecar.proxy.body import BUFFER_LIMIT, BodyTimeout, BodyTooLarge, StreamedBody, read_small_body
+from sidecar.proxy.forwarded import ProxyTrust
+from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
+from sidecar.proxy.origin import OriginPolicy
+from sidecar.proxy.routing import Route, RouteKind
+from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
+
+log = structlog.get_logger("sidecar.proxy")
+
+_READ_ALL_LIMIT = 64 * 1024  # responses with a known length up to this are relayed in one write
+# JSON-RPC "implementation-defined server error" range (JSON-RPC 2.0 §5.1).
+_RPC_BACKEND_UNAVAILABLE = -32001
+_RPC_BACKEND_TIMEOUT = -32002
+
+
+class BackendFailure(Exception):
+    def __init__(self, status: int, reason: str, description: str) -> None:
+        super().__init__(description)
+        self.status, self.reason, self.description = status, reason, description
+
+
+class Forwarder:
+    def __init__(
+        self,
+        route: Route,
+        *,
+        session_provider: Callable[[], aiohttp.ClientSession],
+        metrics: Metrics,
+        trust: ProxyTrust,
+        origins: OriginPolicy,
+        max_body: int,
+        idle_timeout: float,
+    ) -> None:
+        self.route = route
+        self._backend = route.backend
+        self._name = route.backend.name
+        self._session = session_provider  # the shared session exists only once the app started
+        self._metrics = metrics
+        self._trust = trust
+        self._origins = origins
+        self._max_body = max_body
+        self._idle_timeout = idle_timeout
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout)
+        self._mcp_counter = metrics.mcp_requests
+        self._active_streams = metrics.active_streams.labels(self._name)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        info = request[REQUEST_INFO]
+        info.backend = self._name
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origins.allows(origin):
+            return json_error(403, "origin_not_allowed", f"Origin {origin!r} is not allowed to call this server")
+        try:
+            body = await self._body(request)
+        except BodyTooLarge:
+            return json_error(413, "request_too_large", f"the request body is larger than {self._max_body} bytes")
+        except BodyTimeout:
+            return json_error(408, "request_timeout", "the request body did not arrive in time")
+        except asyncio.IncompleteReadError:
+            return json_error(400, "incomplete_body", "the request body ended before its Content-Length")
+        rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
+        if rpc is not None:
+            info.mcp_method = rpc.method
+            self._mcp_counter.labels(self._name, rpc.method).inc()
+        elif (header_method := request.headers.get("Mcp-Method")) is not None:
+            info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
+
+        forwarded = self._trust.resolve(
+            request.remote or "",
+            own_proto=request.scheme,
+            own_host=request.host,
+            xff=request.headers.getall("X-Forwarded-For", ()),
+            xf_proto=request.headers.get("X-Forwarded-Proto"),
+            xf_host=request.headers.get("X-Forwarded-Host"),
+        )
+        info.client_ip = forwarded.client_ip
+        headers = request_headers_for_backend(
+            request.headers,
+            forwarded={**forwarded.headers(), "X-Request-Id": info.request_id},
+            backend_origin=self.route.target_origin,
+            keep_content_length=isinstance(body, StreamedBody),
+        )
+        target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
+
+        async with AsyncExitStack() as stack:
+            try:
+                backend_response = await self._send(request.method, target, headers, body)
+            except BackendFailure as failure:
+                if isinstance(body, StreamedBody) and body.error is not None:
+                    return self._body_error(body.error)
+                return self._failure_response(failure, rpc)
+            stack.push_async_callback(_close, backend_response)
+            return await self._relay(request, backend_response, info)
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncExitStack does not swallow
+
+    async def _body(self, request: web.Request) -> bytes | StreamedBody | None:
+        if not request.body_exists:
+            return None
+        length = request.content_length
+        if length is not None and length > self._max_body:
+            raise BodyTooLarge
+        if length is not None and length <= BUFFER_LIMIT:
+            return await read_small_body(request.content, length, self._idle_timeout)
+        return StreamedBody(request.content, self._max_body, self._idle_timeout)
+
+    async def _send(
+        self, method: str, target: object, headers: object, body: bytes | StreamedBody | None
+    ) -> aiohttp.ClientResponse:
+        data: bytes | AsyncIterable[bytes] | None = body.__aiter__() if isinstance(body, StreamedBody) else body
+        read_timeout = self._backend.read_timeout
+        try:
+            async with asyncio.timeout(read_timeout):
+                return await self._session().request(
+                    method, target,  # type: ignore[arg-type]
+                    headers=headers,  # type: ignore[arg-type]
+                    data=data, allow_redirects=False, timeout=self._timeout,
+                )
+        except TimeoutError:
+            self._metrics.backend_errors.labels(self._name, "timeout").inc()
+            raise BackendFailure(504, "backend_timeout", f"backend {self._name!r} did not answer in time") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = "connect" if isinstance(exc, aiohttp.ClientConnectorError | OSError) else "disconnect"
+            self._metrics.backend_errors.labels(self._name, reason).inc()
+            log.warning("backend_unavailable", backend=self._name, error=type(exc).__name__)
+            raise BackendFailure(502, "bad_gateway", f"backend {self._name!r} is unavailable") from None
+
+    def _failure_response(self, failure: BackendFailure, rpc: jsonrpc.RpcSummary | None) -> web.Response:
+        if rpc is not None and rpc.is_request:
+            code = _RPC_BACKEND_TIMEOUT if failure.status == 504 else _RPC_BACKEND_UNAVAILABLE
+            return web.json_response(jsonrpc.error_body(rpc.id, code, failure.description), status=failure.status)
+        return json_error(failure.status, failure.reason, failure.description)
+
+    @staticmethod
+    def _body_error(error: BodyTooLarge | BodyTimeout) -> web.Response:
+        if isinstance(error, BodyTooLarge):
+            return json_error(413, "request_too_large", "the request body is larger than the limit")
+        return json_error(408, "request_timeout", "the request body did not arrive in time")
+
+    async def _relay(
+        self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo
+    ) -> web.StreamResponse:
+        is_sse = backend.content_type == "text/event-stream"
+        headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
+        headers["X-Request-Id"] = info.request_id
+        length = backend.content_length
+        if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
+            try:
+                async with asyncio.timeout(self._backend.read_timeout):
+                    payload = await backend.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self._metrics.backend_errors.labels(self._name, "disconnect").inc()
+                log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
+                return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
+            info.first_byte = time.perf_counter()
+            return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
+
+        response = web.StreamResponse(status=backend.status, reason=backend.reason, headers=headers)
+        await response.prepare(request)
+        info.first_byte = time.perf_counter()
+        if is_sse:
+            self._active_streams.inc()
+        try:
+            await self._pump(request, backend, response, is_sse, info)
+        finally:
+            if is_sse:
+                self._active_streams.dec()
+        return response
+
+    async def _pump(
+        self,
+        request: web.Request,
+        backend: aiohttp.ClientResponse,
+        response: web.StreamResponse,
+        is_sse: bool,
+        info: RequestInfo,
+    ) -> None:
+        idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
+        rewriter = (EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url)))
+                    if is_sse and self.route.kind is RouteKind.SSE_STREAM else None)
+        content = backend.content
+        try:
+            while True:
+                async with asyncio.timeout(idle):
+                    chunk = await content.readany()
+                if not chunk:
+                    break
+                if rewriter is not None:
+                    chunk = rewriter.feed(chunk)
+                    if rewriter.done:
+                        rewriter = None
+                    if not chunk:
+                        continue
+                await response.write(chunk)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            # The client went away while we wrote; the backend request is closed on return.
+            self._metrics.client_disconnects.labels(self._name).inc()
+            info.outcome = "client_disconnect"
+            return
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            reason = "timeout" if isinstance(exc, TimeoutError) else "disconnect"
+            self._metrics.backend_errors.labels(self._name, reason).inc()
+            info.outcome = f"backend_{reason}"
+            log.warning("backend_stream_ended", backend=self._name, reason=reason, request_id=info.request_id)
+            if not is_sse:
+                # A truncated body must not look complete: drop the client connection.
+                request.protocol.force_close()
+                if request.transport is not None:
+                    request.transport.abort()
+                return
+        if rewriter is not None and (rest := rewriter.flush()):
+            await response.write(rest)
+        await response.write_eof()
+
+
+async def _close(response: aiohttp.ClientResponse) -> None:
+    # close() drops the connection unless the body was read to the end (then it is released
+    # to the pool); an unfinished stream must never be reused.
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()

@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Header rules for both directions of the proxy. Pure functions over plain values.
+
+RFC 9110 §7.6.1: a proxy removes the hop-by-hop fields and every field named in ``Connection``.
+MCP authorization (2025-11-25, "Token Passthrough"): the client's token never reaches a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding", "upgrade",
+})
+
+# SECURITY: never forwarded to a backend, whatever the client sends. Host is set by the client
+# library from the backend URL (SDK servers bound to localhost answer 421 to a foreign Host);
+# Content-Length is recomputed for buffered bodies; Expect was already answered by the sidecar.
+_REQUEST_DROP = HOP_BY_HOP | {"authorization", "host", "expect", "content-length", "origin"}
+# Set by the sidecar from what it can verify (see forwarded.py); client copies are dropped.
+FORWARDING_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+                                "x-real-ip", "x-request-id"})
+
+SIDECAR_COOKIE_PREFIX = "mcp_sidecar"
+"""Cookies whose name starts with this belong to the sidecar and are never forwarded."""
+
+
+def connection_tokens(values: Iterable[str]) -> frozenset[str]:
+    """Field names listed in ``Connection`` headers (RFC 9110 §7.6.1), lower-cased."""
+    return frozenset(
+        token.strip().lower() for value in values for token in value.split(",") if token.strip()
+    )
+
+
+def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]) -> CIMultiDict[str]:
+    named = connection_tokens(headers.getall("connection", ()))
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in drop or lowered in named:
+            continue
+        out.add(name, value)
+    return out
+
+
+def strip_sidecar_cookies(cookie_header: str) -> str | None:
+    """Remove the sidecar's own cookies from a ``Cookie`` value; None when nothing is left."""
+    kept = [
+        pair.strip() for pair in cookie_header.split(";")
+        if pair.strip() and not pair.strip().lower().startswith(SIDECAR_COOKIE_PREFIX)
+    ]
+    return "; ".join(kept) or None
+
+
+def request_headers_for_backend(
+    incoming: CIMultiDictProxy[str] | CIMultiDict[str],
+    *,
+    forwarded: Mapping[str, str],
+    backend_origin: str,
+    keep_content_length: bool,
+) -> CIMultiDict[str]:
+    """The headers sent to the backend: client headers minus hop-by-hop, credentials and
+    forwarding fields, plus the forwarding fields the sidecar vouches for.
+
+    MCP headers (``Mcp-Session-Id``, ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``,
+    ``Mcp-Param-*``, ``Last-Event-ID``) are end-to-end fields and pass untouched.
+    """
+    out = _filtered(incoming, _REQUEST_DROP | FORWARDING_HEADERS)
+    if keep_content_length and (length := incoming.get("content-length")) is not None:
+        out["Content-Length"] = length
+    if "cookie" in out:
+        cookies = strip_sidecar_cookies("; ".join(out.popall("cookie")))
+        if cookies is not None:
+            out["Cookie"] = cookies
+    # The sidecar checked Origin already; the backend sees its own origin so that its
+    # DNS-rebinding guard (MCP transport spec, "Security Warning") accepts the request.
+    if "origin" in incoming:
+        out["Origin"] = backend_origin
+    out.update(forwarded)
+    return out
+
+
+_RESPONSE_DROP_SSE = HOP_BY_HOP | {"content-length"}
+
+
+def response_headers_for_client(
+    incoming: CIMultiDictProxy[str] | CIMultiDict[str], *, is_event_stream: bool
+) -> CIMultiDict[str]:
+    """The backend's response headers minus hop-by-hop fields; SSE is marked unbuffered."""
+    out = _filtered(incoming, _RESPONSE_DROP_SSE if is_event_stream else HOP_BY_HOP)
+    if is_event_stream:
+        # Tells nginx-style ingresses in front of the sidecar not to buffer the stream.
+        out["X-Accel-Buffering"] = "no"
+    return out

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Public paths to backend URLs. A route owns its prefix on segment boundaries: ``/mcp`` serves
+``/mcp``, ``/mcp/`` and ``/mcp/...``, and the rest of the path is appended to the target."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from yarl import URL
+
+from sidecar.config import BackendSettings
+
+
+class RouteKind(enum.Enum):
+    STREAMABLE_HTTP = "streamable_http"
+    SSE_STREAM = "sse"  # legacy HTTP+SSE: the GET stream whose endpoint event is rewritten
+    SSE_MESSAGES = "messages"  # legacy HTTP+SSE: the POST endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    backend: BackendSettings
+    kind: RouteKind
+    prefix: str  # public path without a trailing slash
+    target: URL  # backend URL the prefix maps to
+    target_origin: str
+
+    def target_for(self, raw_path: str, raw_query: str) -> URL:
+        """The backend URL for an already percent-encoded request path and query."""
+        rest = raw_path[len(self.prefix):]
+        path = self.target.raw_path.rstrip("/") + rest if rest else self.target.raw_path
+        return URL(self.target_origin + path + (f"?{raw_query}" if raw_query else ""), encoded=True)
+
+    def patterns(self) -> tuple[str, str]:
+        """aiohttp route patterns for the prefix itself and everything below it."""
+        return self.prefix, self.prefix + "/{tail:.*}"
+
+
+def routes_for(backend: BackendSettings) -> list[Route]:
+    base = URL(backend.url)
+    origin = str(base.origin())
+    routes = [Route(backend, RouteKind.STREAMABLE_HTTP, backend.path.rstrip("/"), base, origin)]
+    if backend.sse_path is not None:
+        for kind, path in ((RouteKind.SSE_STREAM, backend.sse_path), (RouteKind.SSE_MESSAGES, backend.messages_path)):
+            target = base.with_path(path, encoded=False).with_query(None)
+            routes.append(Route(backend, kind, path.rstrip("/"), target, origin))
+    return routes

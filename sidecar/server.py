@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Running the app: listeners with a request-head deadline, and the graceful shutdown sequence.
+
+Shutdown (SIGTERM/SIGINT): ``/readyz`` turns 503 at once; after ``server.shutdown_delay`` the
+listener stops and idle connections close; in-flight requests get ``server.drain_timeout``; then
+the remaining handlers (long-lived streams) are cancelled, which closes their backend requests;
+last, the shared resources are closed by the app's cleanup contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from sidecar.app import METRICS, READINESS, create_app, create_metrics_app
+from sidecar.config import Settings
+
+log = structlog.get_logger("sidecar.server")
+
+
+class _HeadDeadlineHandler(RequestHandler):
+    """aiohttp's connection protocol with a request-head deadline.
+
+    SECURITY (slowloris, attack checklist §8): aiohttp has no deadline for receiving a request
+    head; its keep-alive timer only closes connections idle *between* requests. Here the first
+    bytes of a new request pull that timer in to ``header_timeout``; once the head is parsed the
+    normal flow resumes. This leans on RequestHandler internals, so aiohttp is pinned to a minor
+    version and ``test_slow_header_client_is_disconnected`` guards the behaviour.
+    """
+
+    header_timeout: float = 10.0
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._waiter is not None and not self._waiter.done() and not self._messages
+        super().data_received(data)
+        if waiting and self._waiter is not None and not self._waiter.done() and self.transport is not None:
+            deadline = self._loop.time() + self.header_timeout
+            if deadline < self._next_keepalive_close_time:
+                self._next_keepalive_close_time = deadline
+                if self._keepalive_handle is not None:
+                    self._keepalive_handle.cancel()
+                self._keepalive_handle = self._loop.call_at(deadline, self._process_keepalive)
+
+
+class _HeadDeadlineServer(web.Server):
+    header_timeout: float = 10.0
+
+    def __call__(self) -> RequestHandler:
+        handler = _HeadDeadlineHandler(self, loop=self._loop, **self._kwargs)
+        handler.header_timeout = self.header_timeout
+        return handler
+
+
+class _Runner(web.AppRunner):
+    def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._header_timeout = header_timeout
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _HeadDeadlineServer  # same state, our protocol factory
+        server.header_timeout = self._header_timeout  # type: ignore[attr-defined]
+        return server
+
+
+class Sidecar:
+    """The running sidecar: ``start()``, then ``shutdown()`` (or ``run_until_signal()``)."""
+
+    def __init__(self, settings: Settings, app: web.Application | None = None) -> None:
+        self.settings = settings
+        self.app = app or create_app(settings)
+        server = settings.server
+        self._runners: list[web.AppRunner] = [_Runner(
+            self.app,
+            header_timeout=server.header_timeout,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=server.idle_timeout,
+            shutdown_timeout=server.drain_timeout,
+            handler_cancellation=True,
+        )]
+        if server.metrics_port is not None:
+            self._runners.append(web.AppRunner(create_metrics_app(self.app[METRICS]), access_log=None,
+                                               handle_signals=False))
+        self.ports: list[int] = []
+
+    async def start(self) -> None:
+        server = self.settings.server
+        ports = [server.port] if server.metrics_port is None else [server.port, server.metrics_port]
+        for runner, port in zip(self._runners, ports, strict=True):
+            await runner.setup()
+            site = web.TCPSite(runner, server.host, port, backlog=1024)
+            await site.start()
+            self.ports.append(runner.addresses[0][1])
+        log.info("sidecar_started", host=server.host, port=self.ports[0],
+                 backends=[b.name for b in self.settings.backends])
+
+    async def shutdown(self) -> None:
+        self.app[READINESS].start_draining()
+        log.info("sidecar_draining", drain_timeout_s=self.settings.server.drain_timeout)
+        await asyncio.sleep(self.settings.server.shutdown_delay)
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        log.info("sidecar_stopped")
+
+    async def run_until_signal(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.shutdown()
+
+
+def run(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, on uvloop when it is installed."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up
+    except ImportError:
+        asyncio.run(Sidecar(settings).run_until_signal())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(Sidecar(settings).run_until_signal())
