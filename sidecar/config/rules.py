@@ -39,8 +39,8 @@ def check_rules(settings: Settings) -> list[ConfigIssue]:
 
 
 def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
-    if not 1 <= server.port <= 65535:
-        yield ConfigIssue("server.port", f"must be between 1 and 65535, got {server.port}")
+    if not 0 <= server.port <= 65535:
+        yield ConfigIssue("server.port", f"must be between 0 and 65535, got {server.port}")
     if server.metrics_port is not None:
         if not 1 <= server.metrics_port <= 65535:
             yield ConfigIssue("server.metrics_port", f"must be between 1 and 65535, got {server.metrics_port}")

@@ -36,7 +36,7 @@ def setting(
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     host: str = setting("Address to listen on.", default="0.0.0.0")
-    port: int = setting("Port to listen on (1-65535).", default=8080)
+    port: int = setting("Port to listen on (0 picks a free port, for tests).", default=8080)
     public_url: str | None = setting(
         "The origin clients use, e.g. https://mcp.example.com (no path). Default: http://<host>:<port>.",
         default=None,

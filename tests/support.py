@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers: free ports, real processes on loopback, and an in-process sidecar."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar.config import Settings, load_config_data
+from sidecar.server import Sidecar
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise TimeoutError(f"nothing listens on port {port}") from None
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+@dataclass
+class Process:
+    """A child process on loopback, terminated at teardown."""
+
+    popen: subprocess.Popen[bytes]
+    port: int
+
+    @classmethod
+    async def start(cls, args: Sequence[str], port: int, **kwargs: Any) -> Process:
+        popen = subprocess.Popen([sys.executable, *args], **kwargs)
+        process = cls(popen, port)
+        try:
+            await wait_for_port(port)
+        except BaseException:
+            process.stop()
+            raise
+        return process
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def settings_for(backends: list[dict[str, Any]], **server: Any) -> Settings:
+    return load_config_data({
+        "server": {"host": "127.0.0.1", "port": 0, "drain_timeout": "1s", **server},
+        "backends": backends,
+    })
+
+
+class RunningSidecar:
+    """An in-process sidecar on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sidecar = Sidecar(settings)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sidecar.ports[0]}"
+
+    async def __aenter__(self) -> RunningSidecar:
+        await self.sidecar.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.sidecar.shutdown()
