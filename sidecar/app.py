@@ -16,7 +16,7 @@ from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy.forwarder import Forwarder
 from sidecar.proxy.forwarded import ProxyTrust
-from sidecar.proxy.origin import OriginPolicy, default_origins
+from sidecar.proxy.origin import OriginPolicy
 from sidecar.proxy.routing import routes_for
 from sidecar.tasks import BackgroundTasks
 
@@ -55,7 +55,7 @@ def create_metrics_app(metrics: Metrics) -> web.Application:
 def _add_backend_routes(app: web.Application, settings: Settings, metrics: Metrics) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
-    origins = OriginPolicy([*default_origins(server.public_url, server.port), *server.allowed_origins])
+    origins = OriginPolicy(server.allowed_origins, server.public_url)
     for backend in settings.backends:
         for route in routes_for(backend):
             forwarder = Forwarder(

@@ -9,22 +9,28 @@ is not from a browser page and passes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from sidecar.config.values import canonical_origin, origin_problem
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 class OriginPolicy:
-    def __init__(self, allowed: Iterable[str]) -> None:
-        self._allowed = frozenset(canonical_origin(o) for o in allowed)
+    """``allowed`` origins, plus the sidecar's own: ``public_url``, or when that is not set,
+    http loopback origins on any port (as the MCP SDK's own default for local servers)."""
+
+    def __init__(self, allowed: Iterable[str], public_url: str | None) -> None:
+        own = [public_url] if public_url is not None else []
+        self._allowed = frozenset(canonical_origin(o) for o in [*own, *allowed])
+        self._loopback_any_port = public_url is None
 
     def allows(self, origin: str) -> bool:
         if origin_problem(origin) is not None:  # includes "null" from sandboxed frames
             return False
-        return canonical_origin(origin) in self._allowed
-
-
-def default_origins(public_url: str | None, port: int) -> list[str]:
-    """The sidecar's own origin: ``public_url``, or its loopback names when that is not set."""
-    if public_url is not None:
-        return [public_url]
-    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}", f"http://[::1]:{port}"]
+        canonical = canonical_origin(origin)
+        if canonical in self._allowed:
+            return True
+        parts = urlsplit(canonical)
+        return self._loopback_any_port and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: Apache-2.0
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.servers.echo import STATE, EchoState, build_echo_app
+from tests.support import RunningSidecar, free_port, settings_for
+
+StartSidecar = Callable[..., Awaitable[RunningSidecar]]
+
+
+@pytest.fixture
+async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
+    return await aiohttp_server(build_echo_app())
+
+
+@pytest.fixture
+def echo_state(echo_server: TestServer) -> EchoState:
+    return echo_server.app[STATE]  # type: ignore[index]
+
+
+def echo_backend(echo_server: TestServer, **extra: Any) -> dict[str, Any]:
+    """The echo server mounted at /b (everything below it is forwarded) and /mcp."""
+    return {"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b", **extra}
+
+
+@pytest.fixture
+async def start_sidecar() -> AsyncIterator[StartSidecar]:
+    running: list[RunningSidecar] = []
+
+    async def start(backends: list[dict[str, Any]], **server: Any) -> RunningSidecar:
+        sidecar = RunningSidecar(settings_for(backends, **server))
+        await sidecar.__aenter__()
+        running.append(sidecar)
+        return sidecar
+
+    yield start
+    for sidecar in running:
+        await sidecar.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def sidecar(start_sidecar: StartSidecar, echo_server: TestServer) -> RunningSidecar:
+    return await start_sidecar([echo_backend(echo_server)])
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        yield session
+
+
+@pytest.fixture
+def dead_port() -> int:
+    return free_port()

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The proxy against a real HTTP backend on loopback: what reaches the backend, what comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.proxy.conftest import StartSidecar, echo_backend
+from tests.servers.echo import EchoState, headers_of
+from tests.support import RunningSidecar
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"
+
+
+async def _echo(http: aiohttp.ClientSession, url: str, **kwargs: object) -> dict[str, object]:
+    async with http.post(url, **kwargs) as resp:  # type: ignore[arg-type]
+        assert resp.status == 200, await resp.text()
+        return dict(await resp.json())
+
+
+async def test_mcp_headers_pass_through_untouched(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+    """Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-* and Last-Event-ID pass."""
+    sent = {"Mcp-Session-Id": "abc123", "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+            "Mcp-Name": "add", "Mcp-Param-Region": "eu", "Mcp-Param-Other": "x y", "Last-Event-ID": "42"}
+    echoed = headers_of(await _echo(http, f"{sidecar.url}/b/mcp", headers=sent, data=b"{}"))
+    for name, value in sent.items():
+        assert echoed[name.lower()] == value
+
+
+async def test_client_token_and_sidecar_cookies_never_reach_backend(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
+    """MCP "no token passthrough": Authorization and the sidecar's own cookies are dropped."""
+    echoed = await _echo(http, f"{sidecar.url}/b/mcp", data=b"{}", headers={
+        "Authorization": f"Bearer {TOKEN}", "Cookie": "mcp_sidecar_session=s3cr3t; theme=dark",
+        "Proxy-Authorization": "Basic Zm9vOmJhcg=="})
+    headers = headers_of(echoed)
+    assert "authorization" not in headers
+    assert "proxy-authorization" not in headers
+    assert headers["cookie"] == "theme=dark"
+    assert TOKEN not in json.dumps(echoed)
+
+
+async def test_host_is_rewritten_to_the_backend(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession, echo_server: TestServer
+) -> None:
+    """SDK servers bound to localhost answer 421 to a foreign Host, so Host names the backend."""
+    echoed = await _echo(http, f"{sidecar.url}/b/mcp", data=b"{}", headers={"Host": "mcp.example.com"})
+    assert headers_of(echoed)["host"] == f"127.0.0.1:{echo_server.port}"
+
+
+async def test_hop_by_hop_and_connection_named_headers_removed_both_ways(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers={
+        "Connection": "keep-alive, X-Injected", "X-Injected": "drop-me", "Keep-Alive": "timeout=1",
+        "TE": "trailers", "Upgrade": "websocket", "Proxy-Connection": "keep-alive", "X-Kept": "yes",
+    }) as resp:
+        echoed = headers_of(await resp.json())
+        assert "x-hop" not in {k.lower() for k in resp.headers}
+        assert "keep-alive" not in {k.lower() for k in resp.headers}
+        assert resp.headers["Mcp-Session-Id"] == "sess-1"
+    for name in ("x-injected", "keep-alive", "te", "upgrade", "proxy-connection"):
+        assert name not in echoed
+    assert echoed["x-kept"] == "yes"
+
+
+async def test_path_and_query_forwarded_below_prefix(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+    echoed = await _echo(http, f"{sidecar.url}/b/mcp/sub%2Fpath?x=1&y=%20")
+    assert echoed["path"] == "/mcp/sub%2Fpath?x=1&y=%20"
+
+
+async def test_unknown_path_is_json_404(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+    for path in ("/nope", "/.well-known/openid-configuration", "/bee"):
+        async with http.get(f"{sidecar.url}{path}") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize(("origin", "status"), [
+    (None, 200),
+    ("http://localhost:{port}", 200),
+    ("http://127.0.0.1:{port}", 200),
+    ("https://app.example.com", 200),
+    ("HTTPS://APP.EXAMPLE.COM:443", 200),
+    ("https://evil.example.com", 403),
+    ("https://app.example.com.evil.com", 403),
+    ("http://app.example.com", 403),
+    ("null", 403),
+])
+async def test_origin_checked_then_rewritten(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession, origin: str | None,
+    status: int,
+) -> None:
+    """DNS-rebinding guard: a present Origin must be the sidecar's own or an allowed one."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_origins=["https://app.example.com"])
+    headers = {} if origin is None else {"Origin": origin.format(port=sidecar.sidecar.ports[0])}
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers=headers) as resp:
+        assert resp.status == status
+        if status == 200:
+            echoed = headers_of(await resp.json())
+            expected = None if origin is None else f"http://127.0.0.1:{echo_server.port}"
+            assert echoed.get("origin") == expected
+        else:
+            assert (await resp.json())["error"] == "origin_not_allowed"
+
+
+async def test_request_body_over_limit_is_413(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    """Declared and chunked bodies past server.max_request_body both get 413."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], max_request_body="100KiB")
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"x" * (100 * 1024 + 1)) as resp:
+        assert resp.status == 413
+        assert (await resp.json())["error"] == "request_too_large"
+
+    async def chunks() -> object:
+        for _ in range(30):
+            yield b"y" * 8192
+
+    async with http.post(f"{sidecar.url}/b/mcp", data=chunks()) as resp:
+        assert resp.status == 413
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"z" * (90 * 1024)) as resp:
+        assert resp.status == 200
+        assert len((await resp.json())["body"]) == 90 * 1024
+
+
+async def test_streamed_request_body_reaches_backend_whole(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
+    async def chunks() -> object:
+        for index in range(20):
+            yield f"{index:04d}".encode() * 1024
+
+    echoed = await _echo(http, f"{sidecar.url}/b/mcp", data=chunks())
+    assert echoed["body"] == "".join(f"{index:04d}" * 1024 for index in range(20))
+
+
+async def test_content_encoding_passes_through_untouched(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{sidecar.url}/b/gzip") as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert await resp.read() == b"\x1f\x8b-not-really-gzip"
+
+
+async def test_large_response_streams_through(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{sidecar.url}/b/big?size=3000000") as resp:
+        assert resp.status == 200
+        assert len(await resp.read()) == 3_000_000
+
+
+async def test_sse_event_arrives_before_the_pause_ends(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+    """No buffering: the first event is at the client while the backend still pauses."""
+    pause = 1.5
+    async with http.get(f"{sidecar.url}/b/timed-sse?pause={pause}") as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        assert resp.headers["X-Accel-Buffering"] == "no"
+        assert "Content-Length" not in resp.headers
+        started = time.monotonic()
+        received = b""
+        while b"data: first\n\n" not in received:
+            received += await resp.content.readany()
+        first_at = time.monotonic() - started
+        rest = await resp.content.read()
+    assert b": keep-alive\n\n" in received  # comments pass through
+    assert first_at < pause / 2
+    assert rest.endswith(b"id: 2\ndata: second\n\n")
+
+
+async def test_client_disconnect_closes_backend_request(
+    sidecar: RunningSidecar, echo_state: EchoState, http: aiohttp.ClientSession
+) -> None:
+    """A client that goes away mid-stream ends the backend request at once (2026-07-28 cancel)."""
+    resp = await http.get(f"{sidecar.url}/b/hold-sse")
+    assert await resp.content.readuntil(b"\n\n") == b"data: hello\n\n"
+    resp.close()  # drop the connection
+    assert await asyncio.wait_for(echo_state.disconnects.get(), 5) == "/hold-sse"
+
+
+async def test_backend_crash_mid_stream_ends_client_stream(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{sidecar.url}/b/crash-sse") as resp:
+        body = await asyncio.wait_for(resp.content.read(), 5)
+    assert body == b"data: before-crash\n\n"
+
+
+async def test_backend_down_gives_fast_502_with_jsonrpc_error(
+    start_sidecar: StartSidecar, http: aiohttp.ClientSession, dead_port: int
+) -> None:
+    sidecar = await start_sidecar([{"name": "down", "url": f"http://127.0.0.1:{dead_port}/mcp", "path": "/mcp"}])
+    request = {"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
+    async with http.post(f"{sidecar.url}/mcp", json=request) as resp:
+        assert resp.status == 502
+        body = await resp.json()
+    assert body["id"] == 7
+    assert body["error"]["code"] == -32001
+    async with http.get(f"{sidecar.url}/mcp") as resp:
+        assert resp.status == 502
+        assert (await resp.json())["error"] == "bad_gateway"
+
+
+async def test_unroutable_backend_gives_502_within_connect_timeout(
+    start_sidecar: StartSidecar, http: aiohttp.ClientSession
+) -> None:
+    """A backend address that swallows SYNs is cut off by connect_timeout, never a hang."""
+    # 192.0.2.0/24 (TEST-NET-1) is never routed; allow_remote only to let the config through.
+    sidecar = await start_sidecar([{"name": "blackhole", "url": "http://192.0.2.1:9/mcp", "path": "/mcp",
+                                    "allow_remote": True, "connect_timeout": "300ms"}])
+    async with http.post(f"{sidecar.url}/mcp", json={"jsonrpc": "2.0", "method": "ping", "id": 1},
+                         timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        assert resp.status in (502, 504)
+
+
+async def test_legacy_sse_endpoint_event_rewritten_to_public_path(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    sidecar = await start_sidecar([{"name": "legacy", "url": f"http://127.0.0.1:{echo_server.port}/mcp",
+                                    "path": "/mcp", "sse_path": "/sse", "messages_path": "/messages/"}])
+    async with http.get(f"{sidecar.url}/sse") as resp:
+        body = await resp.read()
+    assert body.startswith(b"event: endpoint\ndata: /messages/?session_id=abc\n\n")
+    assert b'data: {"endpoint": "untouched"}' in body
+    echoed = await _echo(http, f"{sidecar.url}/messages/?session_id=abc", data=b"{}")
+    assert echoed["path"] == "/messages/?session_id=abc"
