@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from sidecar.app import METRICS, READINESS, create_app, create_metrics_app
@@ -34,6 +35,15 @@ class _HeadDeadlineHandler(RequestHandler):
     """
 
     header_timeout: float = 10.0
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        # SECURITY: a parser error's message quotes the offending request bytes, which may be
+        # an Authorization or Cookie line; log its kind only, without message or traceback.
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            log.info("bad_request", error=type(exc).__name__, status=exc.code)
+            return
+        super().log_exception(*args, **kwargs)
 
     def data_received(self, data: bytes) -> None:
         waiting = self._waiter is not None and not self._waiter.done() and not self._messages

@@ -84,6 +84,11 @@ async def endpoint_sse(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(float(request.query.get("seconds", "1")))
+    return web.json_response({"slept": True})
+
+
 async def gzip_body(_request: web.Request) -> web.Response:
     return web.Response(body=b"\x1f\x8b-not-really-gzip", headers={"Content-Encoding": "gzip",
                                                                    "Content-Type": "application/json"})
@@ -106,6 +111,7 @@ def build_echo_app() -> web.Application:
     app.router.add_get("/sse", endpoint_sse)
     app.router.add_get("/gzip", gzip_body)
     app.router.add_get("/big", big)
+    app.router.add_get("/slow", slow)
     return app
 
 

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Connection-level defences against slow and idle clients, over raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestServer
+
+from tests.proxy.conftest import StartSidecar, echo_backend
+
+
+async def _closed_after(reader: asyncio.StreamReader, limit: float) -> float:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with asyncio.timeout(limit):
+        while await reader.read(4096):
+            pass
+    return loop.time() - started
+
+
+async def test_slow_header_client_is_disconnected(start_sidecar: StartSidecar, echo_server: TestServer) -> None:
+    """Slowloris: a client trickling its request head is cut off at header_timeout."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], header_timeout="500ms", idle_timeout="30s")
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    closed = asyncio.ensure_future(_closed_after(reader, 10))
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    for byte in head:
+        if closed.done():
+            break
+        writer.write(bytes([byte]))
+        await asyncio.sleep(0.05)
+    elapsed = await closed
+    writer.close()
+    # The head would take 5 s at this pace; the deadline closed the connection long before.
+    assert elapsed < 3
+
+
+async def test_idle_keepalive_connection_is_closed(start_sidecar: StartSidecar, echo_server: TestServer) -> None:
+    sidecar = await start_sidecar([echo_backend(echo_server)], idle_timeout="500ms")
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    first = await reader.readuntil(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200")
+    await _closed_after(reader, 5)  # raises TimeoutError if the idle connection stayed open
+    writer.close()
+
+
+async def test_complete_requests_on_one_connection_are_not_cut(
+    start_sidecar: StartSidecar, echo_server: TestServer
+) -> None:
+    """The head deadline applies per request head, not to a busy keep-alive connection."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], header_timeout="300ms", idle_timeout="10s")
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    for _ in range(4):
+        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+        await asyncio.sleep(0.2)
+    writer.close()
+
+
+async def test_conflicting_framing_headers_are_rejected(
+    start_sidecar: StartSidecar, echo_server: TestServer
+) -> None:
+    """Request smuggling: CL+TE together and duplicate Content-Length get 400 from the parser."""
+    sidecar = await start_sidecar([echo_backend(echo_server)])
+    for head in (
+        b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
+        b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+        writer.write(head)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.split()[1] == b"400", status
+        writer.close()
