@@ -51,8 +51,8 @@ def access_middleware(metrics: Metrics) -> web.middlewares.Middleware:
             status = exc.status
             response = json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         except asyncio.CancelledError:
-            status = 499  # the client closed the connection first (nginx's convention)
-            info.outcome = info.outcome or "client_disconnect"
+            status = 499  # the handler was cancelled, mostly because the client left (nginx's code)
+            info.outcome = info.outcome or "cancelled"
             raise
         finally:
             ended = time.perf_counter()

@@ -115,7 +115,15 @@ class Forwarder:
                     return self._body_error(body.error)
                 return self._failure_response(failure, rpc)
             stack.push_async_callback(_close, backend_response)
-            return await self._relay(request, backend_response, info)
+            try:
+                return await self._relay(request, backend_response, info)
+            except asyncio.CancelledError:
+                # handler_cancellation: the client went away (or the drain deadline passed);
+                # leaving this block closes the backend request at once.
+                if request.transport is None or request.transport.is_closing():
+                    self._metrics.client_disconnects.labels(self._name).inc()
+                    info.outcome = "client_disconnect"
+                raise
         raise AssertionError("unreachable")  # pragma: no cover - AsyncExitStack does not swallow
 
     async def _body(self, request: web.Request) -> bytes | StreamedBody | None:
