@@ -8,14 +8,15 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
-from sidecar.proxy.forwarder import Forwarder
 from sidecar.proxy.forwarded import ProxyTrust
+from sidecar.proxy.forwarder import Forwarder
 from sidecar.proxy.origin import OriginPolicy
 from sidecar.proxy.routing import routes_for
 from sidecar.tasks import BackgroundTasks
@@ -28,7 +29,9 @@ CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
     metrics = metrics or Metrics()
-    app = web.Application(middlewares=[access_middleware(metrics)], client_max_size=settings.server.max_request_body)
+    app = web.Application(
+        middlewares=[access_middleware(metrics)], client_max_size=settings.server.max_request_body
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[READINESS] = Readiness(settings.backends, metrics)
@@ -104,12 +107,13 @@ async def _health(_request: web.Request) -> web.Response:
 async def _readyz(request: web.Request) -> web.Response:
     reasons = request.app[READINESS].reasons()
     if reasons:
-        return web.json_response({"status": "unavailable", "reasons": reasons}, status=503,
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {"status": "unavailable", "reasons": reasons}, status=503, headers={"Cache-Control": "no-store"}
+        )
     return web.json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
 
 
-def metrics_handler(metrics: Metrics) -> web.Handler:
+def metrics_handler(metrics: Metrics) -> Handler:
     async def handler(_request: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(metrics.registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST

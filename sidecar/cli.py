@@ -44,15 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _load(args.config)
     except ConfigError as exc:
         if not exc.issues:
-            print("mcp-sidecar: no config file: pass --config FILE or set MCP_SIDECAR_CONFIG", file=sys.stderr)
+            print(
+                "mcp-sidecar: no config file: pass --config FILE or set MCP_SIDECAR_CONFIG", file=sys.stderr
+            )
         else:
             print(f"mcp-sidecar: the configuration has {len(exc.issues)} problem(s):", file=sys.stderr)
             for issue in exc.issues:
                 print(f"  - {issue}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
-        print(f"configuration OK: {len(settings.backends)} backend(s): "
-              + ", ".join(f"{b.name} at {b.path}" for b in settings.backends))
+        print(
+            f"configuration OK: {len(settings.backends)} backend(s): "
+            + ", ".join(f"{b.name} at {b.path}" for b in settings.backends)
+        )
         return 0
     configure_logging(settings.server.log_level, settings.server.log_format)
     from sidecar.server import run  # noqa: PLC0415 - keeps check-config free of server imports

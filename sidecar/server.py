@@ -85,18 +85,21 @@ class Sidecar:
         self.settings = settings
         self.app = app or create_app(settings)
         server = settings.server
-        self._runners: list[web.AppRunner] = [_Runner(
-            self.app,
-            header_timeout=server.header_timeout,
-            handle_signals=False,
-            access_log=None,
-            keepalive_timeout=server.idle_timeout,
-            shutdown_timeout=server.drain_timeout,
-            handler_cancellation=True,
-        )]
+        self._runners: list[web.AppRunner] = [
+            _Runner(
+                self.app,
+                header_timeout=server.header_timeout,
+                handle_signals=False,
+                access_log=None,
+                keepalive_timeout=server.idle_timeout,
+                shutdown_timeout=server.drain_timeout,
+                handler_cancellation=True,
+            )
+        ]
         if server.metrics_port is not None:
-            self._runners.append(web.AppRunner(create_metrics_app(self.app[METRICS]), access_log=None,
-                                               handle_signals=False))
+            self._runners.append(
+                web.AppRunner(create_metrics_app(self.app[METRICS]), access_log=None, handle_signals=False)
+            )
         self.ports: list[int] = []
 
     async def start(self) -> None:
@@ -107,8 +110,12 @@ class Sidecar:
             site = web.TCPSite(runner, server.host, port, backlog=1024)
             await site.start()
             self.ports.append(runner.addresses[0][1])
-        log.info("sidecar_started", host=server.host, port=self.ports[0],
-                 backends=[b.name for b in self.settings.backends])
+        log.info(
+            "sidecar_started",
+            host=server.host,
+            port=self.ports[0],
+            backends=[b.name for b in self.settings.backends],
+        )
 
     async def shutdown(self) -> None:
         self.app[READINESS].start_draining()

@@ -21,9 +21,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_for_port(port: int, timeout: float = 20.0) -> None:
+async def wait_for_port(port: int, within: float = 20.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -46,7 +46,7 @@ class Process:
 
     @classmethod
     async def start(cls, args: Sequence[str], port: int, **kwargs: Any) -> Process:
-        popen = subprocess.Popen([sys.executable, *args], **kwargs)
+        popen = subprocess.Popen([sys.executable, *args], **kwargs)  # noqa: ASYNC220 - returns at once
         process = cls(popen, port)
         try:
             await wait_for_port(port)
@@ -66,10 +66,9 @@ class Process:
 
 
 def settings_for(backends: list[dict[str, Any]], **server: Any) -> Settings:
-    return load_config_data({
-        "server": {"host": "127.0.0.1", "port": 0, "drain_timeout": "1s", **server},
-        "backends": backends,
-    })
+    server_section: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "drain_timeout": "1s"}
+    server_section.update(server)
+    return load_config_data({"server": server_section, "backends": backends})
 
 
 class RunningSidecar:

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Configuration errors: every problem names its key path, what is wrong and how to fix it.
 
-    ConfigError            raised once, carrying every ConfigIssue found
-      └─ issues: tuple[ConfigIssue, ...]
+ConfigError            raised once, carrying every ConfigIssue found
+  └─ issues: tuple[ConfigIssue, ...]
 """
 
 from __future__ import annotations

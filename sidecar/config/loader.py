@@ -8,10 +8,10 @@ This module and ``sources.py`` are the only places that read files or the enviro
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +38,15 @@ def load_config_file(path: str | Path) -> Settings:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([ConfigIssue("", f"cannot read config file {str(path)!r}: {exc.strerror}",
-                                       "pass an existing, readable YAML file with --config")]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "",
+                    f"cannot read config file {str(path)!r}: {exc.strerror}",
+                    "pass an existing, readable YAML file with --config",
+                )
+            ]
+        ) from None
     return load_config_text(text)
 
 
@@ -49,8 +56,9 @@ def load_config_text(text: str) -> Settings:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([ConfigIssue("", f"the file is not valid YAML{where}",
-                                       "fix the YAML syntax")]) from None
+        raise ConfigError(
+            [ConfigIssue("", f"the file is not valid YAML{where}", "fix the YAML syntax")]
+        ) from None
     return load_config_data(raw)
 
 
@@ -73,7 +81,6 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-@cache
 def _hints(cls: type[Any]) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -97,42 +104,46 @@ def _parse(tp: Any, raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
             issues.append(ConfigIssue(path, str(exc)))
             raise _Invalid from None
     if origin in (types.UnionType, typing.Union):
-        members = typing.get_args(tp)
-        if raw is None and type(None) in members:
-            return None
-        concrete = [m for m in members if m is not type(None)]
-        if len(concrete) == 1:
-            return _parse(concrete[0], raw, path, issues)
-        return _parse_tagged(concrete, raw, path, issues)
+        return _parse_union(typing.get_args(tp), raw, path, issues)
     if origin is Literal:
-        allowed = typing.get_args(tp)
-        if raw in allowed:
+        if raw in typing.get_args(tp):
             return raw
-        issues.append(ConfigIssue(path, f"must be one of {', '.join(map(str, allowed))}; got {raw!r}"))
+        allowed = ", ".join(map(str, typing.get_args(tp)))
+        issues.append(ConfigIssue(path, f"must be one of {allowed}; got {raw!r}"))
         raise _Invalid
     if origin is tuple:
-        (item_tp, _) = typing.get_args(tp)
-        if not isinstance(raw, list):
-            issues.append(ConfigIssue(path, f"must be a list, got {type(raw).__name__}"))
-            raise _Invalid
-        items, bad = [], False
-        for index, item in enumerate(raw):
-            try:
-                items.append(_parse(item_tp, item, f"{path}[{index}]", issues))
-            except _Invalid:
-                bad = True
-        if bad:
-            raise _Invalid
-        return tuple(items)
+        return _parse_list(typing.get_args(tp)[0], raw, path, issues)
     if dataclasses.is_dataclass(tp):
         return _parse_dataclass(typing.cast(type[Any], tp), raw, path, issues)
     # Plain scalars: bool is an int in Python, so it is told apart explicitly.
-    if tp is float and isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)
     if isinstance(raw, tp) and not (tp is int and isinstance(raw, bool)):
         return raw
     issues.append(ConfigIssue(path, f"must be {_type_name(tp)}, got {type(raw).__name__} {raw!r}"))
     raise _Invalid
+
+
+def _parse_union(members: tuple[Any, ...], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+    if raw is None and type(None) in members:
+        return None
+    concrete = [m for m in members if m is not type(None)]
+    if len(concrete) == 1:
+        return _parse(concrete[0], raw, path, issues)
+    return _parse_tagged(concrete, raw, path, issues)
+
+
+def _parse_list(item_tp: Any, raw: Any, path: str, issues: list[ConfigIssue]) -> tuple[Any, ...]:
+    if not isinstance(raw, list):
+        issues.append(ConfigIssue(path, f"must be a list, got {type(raw).__name__}"))
+        raise _Invalid
+    items, bad = [], False
+    for index, item in enumerate(raw):
+        try:
+            items.append(_parse(item_tp, item, f"{path}[{index}]", issues))
+        except _Invalid:
+            bad = True
+    if bad:
+        raise _Invalid
+    return tuple(items)
 
 
 def _parse_tagged(members: list[Any], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
@@ -153,7 +164,9 @@ def _parse_dataclass(cls: type[Any], raw: Any, path: str, issues: list[ConfigIss
     for key in raw:
         if key not in fields:
             known = ", ".join(fields)
-            issues.append(ConfigIssue(_join(path, str(key)), "is not a known key", f"known keys here: {known}"))
+            issues.append(
+                ConfigIssue(_join(path, str(key)), "is not a known key", f"known keys here: {known}")
+            )
     values: dict[str, Any] = {}
     bad = False
     for name, f in fields.items():
@@ -175,7 +188,16 @@ def _parse_dataclass(cls: type[Any], raw: Any, path: str, issues: list[ConfigIss
     return cls(**values)
 
 
-def type_shape(cls: type[Any], name: str, path: str) -> Iterator[tuple[str, type[Any]]]:
+def iter_keys(cls: type[Any] = Settings, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Yield ``(key path, doc)`` for every key of the schema, lists written ``backends[].name``."""
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        yield path, f.metadata["doc"]
+        for child_prefix, child in _nested(cls, f.name, path):
+            yield from iter_keys(child, child_prefix)
+
+
+def _nested(cls: type[Any], name: str, path: str) -> Iterator[tuple[str, type[Any]]]:
     """The dataclasses nested under field ``name`` of ``cls``, with the key prefix of their keys."""
     tp = _hints(cls)[name]
     prefix = f"{path}."
@@ -192,6 +214,4 @@ CONFIG_ENV = "MCP_SIDECAR_CONFIG"
 
 def config_path_from_env() -> str | None:
     """The config file named by ``$MCP_SIDECAR_CONFIG``, if any."""
-    import os  # noqa: PLC0415 - the one place the environment is read
-
     return os.environ.get(CONFIG_ENV) or None

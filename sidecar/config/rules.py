@@ -19,16 +19,26 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues = list(_check_server(settings.server))
     if not settings.backends:
-        issues.append(ConfigIssue("backends", "must list at least one backend",
-                                  "add {name, url, path} for the MCP server in the pod"))
+        issues.append(
+            ConfigIssue(
+                "backends",
+                "must list at least one backend",
+                "add {name, url, path} for the MCP server in the pod",
+            )
+        )
     seen_names: dict[str, int] = {}
     claimed: list[tuple[str, str]] = []  # (public path, key path)
     for index, backend in enumerate(settings.backends):
         where = f"backends[{index}]"
         issues.extend(_check_backend(backend, where))
         if backend.name in seen_names:
-            issues.append(ConfigIssue(f"{where}.name", f"duplicates backends[{seen_names[backend.name]}].name "
-                                      f"{backend.name!r}", "give every backend a unique name"))
+            issues.append(
+                ConfigIssue(
+                    f"{where}.name",
+                    f"duplicates backends[{seen_names[backend.name]}].name {backend.name!r}",
+                    "give every backend a unique name",
+                )
+            )
         seen_names.setdefault(backend.name, index)
         claimed.append((backend.path, f"{where}.path"))
         if backend.sse_path is not None:
@@ -43,15 +53,22 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
         yield ConfigIssue("server.port", f"must be between 0 and 65535, got {server.port}")
     if server.metrics_port is not None:
         if not 1 <= server.metrics_port <= 65535:
-            yield ConfigIssue("server.metrics_port", f"must be between 1 and 65535, got {server.metrics_port}")
+            yield ConfigIssue(
+                "server.metrics_port", f"must be between 1 and 65535, got {server.metrics_port}"
+            )
         elif server.metrics_port == server.port:
-            yield ConfigIssue("server.metrics_port", "must differ from server.port",
-                              "omit it to serve /metrics on the main port")
+            yield ConfigIssue(
+                "server.metrics_port",
+                "must differ from server.port",
+                "omit it to serve /metrics on the main port",
+            )
     if server.public_url is not None and (problem := origin_problem(server.public_url)):
         yield ConfigIssue("server.public_url", problem, "write it as https://mcp.example.com")
     for index, origin in enumerate(server.allowed_origins):
         if problem := origin_problem(origin):
-            yield ConfigIssue(f"server.allowed_origins[{index}]", problem, "write it as https://app.example.com")
+            yield ConfigIssue(
+                f"server.allowed_origins[{index}]", problem, "write it as https://app.example.com"
+            )
     if server.header_timeout <= 0 or server.idle_timeout <= 0:
         key = "header_timeout" if server.header_timeout <= 0 else "idle_timeout"
         yield ConfigIssue(f"server.{key}", "must be greater than zero")
@@ -59,8 +76,11 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
 
 def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:
     if not _NAME.match(backend.name):
-        yield ConfigIssue(f"{where}.name", f"{backend.name!r} is not a valid name",
-                          "use 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit")
+        yield ConfigIssue(
+            f"{where}.name",
+            f"{backend.name!r} is not a valid name",
+            "use 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit",
+        )
     yield from _check_backend_url(backend, where)
     for key in ("path", "sse_path", "messages_path"):
         value = getattr(backend, key)
@@ -79,18 +99,29 @@ def _check_backend_url(backend: BackendSettings, where: str) -> Iterator[ConfigI
         parts = urlsplit(backend.url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        yield ConfigIssue(f"{where}.url", f"is not a valid URL ({exc})", "write it as http://127.0.0.1:3001/mcp")
+        yield ConfigIssue(
+            f"{where}.url", f"is not a valid URL ({exc})", "write it as http://127.0.0.1:3001/mcp"
+        )
         return
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        yield ConfigIssue(f"{where}.url", f"{backend.url!r} must be an absolute http or https URL",
-                          "write it as http://127.0.0.1:3001/mcp")
+        yield ConfigIssue(
+            f"{where}.url",
+            f"{backend.url!r} must be an absolute http or https URL",
+            "write it as http://127.0.0.1:3001/mcp",
+        )
         return
     if parts.query or parts.fragment or parts.username or parts.password:
-        yield ConfigIssue(f"{where}.url", "must not carry a query, fragment or credentials",
-                          "put credentials in outgoing_auth")
+        yield ConfigIssue(
+            f"{where}.url",
+            "must not carry a query, fragment or credentials",
+            "put credentials in outgoing_auth",
+        )
     if not backend.allow_remote and not is_loopback_host(parts.hostname):
-        yield ConfigIssue(f"{where}.url", f"host {parts.hostname!r} is not on loopback",
-                          "use 127.0.0.1 for a server in the same pod, or set allow_remote: true")
+        yield ConfigIssue(
+            f"{where}.url",
+            f"host {parts.hostname!r} is not on loopback",
+            "use 127.0.0.1 for a server in the same pod, or set allow_remote: true",
+        )
 
 
 def _path_problem(path: str) -> str | None:
@@ -115,9 +146,11 @@ def _check_path_overlaps(claimed: list[tuple[str, str]]) -> Iterator[ConfigIssue
     for i, (path, key) in enumerate(claimed):
         for reserved in RESERVED_PREFIXES:
             if _segment_prefix(path, reserved):
-                yield ConfigIssue(key, f"{path!r} overlaps the sidecar's own route {reserved}",
-                                  "choose another public path")
+                yield ConfigIssue(
+                    key, f"{path!r} overlaps the sidecar's own route {reserved}", "choose another public path"
+                )
         for other, other_key in claimed[:i]:
             if _segment_prefix(path, other):
-                yield ConfigIssue(key, f"{path!r} overlaps {other_key} {other!r}",
-                                  "give every backend route its own path")
+                yield ConfigIssue(
+                    key, f"{path!r} overlaps {other_key} {other!r}", "give every backend route its own path"
+                )

@@ -2,15 +2,15 @@
 """The configuration schema: one source of truth for parsing, defaults and documentation.
 
 Every key is a dataclass field declared with :func:`setting`, whose ``doc`` is the one-line
-description ``docs/configuration.md`` must carry (a test walks :func:`iter_keys` and fails on an
-undocumented key). The loader derives parsing from the field types; cross-field rules live in
+description ``docs/configuration.md`` must carry (a test walks ``loader.iter_keys`` and fails on
+an undocumented key). The loader derives parsing from the field types; cross-field rules live in
 ``rules.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -70,8 +70,9 @@ class ServerSettings:
     metrics_port: int | None = setting(
         "Serve /metrics on this separate port instead of the main one (e.g. 9464).", default=None
     )
-    log_level: Literal["debug", "info", "warning", "error"] = setting("Lowest log level written.",
-                                                                       default="info")
+    log_level: Literal["debug", "info", "warning", "error"] = setting(
+        "Lowest log level written.", default="info"
+    )
     log_format: Literal["auto", "json", "console"] = setting(
         "Log format: json, console (human-readable), or auto (console on a TTY, json otherwise).",
         default="auto",
@@ -153,14 +154,3 @@ class Settings:
         "How clients authenticate to the sidecar.",
         default_factory=lambda: AnonymousIncoming(type="anonymous"),
     )
-
-
-def iter_keys(cls: type[Any] = Settings, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Yield ``(key path, doc)`` for every key, lists written ``backends[].name``."""
-    from sidecar.config.loader import type_shape  # the loader owns the type walk
-
-    for f in dataclasses.fields(cls):
-        path = f"{prefix}{f.name}"
-        yield path, f.metadata["doc"]
-        for child_prefix, child in type_shape(cls, f.name, path):
-            yield from iter_keys(child, child_prefix)

@@ -14,17 +14,21 @@ from sidecar.observability.logging import configure_logging
 
 def demo_settings(port: int, backend_port: int) -> Settings:
     """The embedded default configuration of the demo."""
-    return load_config_data({
-        "server": {"host": "127.0.0.1", "port": port, "drain_timeout": "2s"},
-        "backends": [{
-            "name": "demo",
-            "url": f"http://127.0.0.1:{backend_port}/mcp",
-            "path": "/mcp",
-            "sse_path": "/sse",
-            "messages_path": "/messages/",
-        }],
-        "incoming_auth": {"type": "anonymous"},
-    })
+    return load_config_data(
+        {
+            "server": {"host": "127.0.0.1", "port": port, "drain_timeout": "2s"},
+            "backends": [
+                {
+                    "name": "demo",
+                    "url": f"http://127.0.0.1:{backend_port}/mcp",
+                    "path": "/mcp",
+                    "sse_path": "/sse",
+                    "messages_path": "/messages/",
+                }
+            ],
+            "incoming_auth": {"type": "anonymous"},
+        }
+    )
 
 
 def _free_port() -> int:
@@ -54,16 +58,20 @@ def run_demo(port: int) -> int:
 
     backend_port = _free_port()
     backend = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "sidecar.demo.server", "--port", str(backend_port)])
+        [sys.executable, "-m", "sidecar.demo.server", "--port", str(backend_port)]
+    )
     try:
         if not _wait_for_port(backend_port, 30):
             print("the demo MCP server did not start", file=sys.stderr)
             return 1
         configure_logging("info", "auto")
-        print(f"\n  MCP endpoint (streamable HTTP): http://127.0.0.1:{port}/mcp"
-              f"\n  legacy HTTP+SSE endpoint:       http://127.0.0.1:{port}/sse"
-              f"\n  metrics: http://127.0.0.1:{port}/metrics   readiness: http://127.0.0.1:{port}/readyz"
-              f"\n  Point an MCP client at the first URL; Ctrl-C stops.\n", flush=True)
+        print(
+            f"\n  MCP endpoint (streamable HTTP): http://127.0.0.1:{port}/mcp"
+            f"\n  legacy HTTP+SSE endpoint:       http://127.0.0.1:{port}/sse"
+            f"\n  metrics: http://127.0.0.1:{port}/metrics   readiness: http://127.0.0.1:{port}/readyz"
+            f"\n  Point an MCP client at the first URL; Ctrl-C stops.\n",
+            flush=True,
+        )
         run(demo_settings(port, backend_port))
     finally:
         backend.terminate()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from sidecar.observability.metrics import NO_BACKEND, Metrics
 
@@ -34,18 +35,19 @@ REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
 
 
 def json_error(status: int, error: str, description: str, **headers: str) -> web.Response:
-    return web.json_response({"error": error, "error_description": description}, status=status,
-                             headers=headers or None)
+    return web.json_response(
+        {"error": error, "error_description": description}, status=status, headers=headers or None
+    )
 
 
-def access_middleware(metrics: Metrics) -> web.middlewares.Middleware:
+def access_middleware(metrics: Metrics) -> Middleware:
     @web.middleware
-    async def middleware(request: web.Request, handler: web.middlewares.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         info = RequestInfo(request_id=uuid.uuid4().hex, started=time.perf_counter())
         request[REQUEST_INFO] = info
         status = 500
         try:
-            response = await handler(request)
+            response: web.StreamResponse = await handler(request)
             status = response.status
         except web.HTTPException as exc:
             status = exc.status
@@ -58,11 +60,20 @@ def access_middleware(metrics: Metrics) -> web.middlewares.Middleware:
             ended = time.perf_counter()
             metrics.requests.labels(info.backend, metrics.method_label(request.method), status).inc()
             if info.backend != NO_BACKEND:
-                metrics.request_duration.labels(info.backend).observe((info.first_byte or ended) - info.started)
+                metrics.request_duration.labels(info.backend).observe(
+                    (info.first_byte or ended) - info.started
+                )
             log.info(
-                "request", request_id=info.request_id, method=request.method, path=request.path,
-                status=status, duration_ms=round((ended - info.started) * 1000, 3), backend=info.backend,
-                mcp_method=info.mcp_method, client_ip=info.client_ip or request.remote, outcome=info.outcome,
+                "request",
+                request_id=info.request_id,
+                method=request.method,
+                path=request.path,
+                status=status,
+                duration_ms=round((ended - info.started) * 1000, 3),
+                backend=info.backend,
+                mcp_method=info.mcp_method,
+                client_ip=info.client_ip or request.remote,
+                outcome=info.outcome,
             )
         if not response.prepared:
             response.headers.setdefault("X-Request-Id", info.request_id)

@@ -76,7 +76,9 @@ async def probe_once(backend: BackendSettings, session: aiohttp.ClientSession) -
         return False
 
 
-async def probe_forever(backend: BackendSettings, session: aiohttp.ClientSession, readiness: Readiness) -> None:
+async def probe_forever(
+    backend: BackendSettings, session: aiohttp.ClientSession, readiness: Readiness
+) -> None:
     while True:
         readiness.set_backend(backend.name, await probe_once(backend, session))
         await asyncio.sleep(backend.health.interval)

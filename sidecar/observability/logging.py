@@ -14,10 +14,24 @@ from typing import Any, Literal
 
 import structlog
 
-SENSITIVE_KEYS = frozenset({
-    "authorization", "cookie", "set-cookie", "token", "access_token", "refresh_token", "id_token",
-    "code", "code_verifier", "client_secret", "secret", "password", "headers", "query",
-})
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "code",
+        "code_verifier",
+        "client_secret",
+        "secret",
+        "password",
+        "headers",
+        "query",
+    }
+)
 REDACTED = "[redacted]"
 
 
@@ -47,10 +61,12 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
     )
     # aiohttp and asyncio log through the standard library; give them the same shape.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO))

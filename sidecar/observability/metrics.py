@@ -26,29 +26,48 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "mcp_sidecar_requests", "HTTP requests handled, by backend, HTTP method and status.",
-            ["backend", "method", "status"], registry=r)
+            "mcp_sidecar_requests",
+            "HTTP requests handled, by backend, HTTP method and status.",
+            ["backend", "method", "status"],
+            registry=r,
+        )
         self.request_duration = Histogram(
             "mcp_sidecar_request_duration_seconds",
             "Time from request receipt to the first response byte (whole response when not streamed).",
-            ["backend"], buckets=_LATENCY_BUCKETS, registry=r)
+            ["backend"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.active_streams = Gauge(
-            "mcp_sidecar_active_streams", "SSE responses currently streaming to clients.", ["backend"],
-            registry=r)
+            "mcp_sidecar_active_streams",
+            "SSE responses currently streaming to clients.",
+            ["backend"],
+            registry=r,
+        )
         self.backend_up = Gauge(
-            "mcp_sidecar_backend_up", "1 when the backend's last readiness probe succeeded.", ["backend"],
-            registry=r)
+            "mcp_sidecar_backend_up",
+            "1 when the backend's last readiness probe succeeded.",
+            ["backend"],
+            registry=r,
+        )
         self.mcp_requests = Counter(
-            "mcp_sidecar_mcp_messages", "JSON-RPC messages sent to backends, by MCP method.",
-            ["backend", "mcp_method"], registry=r)
+            "mcp_sidecar_mcp_messages",
+            "JSON-RPC messages sent to backends, by MCP method.",
+            ["backend", "mcp_method"],
+            registry=r,
+        )
         self.backend_errors = Counter(
             "mcp_sidecar_backend_errors",
             "Backend failures: connect (refused/unreachable), timeout, disconnect (mid-response).",
-            ["backend", "reason"], registry=r)
+            ["backend", "reason"],
+            registry=r,
+        )
         self.client_disconnects = Counter(
             "mcp_sidecar_client_disconnects",
             "Responses cut short because the client went away; the backend request is closed.",
-            ["backend"], registry=r)
+            ["backend"],
+            registry=r,
+        )
         self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
         Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
 

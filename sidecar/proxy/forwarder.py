@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Callable
-from contextlib import AsyncExitStack
 
 import aiohttp
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
 
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
@@ -65,7 +66,8 @@ class Forwarder:
         self._max_body = max_body
         self._idle_timeout = idle_timeout
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout)
+            total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
+        )
         self._mcp_counter = metrics.mcp_requests
         self._active_streams = metrics.active_streams.labels(self._name)
 
@@ -74,22 +76,27 @@ class Forwarder:
         info.backend = self._name
         origin = request.headers.get("Origin")
         if origin is not None and not self._origins.allows(origin):
-            return json_error(403, "origin_not_allowed", f"Origin {origin!r} is not allowed to call this server")
+            message = f"Origin {origin!r} is not allowed to call this server"
+            return json_error(403, "origin_not_allowed", message)
         try:
             body = await self._body(request)
-        except BodyTooLarge:
-            return json_error(413, "request_too_large", f"the request body is larger than {self._max_body} bytes")
-        except BodyTimeout:
-            return json_error(408, "request_timeout", "the request body did not arrive in time")
-        except asyncio.IncompleteReadError:
-            return json_error(400, "incomplete_body", "the request body ended before its Content-Length")
+        except (BodyTooLarge, BodyTimeout, asyncio.IncompleteReadError) as exc:
+            return self._body_error(exc)
         rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
         if rpc is not None:
             info.mcp_method = rpc.method
             self._mcp_counter.labels(self._name, rpc.method).inc()
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
+        return await self._forward(request, info, body, rpc)
 
+    async def _forward(
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        body: bytes | StreamedBody | None,
+        rpc: jsonrpc.RpcSummary | None,
+    ) -> web.StreamResponse:
         forwarded = self._trust.resolve(
             request.remote or "",
             own_proto=request.scheme,
@@ -106,25 +113,22 @@ class Forwarder:
             keep_content_length=isinstance(body, StreamedBody),
         )
         target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
-
-        async with AsyncExitStack() as stack:
-            try:
-                backend_response = await self._send(request.method, target, headers, body)
-            except BackendFailure as failure:
-                if isinstance(body, StreamedBody) and body.error is not None:
-                    return self._body_error(body.error)
-                return self._failure_response(failure, rpc)
-            stack.push_async_callback(_close, backend_response)
-            try:
-                return await self._relay(request, backend_response, info)
-            except asyncio.CancelledError:
-                # handler_cancellation: the client went away (or the drain deadline passed);
-                # leaving this block closes the backend request at once.
-                if request.transport is None or request.transport.is_closing():
-                    self._metrics.client_disconnects.labels(self._name).inc()
-                    info.outcome = "client_disconnect"
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover - AsyncExitStack does not swallow
+        try:
+            backend_response = await self._send(request.method, target, headers, body)
+        except BackendFailure as failure:
+            if isinstance(body, StreamedBody) and body.error is not None:
+                return self._body_error(body.error)  # the body, not the backend, failed
+            return self._failure_response(failure, rpc)
+        try:
+            return await self._relay(request, backend_response, info)
+        except asyncio.CancelledError:
+            # handler_cancellation: the client went away (or the drain deadline passed).
+            if request.transport is None or request.transport.is_closing():
+                self._metrics.client_disconnects.labels(self._name).inc()
+                info.outcome = "client_disconnect"
+            raise
+        finally:
+            _close(backend_response)
 
     async def _body(self, request: web.Request) -> bytes | StreamedBody | None:
         if not request.body_exists:
@@ -137,20 +141,27 @@ class Forwarder:
         return StreamedBody(request.content, self._max_body, self._idle_timeout)
 
     async def _send(
-        self, method: str, target: object, headers: object, body: bytes | StreamedBody | None
+        self, method: str, target: URL, headers: CIMultiDict[str], body: bytes | StreamedBody | None
     ) -> aiohttp.ClientResponse:
-        data: bytes | AsyncIterable[bytes] | None = body.__aiter__() if isinstance(body, StreamedBody) else body
+        data: bytes | AsyncIterable[bytes] | None = (
+            body.__aiter__() if isinstance(body, StreamedBody) else body
+        )
         read_timeout = self._backend.read_timeout
         try:
             async with asyncio.timeout(read_timeout):
                 return await self._session().request(
-                    method, target,  # type: ignore[arg-type]
-                    headers=headers,  # type: ignore[arg-type]
-                    data=data, allow_redirects=False, timeout=self._timeout,
+                    method,
+                    target,
+                    headers=headers,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=self._timeout,
                 )
         except TimeoutError:
             self._metrics.backend_errors.labels(self._name, "timeout").inc()
-            raise BackendFailure(504, "backend_timeout", f"backend {self._name!r} did not answer in time") from None
+            raise BackendFailure(
+                504, "backend_timeout", f"backend {self._name!r} did not answer in time"
+            ) from None
         except (aiohttp.ClientError, OSError) as exc:
             reason = "connect" if isinstance(exc, aiohttp.ClientConnectorError | OSError) else "disconnect"
             self._metrics.backend_errors.labels(self._name, reason).inc()
@@ -160,14 +171,19 @@ class Forwarder:
     def _failure_response(self, failure: BackendFailure, rpc: jsonrpc.RpcSummary | None) -> web.Response:
         if rpc is not None and rpc.is_request:
             code = _RPC_BACKEND_TIMEOUT if failure.status == 504 else _RPC_BACKEND_UNAVAILABLE
-            return web.json_response(jsonrpc.error_body(rpc.id, code, failure.description), status=failure.status)
+            return web.json_response(
+                jsonrpc.error_body(rpc.id, code, failure.description), status=failure.status
+            )
         return json_error(failure.status, failure.reason, failure.description)
 
-    @staticmethod
-    def _body_error(error: BodyTooLarge | BodyTimeout) -> web.Response:
+    def _body_error(self, error: Exception) -> web.Response:
         if isinstance(error, BodyTooLarge):
-            return json_error(413, "request_too_large", "the request body is larger than the limit")
-        return json_error(408, "request_timeout", "the request body did not arrive in time")
+            return json_error(
+                413, "request_too_large", f"the request body is larger than {self._max_body} bytes"
+            )
+        if isinstance(error, BodyTimeout):
+            return json_error(408, "request_timeout", "the request body did not arrive in time")
+        return json_error(400, "incomplete_body", "the request body ended before its Content-Length")
 
     async def _relay(
         self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo
@@ -208,8 +224,11 @@ class Forwarder:
         info: RequestInfo,
     ) -> None:
         idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
-        rewriter = (EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url)))
-                    if is_sse and self.route.kind is RouteKind.SSE_STREAM else None)
+        rewriter = (
+            EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url)))
+            if is_sse and self.route.kind is RouteKind.SSE_STREAM
+            else None
+        )
         content = backend.content
         try:
             while True:
@@ -245,9 +264,9 @@ class Forwarder:
         await response.write_eof()
 
 
-async def _close(response: aiohttp.ClientResponse) -> None:
-    # close() drops the connection unless the body was read to the end (then it is released
-    # to the pool); an unfinished stream must never be reused.
+def _close(response: aiohttp.ClientResponse) -> None:
+    """Return a fully read connection to the pool; drop one whose body was not read to the
+    end, so an unfinished stream is closed at the backend and never reused."""
     if response.content.at_eof():
         response.release()
     else:

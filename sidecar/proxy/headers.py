@@ -11,18 +11,28 @@ from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-    "te", "trailer", "transfer-encoding", "upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 
 # SECURITY: never forwarded to a backend, whatever the client sends. Host is set by the client
 # library from the backend URL (SDK servers bound to localhost answer 421 to a foreign Host);
 # Content-Length is recomputed for buffered bodies; Expect was already answered by the sidecar.
 _REQUEST_DROP = HOP_BY_HOP | {"authorization", "host", "expect", "content-length", "origin"}
 # Set by the sidecar from what it can verify (see forwarded.py); client copies are dropped.
-FORWARDING_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
-                                "x-real-ip", "x-request-id"})
+FORWARDING_HEADERS = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id"}
+)
 
 SIDECAR_COOKIE_PREFIX = "mcp_sidecar"
 """Cookies whose name starts with this belong to the sidecar and are never forwarded."""
@@ -30,9 +40,7 @@ SIDECAR_COOKIE_PREFIX = "mcp_sidecar"
 
 def connection_tokens(values: Iterable[str]) -> frozenset[str]:
     """Field names listed in ``Connection`` headers (RFC 9110 §7.6.1), lower-cased."""
-    return frozenset(
-        token.strip().lower() for value in values for token in value.split(",") if token.strip()
-    )
+    return frozenset(token.strip().lower() for value in values for token in value.split(",") if token.strip())
 
 
 def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]) -> CIMultiDict[str]:
@@ -49,7 +57,8 @@ def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset
 def strip_sidecar_cookies(cookie_header: str) -> str | None:
     """Remove the sidecar's own cookies from a ``Cookie`` value; None when nothing is left."""
     kept = [
-        pair.strip() for pair in cookie_header.split(";")
+        pair.strip()
+        for pair in cookie_header.split(";")
         if pair.strip() and not pair.strip().lower().startswith(SIDECAR_COOKIE_PREFIX)
     ]
     return "; ".join(kept) or None

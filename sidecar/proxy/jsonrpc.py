@@ -8,19 +8,37 @@ import json
 from dataclasses import dataclass
 
 # Label values are bounded to the methods MCP defines (both eras); anything else is "other".
-MCP_METHODS = frozenset({
-    "initialize", "ping", "server/discover",
-    "tools/list", "tools/call",
-    "resources/list", "resources/templates/list", "resources/read",
-    "resources/subscribe", "resources/unsubscribe",
-    "prompts/list", "prompts/get",
-    "completion/complete", "logging/setLevel",
-    "sampling/createMessage", "elicitation/create", "roots/list",
-    "subscriptions/listen",
-    "tasks/get", "tasks/list", "tasks/result", "tasks/cancel",
-    "notifications/initialized", "notifications/cancelled", "notifications/progress",
-    "notifications/roots/list_changed", "notifications/message",
-})
+MCP_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "sampling/createMessage",
+        "elicitation/create",
+        "roots/list",
+        "subscriptions/listen",
+        "tasks/get",
+        "tasks/list",
+        "tasks/result",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+        "notifications/message",
+    }
+)
 
 JsonRpcId = str | int | float | None
 
@@ -44,7 +62,9 @@ def summarize(body: bytes) -> RpcSummary | None:
         return None
     method = message.get("method")
     raw_id = message.get("id")
-    rpc_id: JsonRpcId = raw_id if isinstance(raw_id, str | int | float) and not isinstance(raw_id, bool) else None
+    rpc_id: JsonRpcId = (
+        raw_id if isinstance(raw_id, str | int | float) and not isinstance(raw_id, bool) else None
+    )
     if not isinstance(method, str):
         return RpcSummary("response", rpc_id, False)
     label = method if method in MCP_METHODS else "other"

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from sidecar.config.values import canonical_origin, origin_problem
 
-
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 

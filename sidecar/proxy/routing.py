@@ -28,7 +28,7 @@ class Route:
 
     def target_for(self, raw_path: str, raw_query: str) -> URL:
         """The backend URL for an already percent-encoded request path and query."""
-        rest = raw_path[len(self.prefix):]
+        rest = raw_path[len(self.prefix) :]
         path = self.target.raw_path.rstrip("/") + rest if rest else self.target.raw_path
         return URL(self.target_origin + path + (f"?{raw_query}" if raw_query else ""), encoded=True)
 
@@ -42,7 +42,10 @@ def routes_for(backend: BackendSettings) -> list[Route]:
     origin = str(base.origin())
     routes = [Route(backend, RouteKind.STREAMABLE_HTTP, backend.path.rstrip("/"), base, origin)]
     if backend.sse_path is not None:
-        for kind, path in ((RouteKind.SSE_STREAM, backend.sse_path), (RouteKind.SSE_MESSAGES, backend.messages_path)):
+        for kind, path in (
+            (RouteKind.SSE_STREAM, backend.sse_path),
+            (RouteKind.SSE_MESSAGES, backend.messages_path),
+        ):
             target = base.with_path(path, encoded=False).with_query(None)
             routes.append(Route(backend, kind, path.rstrip("/"), target, origin))
     return routes

@@ -37,13 +37,13 @@ class EndpointRewriter:
             # A CR at the very end may be the first half of a CRLF still on its way.
             if match is None or (match.end() == len(self._pending) and self._pending.endswith(b"\r")):
                 break
-            event, self._pending = self._pending[: match.end()], self._pending[match.end():]
+            event, self._pending = self._pending[: match.end()], self._pending[match.end() :]
             out += self._rewrite_event(event)
-        if self.done or len(self._pending) > MAX_PENDING:
+        if len(self._pending) > MAX_PENDING:
             # Not an SSE stream we understand: give up rewriting rather than buffer without bound.
             self.done = True
-            out += self._pending
-            self._pending = b""
+        if self.done:
+            out += self.flush()
         return bytes(out)
 
     def flush(self) -> bytes:
@@ -55,12 +55,12 @@ class EndpointRewriter:
         if b"event: endpoint" not in lines and b"event:endpoint" not in lines:
             return event
         self.done = True
-        rewritten = []
-        for line in lines:
-            if line.startswith(b"data:"):
-                value = line[5:].removeprefix(b" ").decode("utf-8", "replace")
-                line = b"data: " + self._rewrite(value).encode()
-            rewritten.append(line)
+        rewritten = [
+            b"data: " + self._rewrite(line[5:].removeprefix(b" ").decode("utf-8", "replace")).encode()
+            if line.startswith(b"data:")
+            else line
+            for line in lines
+        ]
         return b"\n".join(rewritten)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sidecar.config.schema import iter_keys
+from sidecar.config.loader import iter_keys
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 

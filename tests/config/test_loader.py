@@ -24,7 +24,7 @@ def _issues(raw: Any) -> list[str]:
 def test_minimal_config_gets_documented_defaults() -> None:
     settings = load_config_data({"backends": [GOOD_BACKEND]})
     assert settings.server.port == 8080
-    assert settings.server.drain_timeout == 20
+    assert settings.server.drain_timeout == 20.0
     assert settings.backends[0].sse_read_timeout is None
     assert settings.backends[0].health.path is None
     assert settings.incoming_auth.type == "anonymous"
@@ -32,61 +32,91 @@ def test_minimal_config_gets_documented_defaults() -> None:
 
 def test_design_doc_shapes_parse() -> None:
     """The shorthands DESIGN.md uses: `health: tcp`, `health: {path: ...}`, outgoing_auth."""
-    settings = load_config_data({"backends": [
-        {**GOOD_BACKEND, "health": "tcp", "outgoing_auth": {"type": "unauthenticated"}},
-        {"name": "b", "url": "http://localhost:3002/mcp", "path": "/b", "health": {"path": "/healthz"},
-         "sse_path": "/sse"},
-    ], "server": {"trusted_proxies": ["10.0.0.0/8", "::1"], "allowed_origins": ["https://a.example"]}})
+    settings = load_config_data(
+        {
+            "backends": [
+                {**GOOD_BACKEND, "health": "tcp", "outgoing_auth": {"type": "unauthenticated"}},
+                {
+                    "name": "b",
+                    "url": "http://localhost:3002/mcp",
+                    "path": "/b",
+                    "health": {"path": "/healthz"},
+                    "sse_path": "/sse",
+                },
+            ],
+            "server": {"trusted_proxies": ["10.0.0.0/8", "::1"], "allowed_origins": ["https://a.example"]},
+        }
+    )
     assert settings.backends[0].health.path is None
     assert settings.backends[1].health.path == "/healthz"
     assert str(settings.server.trusted_proxies[1]) == "::1/128"
 
 
-@pytest.mark.parametrize(("raw", "paths"), [
-    ({}, ["backends"]),
-    ({"backends": [GOOD_BACKEND], "bogus": 1}, ["bogus"]),
-    ({"backends": [{**GOOD_BACKEND, "timeout": "1s"}]}, ["backends[0].timeout"]),
-    ({"backends": [{"name": "x", "path": "/x"}]}, ["backends[0].url"]),
-    ({"backends": [GOOD_BACKEND], "server": {"port": "80"}}, ["server.port"]),
-    ({"backends": [GOOD_BACKEND], "server": {"port": True}}, ["server.port"]),
-    ({"backends": [GOOD_BACKEND], "server": {"port": 70000}}, ["server.port"]),
-    ({"backends": [GOOD_BACKEND], "server": {"drain_timeout": 20}}, ["server.drain_timeout"]),
-    ({"backends": [GOOD_BACKEND], "server": {"drain_timeout": "2 weeks"}}, ["server.drain_timeout"]),
-    ({"backends": [GOOD_BACKEND], "server": {"max_request_body": "lots"}}, ["server.max_request_body"]),
-    ({"backends": [GOOD_BACKEND], "server": {"trusted_proxies": ["10.0.0.0/33"]}}, ["server.trusted_proxies[0]"]),
-    ({"backends": [GOOD_BACKEND], "server": {"public_url": "https://x.example/base"}}, ["server.public_url"]),
-    ({"backends": [GOOD_BACKEND], "server": {"allowed_origins": ["*"]}}, ["server.allowed_origins[0]"]),
-    ({"backends": [GOOD_BACKEND], "server": {"log_level": "loud"}}, ["server.log_level"]),
-    ({"backends": [GOOD_BACKEND], "server": {"metrics_port": 8080}}, ["server.metrics_port"]),
-    ({"backends": [{**GOOD_BACKEND, "url": "http://10.0.0.5:3001/mcp"}]}, ["backends[0].url"]),
-    ({"backends": [{**GOOD_BACKEND, "url": "http://mcp.internal/mcp"}]}, ["backends[0].url"]),
-    ({"backends": [{**GOOD_BACKEND, "url": "ftp://127.0.0.1/mcp"}]}, ["backends[0].url"]),
-    ({"backends": [{**GOOD_BACKEND, "url": "http://127.0.0.1:99999/mcp"}]}, ["backends[0].url"]),
-    ({"backends": [{**GOOD_BACKEND, "url": "http://u:p@127.0.0.1/mcp"}]}, ["backends[0].url"]),
-    ({"backends": [{**GOOD_BACKEND, "path": "mcp"}]}, ["backends[0].path"]),
-    ({"backends": [{**GOOD_BACKEND, "path": "/a/../b"}]}, ["backends[0].path"]),
-    ({"backends": [{**GOOD_BACKEND, "path": "/metrics"}]}, ["backends[0].path"]),
-    ({"backends": [{**GOOD_BACKEND, "path": "/.well-known/x"}]}, ["backends[0].path"]),
-    ({"backends": [{**GOOD_BACKEND, "name": "Bad Name"}]}, ["backends[0].name"]),
-    ({"backends": [{**GOOD_BACKEND, "name": ""}]}, ["backends[0].name"]),
-    ({"backends": [GOOD_BACKEND, {**GOOD_BACKEND, "path": "/other"}]}, ["backends[1].name"]),
-    ({"backends": [GOOD_BACKEND, {**GOOD_BACKEND, "name": "b"}]}, ["backends[1].path"]),
-    ({"backends": [GOOD_BACKEND, {**GOOD_BACKEND, "name": "b", "path": "/mcp/sub"}]}, ["backends[1].path"]),
-    ({"backends": [{**GOOD_BACKEND, "sse_path": "/mcp"}]}, ["backends[0].sse_path"]),
-    ({"backends": [{**GOOD_BACKEND, "health": {"path": "healthz"}}]}, ["backends[0].health.path"]),
-    ({"backends": [{**GOOD_BACKEND, "health": "udp"}]}, ["backends[0].health"]),
-    ({"backends": [{**GOOD_BACKEND, "outgoing_auth": {"type": "magic"}}]}, ["backends[0].outgoing_auth.type"]),
-    ({"backends": [GOOD_BACKEND], "incoming_auth": {"type": "kerberos"}}, ["incoming_auth.type"]),
-    ({"backends": "everything"}, ["backends"]),
-    ([1, 2], [""]),
-])
+@pytest.mark.parametrize(
+    ("raw", "paths"),
+    [
+        ({}, ["backends"]),
+        ({"backends": [GOOD_BACKEND], "bogus": 1}, ["bogus"]),
+        ({"backends": [{**GOOD_BACKEND, "timeout": "1s"}]}, ["backends[0].timeout"]),
+        ({"backends": [{"name": "x", "path": "/x"}]}, ["backends[0].url"]),
+        ({"backends": [GOOD_BACKEND], "server": {"port": "80"}}, ["server.port"]),
+        ({"backends": [GOOD_BACKEND], "server": {"port": True}}, ["server.port"]),
+        ({"backends": [GOOD_BACKEND], "server": {"port": 70000}}, ["server.port"]),
+        ({"backends": [GOOD_BACKEND], "server": {"drain_timeout": 20}}, ["server.drain_timeout"]),
+        ({"backends": [GOOD_BACKEND], "server": {"drain_timeout": "2 weeks"}}, ["server.drain_timeout"]),
+        ({"backends": [GOOD_BACKEND], "server": {"max_request_body": "lots"}}, ["server.max_request_body"]),
+        (
+            {"backends": [GOOD_BACKEND], "server": {"trusted_proxies": ["10.0.0.0/33"]}},
+            ["server.trusted_proxies[0]"],
+        ),
+        (
+            {"backends": [GOOD_BACKEND], "server": {"public_url": "https://x.example/base"}},
+            ["server.public_url"],
+        ),
+        ({"backends": [GOOD_BACKEND], "server": {"allowed_origins": ["*"]}}, ["server.allowed_origins[0]"]),
+        ({"backends": [GOOD_BACKEND], "server": {"log_level": "loud"}}, ["server.log_level"]),
+        ({"backends": [GOOD_BACKEND], "server": {"metrics_port": 8080}}, ["server.metrics_port"]),
+        ({"backends": [{**GOOD_BACKEND, "url": "http://10.0.0.5:3001/mcp"}]}, ["backends[0].url"]),
+        ({"backends": [{**GOOD_BACKEND, "url": "http://mcp.internal/mcp"}]}, ["backends[0].url"]),
+        ({"backends": [{**GOOD_BACKEND, "url": "ftp://127.0.0.1/mcp"}]}, ["backends[0].url"]),
+        ({"backends": [{**GOOD_BACKEND, "url": "http://127.0.0.1:99999/mcp"}]}, ["backends[0].url"]),
+        ({"backends": [{**GOOD_BACKEND, "url": "http://u:p@127.0.0.1/mcp"}]}, ["backends[0].url"]),
+        ({"backends": [{**GOOD_BACKEND, "path": "mcp"}]}, ["backends[0].path"]),
+        ({"backends": [{**GOOD_BACKEND, "path": "/a/../b"}]}, ["backends[0].path"]),
+        ({"backends": [{**GOOD_BACKEND, "path": "/metrics"}]}, ["backends[0].path"]),
+        ({"backends": [{**GOOD_BACKEND, "path": "/.well-known/x"}]}, ["backends[0].path"]),
+        ({"backends": [{**GOOD_BACKEND, "name": "Bad Name"}]}, ["backends[0].name"]),
+        ({"backends": [{**GOOD_BACKEND, "name": ""}]}, ["backends[0].name"]),
+        ({"backends": [GOOD_BACKEND, {**GOOD_BACKEND, "path": "/other"}]}, ["backends[1].name"]),
+        ({"backends": [GOOD_BACKEND, {**GOOD_BACKEND, "name": "b"}]}, ["backends[1].path"]),
+        (
+            {"backends": [GOOD_BACKEND, {**GOOD_BACKEND, "name": "b", "path": "/mcp/sub"}]},
+            ["backends[1].path"],
+        ),
+        ({"backends": [{**GOOD_BACKEND, "sse_path": "/mcp"}]}, ["backends[0].sse_path"]),
+        ({"backends": [{**GOOD_BACKEND, "health": {"path": "healthz"}}]}, ["backends[0].health.path"]),
+        ({"backends": [{**GOOD_BACKEND, "health": "udp"}]}, ["backends[0].health"]),
+        (
+            {"backends": [{**GOOD_BACKEND, "outgoing_auth": {"type": "magic"}}]},
+            ["backends[0].outgoing_auth.type"],
+        ),
+        ({"backends": [GOOD_BACKEND], "incoming_auth": {"type": "kerberos"}}, ["incoming_auth.type"]),
+        ({"backends": "everything"}, ["backends"]),
+        ([1, 2], [""]),
+    ],
+)
 def test_bad_config_names_the_key_path(raw: Any, paths: list[str]) -> None:
     assert _issues(raw) == paths
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    paths = _issues({"server": {"port": "x", "idle_timeout": "forever"}, "backends": [
-        {"name": "a", "url": "nope", "path": "/a", "extra": 1}], "mode": "b"})
+    paths = _issues(
+        {
+            "server": {"port": "x", "idle_timeout": "forever"},
+            "backends": [{"name": "a", "url": "nope", "path": "/a", "extra": 1}],
+            "mode": "b",
+        }
+    )
     assert set(paths) == {"server.port", "server.idle_timeout", "backends[0].extra", "mode"}
 
 
@@ -97,8 +127,9 @@ def test_errors_say_how_to_fix() -> None:
 
 
 def test_remote_backend_allowed_when_opted_in() -> None:
-    settings = load_config_data({"backends": [{**GOOD_BACKEND, "url": "https://mcp.internal/mcp",
-                                               "allow_remote": True}]})
+    settings = load_config_data(
+        {"backends": [{**GOOD_BACKEND, "url": "https://mcp.internal/mcp", "allow_remote": True}]}
+    )
     assert settings.backends[0].allow_remote
 
 
@@ -109,8 +140,10 @@ def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None
         load_config_file(tmp_path / "absent.yaml")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("500ms", 0.5), ("30s", 30), ("10m", 600), ("1h", 3600), ("7d", 604800), ("1.5s", 1.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30), ("10m", 600), ("1h", 3600), ("7d", 604800), ("1.5s", 1.5)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -121,7 +154,9 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("text", "size"), [(1024, 1024), ("512KiB", 524288), ("4MiB", 4194304), ("1KB", 1000)])
+@pytest.mark.parametrize(
+    ("text", "size"), [(1024, 1024), ("512KiB", 524288), ("4MiB", 4194304), ("1KB", 1000)]
+)
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size
 

@@ -30,14 +30,19 @@ async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[Test
 async def _start(tmp_path: Path, echo: TestServer, **server: object) -> tuple[Process, str, Path]:
     port = free_port()
     config = tmp_path / "sidecar.yaml"
-    config.write_text(yaml.safe_dump({
-        "server": {"host": "127.0.0.1", "port": port, "log_format": "json", **server},
-        "backends": [{"name": "echo", "url": f"http://127.0.0.1:{echo.port}/", "path": "/b"}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "server": {"host": "127.0.0.1", "port": port, "log_format": "json", **server},
+                "backends": [{"name": "echo", "url": f"http://127.0.0.1:{echo.port}/", "path": "/b"}],
+            }
+        )
+    )
     log_path = tmp_path / "sidecar.log"
     with log_path.open("wb") as log_file:
-        process = await Process.start(["-m", "sidecar", "serve", "--config", str(config)], port,
-                                      stdout=log_file, stderr=log_file)
+        process = await Process.start(
+            ["-m", "sidecar", "serve", "--config", str(config)], port, stdout=log_file, stderr=log_file
+        )
     return process, f"http://127.0.0.1:{port}", log_path
 
 
@@ -49,7 +54,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def _wait_exit(process: Process, limit: float) -> int:
     async with asyncio.timeout(limit):
-        while (code := process.popen.poll()) is None:
+        while (code := process.popen.poll()) is None:  # noqa: ASYNC110 - polling a child process
             await asyncio.sleep(0.05)
     return code
 
@@ -104,9 +109,11 @@ async def test_tokens_cookies_and_codes_never_appear_in_logs(
     process, url, log_path = await _start(tmp_path, echo_server)
     try:
         headers = {"Authorization": f"Bearer {TOKEN}", "Cookie": COOKIE}
-        async with http.post(f"{url}/b/mcp?access_token={TOKEN}&code=auth-c0de", json={
-            "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "token": TOKEN}},
-            headers=headers) as resp:
+        async with http.post(
+            f"{url}/b/mcp?access_token={TOKEN}&code=auth-c0de",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "token": TOKEN}},
+            headers=headers,
+        ) as resp:
             assert resp.status == 200
         async with http.get(f"{url}/nope?token={TOKEN}", headers=headers) as resp:
             assert resp.status == 404

@@ -28,8 +28,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def _ready(http: aiohttp.ClientSession, url: str) -> None:
@@ -44,11 +47,22 @@ async def _ready(http: aiohttp.ClientSession, url: str) -> None:
 async def test_readyz_waits_for_every_backend(echo_server: TestServer, http: aiohttp.ClientSession) -> None:
     """503 with reasons while a backend does not answer its probe; 200 once all do."""
     down_port = free_port()
-    settings = settings_for([
-        {"name": "up", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/up",
-         "health": {"path": "/gzip", "interval": "100ms"}},
-        {"name": "late", "url": f"http://127.0.0.1:{down_port}/", "path": "/late", "health": {"interval": "100ms"}},
-    ])
+    settings = settings_for(
+        [
+            {
+                "name": "up",
+                "url": f"http://127.0.0.1:{echo_server.port}/",
+                "path": "/up",
+                "health": {"path": "/gzip", "interval": "100ms"},
+            },
+            {
+                "name": "late",
+                "url": f"http://127.0.0.1:{down_port}/",
+                "path": "/late",
+                "health": {"interval": "100ms"},
+            },
+        ]
+    )
     async with RunningSidecar(settings) as sidecar:
         await asyncio.sleep(0.3)
         async with http.get(f"{sidecar.url}/readyz") as resp:
@@ -68,9 +82,13 @@ async def test_metrics_cover_requests_streams_backends_and_mcp_methods(
     settings = settings_for([{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}])
     async with RunningSidecar(settings) as sidecar:
         await _ready(http, sidecar.url)
-        async with http.post(f"{sidecar.url}/b/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}):
+        async with http.post(
+            f"{sidecar.url}/b/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        ):
             pass
-        async with http.post(f"{sidecar.url}/b/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "evil/" + "x" * 99}):
+        async with http.post(
+            f"{sidecar.url}/b/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "evil/" + "x" * 99}
+        ):
             pass
         async with http.get(f"{sidecar.url}/b/hold-sse") as stream:
             await stream.content.readuntil(b"\n\n")
@@ -98,8 +116,10 @@ async def test_metrics_cover_requests_streams_backends_and_mcp_methods(
 
 async def test_metrics_on_separate_port(echo_server: TestServer, http: aiohttp.ClientSession) -> None:
     metrics_port = free_port()
-    settings = settings_for([{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}],
-                            metrics_port=metrics_port)
+    settings = settings_for(
+        [{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}],
+        metrics_port=metrics_port,
+    )
     async with RunningSidecar(settings) as sidecar:
         async with http.get(f"{sidecar.url}/metrics") as resp:
             assert resp.status == 404

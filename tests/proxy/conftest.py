@@ -22,7 +22,7 @@ async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[Test
 
 @pytest.fixture
 def echo_state(echo_server: TestServer) -> EchoState:
-    return echo_server.app[STATE]  # type: ignore[index]
+    return echo_server.app[STATE]
 
 
 def echo_backend(echo_server: TestServer, **extra: Any) -> dict[str, Any]:

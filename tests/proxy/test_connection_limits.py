@@ -19,7 +19,9 @@ async def _closed_after(reader: asyncio.StreamReader, limit: float) -> float:
     return loop.time() - started
 
 
-async def test_slow_header_client_is_disconnected(start_sidecar: StartSidecar, echo_server: TestServer) -> None:
+async def test_slow_header_client_is_disconnected(
+    start_sidecar: StartSidecar, echo_server: TestServer
+) -> None:
     """Slowloris: a client trickling its request head is cut off at header_timeout."""
     sidecar = await start_sidecar([echo_backend(echo_server)], header_timeout="500ms", idle_timeout="30s")
     reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
@@ -36,7 +38,9 @@ async def test_slow_header_client_is_disconnected(start_sidecar: StartSidecar, e
     assert elapsed < 3
 
 
-async def test_idle_keepalive_connection_is_closed(start_sidecar: StartSidecar, echo_server: TestServer) -> None:
+async def test_idle_keepalive_connection_is_closed(
+    start_sidecar: StartSidecar, echo_server: TestServer
+) -> None:
     sidecar = await start_sidecar([echo_backend(echo_server)], idle_timeout="500ms")
     reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -58,8 +62,13 @@ async def test_complete_requests_on_one_connection_are_not_cut(
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
         await reader.readexactly(length)
         await asyncio.sleep(0.2)
     writer.close()
@@ -70,10 +79,12 @@ async def test_conflicting_framing_headers_are_rejected(
 ) -> None:
     """Request smuggling: CL+TE together and duplicate Content-Length get 400 from the parser."""
     sidecar = await start_sidecar([echo_backend(echo_server)])
+    start = b"POST /b/mcp HTTP/1.1\r\nHost: x\r\n"
     for head in (
-        b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
-        b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        start + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        start + b"Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
+        start + b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        start + b"Content-Length: 4\r\nX-Folded: a\r\n b\r\n\r\nabcd",
     ):
         reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
         writer.write(head)

@@ -24,10 +24,19 @@ async def _echo(http: aiohttp.ClientSession, url: str, **kwargs: object) -> dict
         return dict(await resp.json())
 
 
-async def test_mcp_headers_pass_through_untouched(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+async def test_mcp_headers_pass_through_untouched(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
     """Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-* and Last-Event-ID pass."""
-    sent = {"Mcp-Session-Id": "abc123", "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
-            "Mcp-Name": "add", "Mcp-Param-Region": "eu", "Mcp-Param-Other": "x y", "Last-Event-ID": "42"}
+    sent = {
+        "Mcp-Session-Id": "abc123",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "add",
+        "Mcp-Param-Region": "eu",
+        "Mcp-Param-Other": "x y",
+        "Last-Event-ID": "42",
+    }
     echoed = headers_of(await _echo(http, f"{sidecar.url}/b/mcp", headers=sent, data=b"{}"))
     for name, value in sent.items():
         assert echoed[name.lower()] == value
@@ -37,9 +46,16 @@ async def test_client_token_and_sidecar_cookies_never_reach_backend(
     sidecar: RunningSidecar, http: aiohttp.ClientSession
 ) -> None:
     """MCP "no token passthrough": Authorization and the sidecar's own cookies are dropped."""
-    echoed = await _echo(http, f"{sidecar.url}/b/mcp", data=b"{}", headers={
-        "Authorization": f"Bearer {TOKEN}", "Cookie": "mcp_sidecar_session=s3cr3t; theme=dark",
-        "Proxy-Authorization": "Basic Zm9vOmJhcg=="})
+    echoed = await _echo(
+        http,
+        f"{sidecar.url}/b/mcp",
+        data=b"{}",
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Cookie": "mcp_sidecar_session=s3cr3t; theme=dark",
+            "Proxy-Authorization": "Basic Zm9vOmJhcg==",
+        },
+    )
     headers = headers_of(echoed)
     assert "authorization" not in headers
     assert "proxy-authorization" not in headers
@@ -58,10 +74,19 @@ async def test_host_is_rewritten_to_the_backend(
 async def test_hop_by_hop_and_connection_named_headers_removed_both_ways(
     sidecar: RunningSidecar, http: aiohttp.ClientSession
 ) -> None:
-    async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers={
-        "Connection": "keep-alive, X-Injected", "X-Injected": "drop-me", "Keep-Alive": "timeout=1",
-        "TE": "trailers", "Upgrade": "websocket", "Proxy-Connection": "keep-alive", "X-Kept": "yes",
-    }) as resp:
+    async with http.post(
+        f"{sidecar.url}/b/mcp",
+        data=b"{}",
+        headers={
+            "Connection": "keep-alive, X-Injected",
+            "X-Injected": "drop-me",
+            "Keep-Alive": "timeout=1",
+            "TE": "trailers",
+            "Upgrade": "websocket",
+            "Proxy-Connection": "keep-alive",
+            "X-Kept": "yes",
+        },
+    ) as resp:
         echoed = headers_of(await resp.json())
         assert "x-hop" not in {k.lower() for k in resp.headers}
         assert "keep-alive" not in {k.lower() for k in resp.headers}
@@ -71,7 +96,9 @@ async def test_hop_by_hop_and_connection_named_headers_removed_both_ways(
     assert echoed["x-kept"] == "yes"
 
 
-async def test_path_and_query_forwarded_below_prefix(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+async def test_path_and_query_forwarded_below_prefix(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
     echoed = await _echo(http, f"{sidecar.url}/b/mcp/sub%2Fpath?x=1&y=%20")
     assert echoed["path"] == "/mcp/sub%2Fpath?x=1&y=%20"
 
@@ -83,19 +110,25 @@ async def test_unknown_path_is_json_404(sidecar: RunningSidecar, http: aiohttp.C
             assert (await resp.json())["error"] == "not_found"
 
 
-@pytest.mark.parametrize(("origin", "status"), [
-    (None, 200),
-    ("http://localhost:{port}", 200),
-    ("http://127.0.0.1:{port}", 200),
-    ("https://app.example.com", 200),
-    ("HTTPS://APP.EXAMPLE.COM:443", 200),
-    ("https://evil.example.com", 403),
-    ("https://app.example.com.evil.com", 403),
-    ("http://app.example.com", 403),
-    ("null", 403),
-])
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (None, 200),
+        ("http://localhost:{port}", 200),
+        ("http://127.0.0.1:{port}", 200),
+        ("https://app.example.com", 200),
+        ("HTTPS://APP.EXAMPLE.COM:443", 200),
+        ("https://evil.example.com", 403),
+        ("https://app.example.com.evil.com", 403),
+        ("http://app.example.com", 403),
+        ("null", 403),
+    ],
+)
 async def test_origin_checked_then_rewritten(
-    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession, origin: str | None,
+    start_sidecar: StartSidecar,
+    echo_server: TestServer,
+    http: aiohttp.ClientSession,
+    origin: str | None,
     status: int,
 ) -> None:
     """DNS-rebinding guard: a present Origin must be the sidecar's own or an allowed one."""
@@ -156,7 +189,9 @@ async def test_large_response_streams_through(sidecar: RunningSidecar, http: aio
         assert len(await resp.read()) == 3_000_000
 
 
-async def test_sse_event_arrives_before_the_pause_ends(sidecar: RunningSidecar, http: aiohttp.ClientSession) -> None:
+async def test_sse_event_arrives_before_the_pause_ends(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
     """No buffering: the first event is at the client while the backend still pauses."""
     pause = 1.5
     async with http.get(f"{sidecar.url}/b/timed-sse?pause={pause}") as resp:
@@ -195,7 +230,9 @@ async def test_backend_crash_mid_stream_ends_client_stream(
 async def test_backend_down_gives_fast_502_with_jsonrpc_error(
     start_sidecar: StartSidecar, http: aiohttp.ClientSession, dead_port: int
 ) -> None:
-    sidecar = await start_sidecar([{"name": "down", "url": f"http://127.0.0.1:{dead_port}/mcp", "path": "/mcp"}])
+    sidecar = await start_sidecar(
+        [{"name": "down", "url": f"http://127.0.0.1:{dead_port}/mcp", "path": "/mcp"}]
+    )
     request = {"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
     async with http.post(f"{sidecar.url}/mcp", json=request) as resp:
         assert resp.status == 502
@@ -212,18 +249,39 @@ async def test_unroutable_backend_gives_502_within_connect_timeout(
 ) -> None:
     """A backend address that swallows SYNs is cut off by connect_timeout, never a hang."""
     # 192.0.2.0/24 (TEST-NET-1) is never routed; allow_remote only to let the config through.
-    sidecar = await start_sidecar([{"name": "blackhole", "url": "http://192.0.2.1:9/mcp", "path": "/mcp",
-                                    "allow_remote": True, "connect_timeout": "300ms"}])
-    async with http.post(f"{sidecar.url}/mcp", json={"jsonrpc": "2.0", "method": "ping", "id": 1},
-                         timeout=aiohttp.ClientTimeout(total=5)) as resp:
+    sidecar = await start_sidecar(
+        [
+            {
+                "name": "blackhole",
+                "url": "http://192.0.2.1:9/mcp",
+                "path": "/mcp",
+                "allow_remote": True,
+                "connect_timeout": "300ms",
+            }
+        ]
+    )
+    async with http.post(
+        f"{sidecar.url}/mcp",
+        json={"jsonrpc": "2.0", "method": "ping", "id": 1},
+        timeout=aiohttp.ClientTimeout(total=5),
+    ) as resp:
         assert resp.status in (502, 504)
 
 
 async def test_legacy_sse_endpoint_event_rewritten_to_public_path(
     start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession
 ) -> None:
-    sidecar = await start_sidecar([{"name": "legacy", "url": f"http://127.0.0.1:{echo_server.port}/mcp",
-                                    "path": "/mcp", "sse_path": "/sse", "messages_path": "/messages/"}])
+    sidecar = await start_sidecar(
+        [
+            {
+                "name": "legacy",
+                "url": f"http://127.0.0.1:{echo_server.port}/mcp",
+                "path": "/mcp",
+                "sse_path": "/sse",
+                "messages_path": "/messages/",
+            }
+        ]
+    )
     async with http.get(f"{sidecar.url}/sse") as resp:
         body = await resp.read()
     assert body.startswith(b"event: endpoint\ndata: /messages/?session_id=abc\n\n")

@@ -25,13 +25,20 @@ STATE = web.AppKey("state", EchoState)
 
 async def echo(request: web.Request) -> web.Response:
     body = await request.read()
-    return web.json_response({
-        "method": request.method,
-        "path": request.raw_path,
-        "headers": [[k, v] for k, v in request.headers.items()],
-        "body": body.decode("utf-8", "replace"),
-    }, headers={"Connection": "keep-alive, X-Hop", "X-Hop": "secret-hop", "Keep-Alive": "timeout=5",
-                "Mcp-Session-Id": "sess-1"})
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.raw_path,
+            "headers": [[k, v] for k, v in request.headers.items()],
+            "body": body.decode("utf-8", "replace"),
+        },
+        headers={
+            "Connection": "keep-alive, X-Hop",
+            "X-Hop": "secret-hop",
+            "Keep-Alive": "timeout=5",
+            "Mcp-Session-Id": "sess-1",
+        },
+    )
 
 
 async def timed_sse(request: web.Request) -> web.StreamResponse:
@@ -79,7 +86,7 @@ async def endpoint_sse(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(b"event: endp")
     await response.write(f"oint\r\ndata: {origin}/messages/?session_id=abc\r\n\r\n".encode())
-    await response.write(b"event: message\ndata: {\"endpoint\": \"untouched\"}\n\n")
+    await response.write(b'event: message\ndata: {"endpoint": "untouched"}\n\n')
     await response.write_eof()
     return response
 
@@ -90,8 +97,10 @@ async def slow(request: web.Request) -> web.Response:
 
 
 async def gzip_body(_request: web.Request) -> web.Response:
-    return web.Response(body=b"\x1f\x8b-not-really-gzip", headers={"Content-Encoding": "gzip",
-                                                                   "Content-Type": "application/json"})
+    return web.Response(
+        body=b"\x1f\x8b-not-really-gzip",
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
 
 
 async def big(request: web.Request) -> web.Response:
