@@ -22,7 +22,7 @@ from yarl import URL
 
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
-from sidecar.proxy import jsonrpc
+from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.body import BUFFER_LIMIT, BodyTimeout, BodyTooLarge, StreamedBody, read_small_body
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
@@ -75,9 +75,12 @@ class Forwarder:
         info = request[REQUEST_INFO]
         info.backend = self._name
         origin = request.headers.get("Origin")
-        if origin is not None and not self._origins.allows(origin):
-            message = f"Origin {origin!r} is not allowed to call this server"
-            return json_error(403, "origin_not_allowed", message)
+        if origin is not None:
+            if not self._origins.allows(origin):
+                message = f"Origin {origin!r} is not allowed to call this server"
+                return json_error(403, "origin_not_allowed", message)
+            if cors.is_preflight(request.method, request.headers):
+                return _preflight(origin, request.headers.get("Access-Control-Request-Headers"))
         try:
             body = await self._body(request)
         except (BodyTooLarge, BodyTimeout, asyncio.IncompleteReadError) as exc:
@@ -88,7 +91,7 @@ class Forwarder:
             self._mcp_counter.labels(self._name, rpc.method).inc()
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
-        return await self._forward(request, info, body, rpc)
+        return await self._forward(request, info, body, rpc, origin)
 
     async def _forward(
         self,
@@ -96,6 +99,7 @@ class Forwarder:
         info: RequestInfo,
         body: bytes | StreamedBody | None,
         rpc: jsonrpc.RpcSummary | None,
+        origin: str | None,
     ) -> web.StreamResponse:
         forwarded = self._trust.resolve(
             request.remote or "",
@@ -120,7 +124,7 @@ class Forwarder:
                 return self._body_error(body.error)  # the body, not the backend, failed
             return self._failure_response(failure, rpc)
         try:
-            return await self._relay(request, backend_response, info)
+            return await self._relay(request, backend_response, info, origin)
         except asyncio.CancelledError:
             # handler_cancellation: the client went away (or the drain deadline passed).
             if request.transport is None or request.transport.is_closing():
@@ -186,11 +190,13 @@ class Forwarder:
         return json_error(400, "incomplete_body", "the request body ended before its Content-Length")
 
     async def _relay(
-        self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo
+        self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo, origin: str | None
     ) -> web.StreamResponse:
         is_sse = backend.content_type == "text/event-stream"
         headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
         headers["X-Request-Id"] = info.request_id
+        if origin is not None:
+            cors.apply_to_response(headers, origin)
         length = backend.content_length
         if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
             try:
@@ -262,6 +268,13 @@ class Forwarder:
         if rewriter is not None and (rest := rewriter.flush()):
             await response.write(rest)
         await response.write_eof()
+
+
+def _preflight(origin: str, requested_headers: str | None) -> web.Response:
+    headers = cors.preflight_headers(origin, requested_headers)
+    if headers is None:
+        return json_error(403, "cors_header_not_allowed", "a requested header is not allowed cross-origin")
+    return web.Response(status=204, headers=headers)
 
 
 def _close(response: aiohttp.ClientResponse) -> None:

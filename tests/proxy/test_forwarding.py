@@ -288,3 +288,91 @@ async def test_legacy_sse_endpoint_event_rewritten_to_public_path(
     assert b'data: {"endpoint": "untouched"}' in body
     echoed = await _echo(http, f"{sidecar.url}/messages/?session_id=abc", data=b"{}")
     assert echoed["path"] == "/messages/?session_id=abc"
+
+
+@pytest.mark.parametrize(
+    ("requested", "status"),
+    [
+        ("content-type, mcp-session-id, authorization", 204),
+        ("Mcp-Param-Region, MCP-Protocol-Version", 204),
+        (None, 204),
+        ("x-evil", 403),
+    ],
+)
+async def test_cors_preflight_answered_by_sidecar(
+    start_sidecar: StartSidecar,
+    echo_server: TestServer,
+    http: aiohttp.ClientSession,
+    requested: str | None,
+    status: int,
+) -> None:
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_origins=["https://app.example.com"])
+    headers = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
+    if requested is not None:
+        headers["Access-Control-Request-Headers"] = requested
+    async with http.options(f"{sidecar.url}/b/mcp", headers=headers) as resp:
+        assert resp.status == status
+        if status == 204:
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+            assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+            assert "Access-Control-Allow-Credentials" not in resp.headers
+    headers["Origin"] = "https://evil.example"
+    async with http.options(f"{sidecar.url}/b/mcp", headers=headers) as resp:
+        assert resp.status == 403
+
+
+async def test_cors_headers_on_responses_to_allowed_origins(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_origins=["https://app.example.com"])
+    async with http.post(
+        f"{sidecar.url}/b/mcp", data=b"{}", headers={"Origin": "https://app.example.com"}
+    ) as resp:
+        assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert "Mcp-Session-Id" in resp.headers["Access-Control-Expose-Headers"]
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"{}") as resp:
+        assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_forwarding_headers_describe_the_real_peer(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession
+) -> None:
+    """Without trusted proxies, client-sent X-Forwarded-* are replaced by what the sidecar saw."""
+    echoed = headers_of(
+        await _echo(
+            http,
+            f"{sidecar.url}/b/mcp",
+            data=b"{}",
+            headers={
+                "X-Forwarded-For": "6.6.6.6",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "evil.example",
+                "X-Request-Id": "client-chosen",
+            },
+        )
+    )
+    assert echoed["x-forwarded-for"] == "127.0.0.1"
+    assert echoed["x-forwarded-proto"] == "http"
+    assert echoed["x-forwarded-host"] == sidecar.url.removeprefix("http://")
+    assert echoed["x-request-id"] not in ("client-chosen", "")
+
+
+async def test_trusted_proxy_forwarding_headers_are_believed(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    sidecar = await start_sidecar([echo_backend(echo_server)], trusted_proxies=["127.0.0.0/8"])
+    echoed = headers_of(
+        await _echo(
+            http,
+            f"{sidecar.url}/b/mcp",
+            data=b"{}",
+            headers={
+                "X-Forwarded-For": "6.6.6.6, 198.51.100.4",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "mcp.example.com",
+            },
+        )
+    )
+    assert echoed["x-forwarded-for"] == "198.51.100.4, 127.0.0.1"
+    assert echoed["x-forwarded-proto"] == "https"
+    assert echoed["x-forwarded-host"] == "mcp.example.com"
