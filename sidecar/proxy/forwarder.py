@@ -81,6 +81,17 @@ class Forwarder:
                 return json_error(403, "origin_not_allowed", message)
             if cors.is_preflight(request.method, request.headers):
                 return _preflight(origin, request.headers.get("Access-Control-Request-Headers"))
+        response = await self._checked(request, info, origin)
+        if origin is not None and not response.prepared:
+            cors.apply_to_response(response.headers, origin)  # errors the sidecar made, too
+        return response
+
+    async def _checked(
+        self, request: web.Request, info: RequestInfo, origin: str | None
+    ) -> web.StreamResponse:
+        target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
+        if target is None:
+            return json_error(400, "invalid_path", "the path is not a plain path below this route")
         try:
             body = await self._body(request)
         except (BodyTooLarge, BodyTimeout, asyncio.IncompleteReadError) as exc:
@@ -91,12 +102,14 @@ class Forwarder:
             self._mcp_counter.labels(self._name, rpc.method).inc()
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
-        return await self._forward(request, info, body, rpc, origin)
+        return await self._forward(request, info, target=target, body=body, rpc=rpc, origin=origin)
 
     async def _forward(
         self,
         request: web.Request,
         info: RequestInfo,
+        *,
+        target: URL,
         body: bytes | StreamedBody | None,
         rpc: jsonrpc.RpcSummary | None,
         origin: str | None,
@@ -116,7 +129,6 @@ class Forwarder:
             backend_origin=self.route.target_origin,
             keep_content_length=isinstance(body, StreamedBody),
         )
-        target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
         try:
             backend_response = await self._send(request.method, target, headers, body)
         except BackendFailure as failure:
@@ -161,6 +173,10 @@ class Forwarder:
                     allow_redirects=False,
                     timeout=self._timeout,
                 )
+        except aiohttp.ConnectionTimeoutError:
+            # Checked before TimeoutError, its base: a backend that does not accept is down (502).
+            self._metrics.backend_errors.labels(self._name, "connect").inc()
+            raise BackendFailure(502, "bad_gateway", f"backend {self._name!r} is unavailable") from None
         except TimeoutError:
             self._metrics.backend_errors.labels(self._name, "timeout").inc()
             raise BackendFailure(
@@ -195,8 +211,6 @@ class Forwarder:
         is_sse = backend.content_type == "text/event-stream"
         headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
         headers["X-Request-Id"] = info.request_id
-        if origin is not None:
-            cors.apply_to_response(headers, origin)
         length = backend.content_length
         if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
             try:
@@ -209,6 +223,8 @@ class Forwarder:
             info.first_byte = time.perf_counter()
             return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
 
+        if origin is not None:
+            cors.apply_to_response(headers, origin)  # before prepare(); handle() is too late
         response = web.StreamResponse(status=backend.status, reason=backend.reason, headers=headers)
         await response.prepare(request)
         info.first_byte = time.perf_counter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from yarl import URL
 
@@ -26,15 +27,36 @@ class Route:
     target: URL  # backend URL the prefix maps to
     target_origin: str
 
-    def target_for(self, raw_path: str, raw_query: str) -> URL:
-        """The backend URL for an already percent-encoded request path and query."""
-        rest = raw_path[len(self.prefix) :]
+    def target_for(self, raw_path: str, raw_query: str) -> URL | None:
+        """The backend URL for an already percent-encoded request path and query, or None when
+        the path would leave the route (see :func:`confined_rest`)."""
+        rest = confined_rest(raw_path, self.prefix)
+        if rest is None:
+            return None
         path = self.target.raw_path.rstrip("/") + rest if rest else self.target.raw_path
         return URL(self.target_origin + path + (f"?{raw_query}" if raw_query else ""), encoded=True)
 
     def patterns(self) -> tuple[str, str]:
         """aiohttp route patterns for the prefix itself and everything below it."""
         return self.prefix, self.prefix + "/{tail:.*}"
+
+
+def confined_rest(raw_path: str, prefix: str) -> str | None:
+    r"""The part of ``raw_path`` below ``prefix``, or None when the request must not be forwarded.
+
+    SECURITY: aiohttp routes on the *decoded* path, so ``/%6Dcp`` matches the route ``/mcp``
+    although its raw form does not start with it; and a backend that normalises paths would
+    resolve ``/mcp/../admin`` (or ``%2e%2e``, or ``..\``) outside the route. Both are refused.
+    """
+    if not raw_path.startswith(prefix):
+        return None
+    rest = raw_path[len(prefix) :]
+    if rest and not rest.startswith("/"):
+        return None
+    decoded = unquote(rest).replace("\\", "/")
+    if any(segment in (".", "..") for segment in decoded.split("/")):
+        return None
+    return rest
 
 
 def routes_for(backend: BackendSettings) -> list[Route]:

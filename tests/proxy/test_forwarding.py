@@ -376,3 +376,39 @@ async def test_trusted_proxy_forwarding_headers_are_believed(
     assert echoed["x-forwarded-for"] == "198.51.100.4, 127.0.0.1"
     assert echoed["x-forwarded-proto"] == "https"
     assert echoed["x-forwarded-host"] == "mcp.example.com"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/b/%2e%2e/x",
+        "/b/mcp/../../x",
+        "/b/mcp/%2E%2E/x",
+        "/b/./mcp",
+        "/b/mcp/..%5Cx",
+        "/%62/mcp",  # the decoded path matches the route, the raw one does not
+    ],
+)
+async def test_paths_that_would_leave_the_route_are_refused(sidecar: RunningSidecar, path: str) -> None:
+    """Path confinement: no request reaches the backend outside the route's URL path."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status.split()[1] in (b"400", b"404"), status
+
+
+async def test_sidecar_errors_carry_cors_headers_for_allowed_origins(
+    start_sidecar: StartSidecar, http: aiohttp.ClientSession, dead_port: int
+) -> None:
+    """A browser client on an allowed Origin can read the 502 the sidecar made."""
+    sidecar = await start_sidecar(
+        [{"name": "down", "url": f"http://127.0.0.1:{dead_port}/mcp", "path": "/mcp"}],
+        allowed_origins=["https://app.example.com"],
+    )
+    async with http.post(
+        f"{sidecar.url}/mcp", data=b"{}", headers={"Origin": "https://app.example.com"}
+    ) as resp:
+        assert resp.status == 502
+        assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
