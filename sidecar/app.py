@@ -17,7 +17,7 @@ from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder
-from sidecar.proxy.origin import OriginPolicy
+from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import routes_for
 from sidecar.tasks import BackgroundTasks
 
@@ -59,6 +59,7 @@ def _add_backend_routes(app: web.Application, settings: Settings, metrics: Metri
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
     origins = OriginPolicy(server.allowed_origins, server.public_url)
+    hosts = HostPolicy(server.allowed_hosts)
     for backend in settings.backends:
         for route in routes_for(backend):
             forwarder = Forwarder(
@@ -67,6 +68,7 @@ def _add_backend_routes(app: web.Application, settings: Settings, metrics: Metri
                 metrics=metrics,
                 trust=trust,
                 origins=origins,
+                hosts=hosts,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
             )

@@ -121,7 +121,7 @@ class Sidecar:
         self.app[READINESS].start_draining()
         log.info("sidecar_draining", drain_timeout_s=self.settings.server.drain_timeout)
         await asyncio.sleep(self.settings.server.shutdown_delay)
-        for runner in reversed(self._runners):
+        for runner in self._runners:  # the metrics listener, if any, stays up through the drain
             await runner.cleanup()
         log.info("sidecar_stopped")
 

@@ -2,7 +2,7 @@
 """Turn a YAML document into :class:`Settings`, collecting every problem with its key path.
 
 Parsing is derived from the schema's field types, so adding a key is one line in ``schema.py``.
-This module and ``sources.py`` are the only places that read files or the environment.
+This module is the only place that reads the config file or the environment.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,21 @@ _SCALARS: dict[Any, Callable[[Any], Any]] = {
 
 class _Invalid(Exception):
     """Internal: a value could not be parsed; the issue is already recorded."""
+
+
+@dataclass
+class _Report:
+    """Parse problems, and the key paths whose values fell back to their defaults because they
+    could not be parsed (cross-field rules about those keys would only add noise)."""
+
+    issues: list[ConfigIssue] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def add(self, issue: ConfigIssue) -> None:
+        self.issues.append(issue)
+
+    def concerns_failed_key(self, issue: ConfigIssue) -> bool:
+        return any(issue.path == p or issue.path.startswith((f"{p}.", f"{p}[")) for p in self.failed)
 
 
 def load_config_file(path: str | Path) -> Settings:
@@ -63,16 +79,14 @@ def load_config_text(text: str) -> Settings:
 
 
 def load_config_data(raw: object) -> Settings:
-    issues: list[ConfigIssue] = []
-    if raw is None:
-        raw = {}
+    """Parse and check; every problem found, by key path, in one :class:`ConfigError`."""
+    report = _Report()
     try:
-        settings = _parse(Settings, raw, "", issues)
+        settings = _parse(Settings, {} if raw is None else raw, "", report)
     except _Invalid:
-        settings = None
-    if settings is not None:
-        issues.extend(check_rules(settings))
-    if issues or settings is None:
+        raise ConfigError(report.issues) from None
+    issues = report.issues + [i for i in check_rules(settings) if not report.concerns_failed_key(i)]
+    if issues:
         raise ConfigError(issues)
     return typing.cast(Settings, settings)
 
@@ -95,50 +109,50 @@ def _type_name(tp: Any) -> str:
     )
 
 
-def _parse(tp: Any, raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+def _parse(tp: Any, raw: Any, path: str, report: _Report) -> Any:
     origin = typing.get_origin(tp)
     if tp in _SCALARS:
         try:
             return _SCALARS[tp](raw)
         except ValueError as exc:
-            issues.append(ConfigIssue(path, str(exc)))
+            report.add(ConfigIssue(path, str(exc)))
             raise _Invalid from None
     if origin in (types.UnionType, typing.Union):
-        return _parse_union(typing.get_args(tp), raw, path, issues)
+        return _parse_union(typing.get_args(tp), raw, path, report)
     if origin is Literal:
         if raw in typing.get_args(tp):
             return raw
         allowed = ", ".join(map(str, typing.get_args(tp)))
-        issues.append(ConfigIssue(path, f"must be one of {allowed}; got {raw!r}"))
+        report.add(ConfigIssue(path, f"must be one of {allowed}; got {raw!r}"))
         raise _Invalid
     if origin is tuple:
-        return _parse_list(typing.get_args(tp)[0], raw, path, issues)
+        return _parse_list(typing.get_args(tp)[0], raw, path, report)
     if dataclasses.is_dataclass(tp):
-        return _parse_dataclass(typing.cast(type[Any], tp), raw, path, issues)
+        return _parse_dataclass(typing.cast(type[Any], tp), raw, path, report)
     # Plain scalars: bool is an int in Python, so it is told apart explicitly.
     if isinstance(raw, tp) and not (tp is int and isinstance(raw, bool)):
         return raw
-    issues.append(ConfigIssue(path, f"must be {_type_name(tp)}, got {type(raw).__name__} {raw!r}"))
+    report.add(ConfigIssue(path, f"must be {_type_name(tp)}, got {type(raw).__name__} {raw!r}"))
     raise _Invalid
 
 
-def _parse_union(members: tuple[Any, ...], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+def _parse_union(members: tuple[Any, ...], raw: Any, path: str, report: _Report) -> Any:
     if raw is None and type(None) in members:
         return None
     concrete = [m for m in members if m is not type(None)]
     if len(concrete) == 1:
-        return _parse(concrete[0], raw, path, issues)
-    return _parse_tagged(concrete, raw, path, issues)
+        return _parse(concrete[0], raw, path, report)
+    return _parse_tagged(concrete, raw, path, report)
 
 
-def _parse_list(item_tp: Any, raw: Any, path: str, issues: list[ConfigIssue]) -> tuple[Any, ...]:
+def _parse_list(item_tp: Any, raw: Any, path: str, report: _Report) -> tuple[Any, ...]:
     if not isinstance(raw, list):
-        issues.append(ConfigIssue(path, f"must be a list, got {type(raw).__name__}"))
+        report.add(ConfigIssue(path, f"must be a list, got {type(raw).__name__}"))
         raise _Invalid
     items, bad = [], False
     for index, item in enumerate(raw):
         try:
-            items.append(_parse(item_tp, item, f"{path}[{index}]", issues))
+            items.append(_parse(item_tp, item, f"{path}[{index}]", report))
         except _Invalid:
             bad = True
     if bad:
@@ -146,41 +160,39 @@ def _parse_list(item_tp: Any, raw: Any, path: str, issues: list[ConfigIssue]) ->
     return tuple(items)
 
 
-def _parse_tagged(members: list[Any], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+def _parse_tagged(members: list[Any], raw: Any, path: str, report: _Report) -> Any:
     """A union of dataclasses told apart by their ``type`` key."""
     by_tag = {tag: m for m in members for tag in typing.get_args(_hints(m)["type"])}
     tag = raw.get("type") if isinstance(raw, Mapping) else None
     if tag not in by_tag:
-        issues.append(ConfigIssue(_join(path, "type"), f"must be one of {', '.join(by_tag)}; got {tag!r}"))
+        report.add(ConfigIssue(_join(path, "type"), f"must be one of {', '.join(by_tag)}; got {tag!r}"))
         raise _Invalid
-    return _parse_dataclass(by_tag[tag], raw, path, issues)
+    return _parse_dataclass(by_tag[tag], raw, path, report)
 
 
-def _parse_dataclass(cls: type[Any], raw: Any, path: str, issues: list[ConfigIssue]) -> Any:
+def _parse_dataclass(cls: type[Any], raw: Any, path: str, report: _Report) -> Any:
     if not isinstance(raw, Mapping):
-        issues.append(ConfigIssue(path, f"must be a mapping of keys, got {type(raw).__name__}"))
+        report.add(ConfigIssue(path, f"must be a mapping of keys, got {type(raw).__name__}"))
         raise _Invalid
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
             known = ", ".join(fields)
-            issues.append(
-                ConfigIssue(_join(path, str(key)), "is not a known key", f"known keys here: {known}")
-            )
+            report.add(ConfigIssue(_join(path, str(key)), "is not a known key", f"known keys here: {known}"))
     values: dict[str, Any] = {}
     bad = False
     for name, f in fields.items():
         key_path = _join(path, name)
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                issues.append(ConfigIssue(key_path, "is required"))
+                report.add(ConfigIssue(key_path, "is required"))
                 bad = True
             continue
         value = raw[name]
         if (coerce := f.metadata.get("coerce")) is not None:
             value = coerce(value)
         try:
-            values[name] = _parse(_hints(cls)[name], value, key_path, issues)
+            values[name] = _parse(_hints(cls)[name], value, key_path, report)
         except _Invalid:
             bad = True
     if bad:

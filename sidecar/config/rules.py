@@ -69,9 +69,9 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
             yield ConfigIssue(
                 f"server.allowed_origins[{index}]", problem, "write it as https://app.example.com"
             )
-    if server.header_timeout <= 0 or server.idle_timeout <= 0:
-        key = "header_timeout" if server.header_timeout <= 0 else "idle_timeout"
-        yield ConfigIssue(f"server.{key}", "must be greater than zero")
+    for key in ("header_timeout", "idle_timeout"):
+        if getattr(server, key) <= 0:
+            yield ConfigIssue(f"server.{key}", "must be greater than zero")
 
 
 def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:
@@ -90,8 +90,20 @@ def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue
             yield ConfigIssue(f"{where}.{key}", problem, "write an absolute path such as /mcp")
     if backend.health.path is not None and (problem := _path_problem(backend.health.path)):
         yield ConfigIssue(f"{where}.health.path", problem, "write an absolute path such as /health")
-    if backend.connect_timeout <= 0:
-        yield ConfigIssue(f"{where}.connect_timeout", "must be greater than zero")
+    for key, value in (
+        ("connect_timeout", backend.connect_timeout),
+        ("read_timeout", backend.read_timeout),
+        ("sse_read_timeout", backend.sse_read_timeout),
+        ("health.timeout", backend.health.timeout),
+    ):
+        if value is not None and value <= 0:
+            yield ConfigIssue(
+                f"{where}.{key}",
+                "must be greater than zero",
+                "use null to switch it off" if key in ("read_timeout", "sse_read_timeout") else "",
+            )
+    if backend.health.interval < 0.1:
+        yield ConfigIssue(f"{where}.health.interval", "must be at least 100ms")
 
 
 def _check_backend_url(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:

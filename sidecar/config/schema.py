@@ -38,7 +38,8 @@ class ServerSettings:
     host: str = setting("Address to listen on.", default="0.0.0.0")
     port: int = setting("Port to listen on (0 picks a free port, for tests).", default=8080)
     public_url: str | None = setting(
-        "The origin clients use, e.g. https://mcp.example.com (no path). Default: http://<host>:<port>.",
+        "The origin clients use, e.g. https://mcp.example.com (no path). When unset, browser Origins "
+        "on http loopback addresses (any port) count as the sidecar's own.",
         default=None,
     )
     trusted_proxies: tuple[IPNetwork, ...] = setting(
@@ -46,6 +47,11 @@ class ServerSettings:
     )
     allowed_origins: tuple[str, ...] = setting(
         "Browser Origins accepted besides the sidecar's own; a request without Origin is always accepted.",
+        default=(),
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        "Host header values (`name` or `name:port`) accepted on backend routes, against DNS rebinding "
+        "by requests without Origin; empty accepts any Host.",
         default=(),
     )
     drain_timeout: Seconds = setting(
@@ -104,7 +110,10 @@ OutgoingAuth = UnauthenticatedOutgoing
 
 @dataclass(frozen=True, slots=True)
 class BackendSettings:
-    name: str = setting("Unique name of the backend, used in logs and metric labels ([a-z0-9_-]).")
+    name: str = setting(
+        "Unique name of the backend, used in logs and metric labels: 1-63 of a-z, 0-9, _ and -, "
+        "starting with a letter or digit."
+    )
     url: str = setting("The backend's streamable HTTP MCP endpoint, e.g. http://127.0.0.1:3001/mcp.")
     path: str = setting("Public path on the sidecar routed to `url`, e.g. /mcp.")
     sse_path: str | None = setting(

@@ -69,6 +69,6 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(max(numeric, logging.INFO))
+    root.setLevel(numeric)
     # aiohttp.access is replaced by the sidecar's own access event.
     logging.getLogger("aiohttp.access").disabled = True

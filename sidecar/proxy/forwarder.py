@@ -26,7 +26,7 @@ from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.body import BUFFER_LIMIT, BodyTimeout, BodyTooLarge, StreamedBody, read_small_body
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
-from sidecar.proxy.origin import OriginPolicy
+from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
 
@@ -53,6 +53,7 @@ class Forwarder:
         metrics: Metrics,
         trust: ProxyTrust,
         origins: OriginPolicy,
+        hosts: HostPolicy,
         max_body: int,
         idle_timeout: float,
     ) -> None:
@@ -63,6 +64,7 @@ class Forwarder:
         self._metrics = metrics
         self._trust = trust
         self._origins = origins
+        self._hosts = hosts
         self._max_body = max_body
         self._idle_timeout = idle_timeout
         self._timeout = aiohttp.ClientTimeout(
@@ -74,6 +76,8 @@ class Forwarder:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
         info.backend = self._name
+        if not self._hosts.allows(request.headers.get("Host")):
+            return json_error(421, "misdirected_request", "this Host is not served here")
         origin = request.headers.get("Origin")
         if origin is not None:
             if not self._origins.allows(origin):
@@ -211,6 +215,8 @@ class Forwarder:
         is_sse = backend.content_type == "text/event-stream"
         headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
         headers["X-Request-Id"] = info.request_id
+        if (location := headers.get("Location")) is not None:
+            headers["Location"] = self.route.public_location(location)
         length = backend.content_length
         if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
             try:

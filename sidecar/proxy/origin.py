@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Which browser Origins may call the MCP endpoints.
+"""Which browser Origins and Host names may call the MCP endpoints.
 
 MCP transports (2025-11-25, "Security Warning"): servers MUST validate the Origin header to stop
 DNS-rebinding attacks; a present Origin that is not allowed gets 403. A request without Origin
@@ -33,3 +33,21 @@ class OriginPolicy:
             return True
         parts = urlsplit(canonical)
         return self._loopback_any_port and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+
+
+class HostPolicy:
+    """``server.allowed_hosts``: a Host outside the list gets 421 (RFC 9110 §15.5.20). A page on
+    an attacker's domain rebound to the sidecar's address sends that domain as Host even when a
+    same-origin GET carries no Origin. Names match case-insensitively, with or without port."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self._allowed = frozenset(host.lower() for host in allowed)
+
+    def allows(self, host: str | None) -> bool:
+        if not self._allowed:
+            return True
+        if host is None:
+            return False
+        host = host.lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return host in self._allowed or name in self._allowed

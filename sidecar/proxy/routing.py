@@ -36,6 +36,17 @@ class Route:
         path = self.target.raw_path.rstrip("/") + rest if rest else self.target.raw_path
         return URL(self.target_origin + path + (f"?{raw_query}" if raw_query else ""), encoded=True)
 
+    def public_location(self, location: str) -> str:
+        """A redirect ``Location`` on the backend's origin, as a path on the sidecar (so the
+        backend's loopback address never reaches the client); other locations unchanged."""
+        if not location.startswith(self.target_origin + "/"):
+            return location
+        path = location[len(self.target_origin) :]
+        base = self.target.raw_path.rstrip("/")
+        if base and (path == base or path.startswith(base + "/") or path.startswith(base + "?")):
+            return self.prefix + path[len(base) :]
+        return path
+
     def patterns(self) -> tuple[str, str]:
         """aiohttp route patterns for the prefix itself and everything below it."""
         return self.prefix, self.prefix + "/{tail:.*}"

@@ -412,3 +412,17 @@ async def test_sidecar_errors_carry_cors_headers_for_allowed_origins(
     ) as resp:
         assert resp.status == 502
         assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("mcp.example.com", 200), ("MCP.example.com:443", 200), ("evil.example", 421), ("127.0.0.1", 200)],
+)
+async def test_allowed_hosts_guard_against_dns_rebinding(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession, host: str, status: int
+) -> None:
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_hosts=["mcp.example.com", "127.0.0.1"])
+    async with http.get(f"{sidecar.url}/b/mcp", headers={"Host": host}) as resp:
+        assert resp.status == status
+    async with http.get(f"{sidecar.url}/health", headers={"Host": "evil.example"}) as resp:
+        assert resp.status == 200  # probes reach the sidecar by pod IP; only backend routes are guarded
