@@ -8,16 +8,44 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from sidecar.config.errors import ConfigIssue
-from sidecar.config.schema import BackendSettings, ServerSettings, Settings
+from sidecar.config.schema import (
+    SUPPORTED_ALGORITHMS,
+    BackendSettings,
+    OidcIncoming,
+    OidcSettings,
+    ServerSettings,
+    Settings,
+)
+from sidecar.config.secrets import SecretError, read_secret
 from sidecar.config.values import is_loopback_host, origin_problem
+from sidecar.proxy.headers import HOP_BY_HOP
 
 # Paths the sidecar serves itself; a backend may not claim them.
 RESERVED_PREFIXES = ("/health", "/readyz", "/metrics", "/.well-known", "/oauth")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # RFC 9110 §5.1 token
+# Headers whose meaning an identity value must never take over.
+_RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "content-type",
+        "origin",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "mcp-session-id",
+        "mcp-protocol-version",
+    }
+)
 
 
 def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues = list(_check_server(settings.server))
+    issues.extend(_check_incoming(settings))
     if not settings.backends:
         issues.append(
             ConfigIssue(
@@ -72,6 +100,90 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
     for key in ("header_timeout", "idle_timeout"):
         if getattr(server, key) <= 0:
             yield ConfigIssue(f"server.{key}", "must be greater than zero")
+
+
+def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:
+    auth = settings.incoming_auth
+    if not isinstance(auth, OidcIncoming):
+        for index, backend in enumerate(settings.backends):
+            if backend.required_scopes:
+                yield ConfigIssue(
+                    f"backends[{index}].required_scopes",
+                    "needs incoming_auth.type: oidc",
+                    "remove it, or turn on bearer-token validation",
+                )
+        return
+    oidc, where = auth.oidc, "incoming_auth.oidc"
+    if settings.server.public_url is None:
+        # SECURITY: the resource URL (and the default audience) must not come from the Host header.
+        yield ConfigIssue(
+            "server.public_url",
+            "is required with incoming_auth.type: oidc",
+            "set the origin clients use, e.g. https://mcp.example.com",
+        )
+    for key in ("issuer", "jwks_url", "introspection_url"):
+        value = getattr(oidc, key)
+        if value is not None and (problem := _endpoint_problem(value, oidc.insecure_allow_http)):
+            yield ConfigIssue(f"{where}.{key}", problem[0], problem[1])
+    if oidc.audience is not None and not oidc.audience.strip():
+        yield ConfigIssue(f"{where}.audience", "must not be empty", "omit it to use each backend's URL")
+    if oidc.jwks_refresh_min > oidc.jwks_refresh_max:
+        yield ConfigIssue(f"{where}.jwks_refresh_min", "is greater than jwks_refresh_max")
+    for key in ("fetch_timeout", "max_token_lifetime"):
+        if getattr(oidc, key) <= 0:
+            yield ConfigIssue(f"{where}.{key}", "must be greater than zero")
+    if oidc.token_cache_size < 0:
+        yield ConfigIssue(f"{where}.token_cache_size", "must be 0 (off) or more")
+    bad_algs = [alg for alg in oidc.allowed_algorithms if alg not in SUPPORTED_ALGORITHMS]
+    if bad_algs or not oidc.allowed_algorithms:
+        yield ConfigIssue(
+            f"{where}.allowed_algorithms",
+            f"unsupported or empty: {bad_algs}",
+            f"choose from {', '.join(SUPPORTED_ALGORITHMS)} (symmetric and none are never accepted)",
+        )
+    yield from _check_secret_and_headers(oidc, where)
+
+
+def _check_secret_and_headers(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
+    if oidc.client_secret_file is not None and oidc.client_secret_env is not None:
+        yield ConfigIssue(
+            f"{where}.client_secret_file", "is set together with client_secret_env", "set only one of them"
+        )
+    else:
+        try:
+            secret = read_secret(oidc.client_secret_file, oidc.client_secret_env)
+        except SecretError as exc:
+            key = "client_secret_file" if oidc.client_secret_file is not None else "client_secret_env"
+            yield ConfigIssue(f"{where}.{key}", str(exc))
+        else:
+            if oidc.introspection_url is not None and (oidc.client_id is None or secret is None):
+                yield ConfigIssue(
+                    f"{where}.introspection_url",
+                    "needs client_id and a client secret",
+                    "set client_id and client_secret_file (or client_secret_env)",
+                )
+    for index, mapping in enumerate(oidc.identity_headers):
+        name = mapping.header.lower()
+        if not _HEADER_NAME.match(mapping.header) or name in HOP_BY_HOP or name in _RESERVED_HEADERS:
+            yield ConfigIssue(
+                f"{where}.identity_headers[{index}].header",
+                f"{mapping.header!r} cannot carry identity",
+                "use a name such as X-MCP-Subject",
+            )
+
+
+def _endpoint_problem(url: str, allow_http: bool) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})", "write an absolute https URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} must be an absolute https URL", "write an absolute https URL"
+    if parts.scheme == "http" and not allow_http:
+        return "must use https", "use https, or set insecure_allow_http: true for development"
+    if parts.fragment or parts.username or parts.password:
+        return "must not carry a fragment or credentials", "remove them"
+    return None
 
 
 def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:

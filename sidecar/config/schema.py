@@ -141,6 +141,10 @@ class BackendSettings:
         "Longest wait between reads of an SSE stream (null = off, the default; no total stream timeout).",
         default=None,
     )
+    required_scopes: tuple[str, ...] = setting(
+        "Scopes a token must carry for this backend, on top of incoming_auth.oidc.required_scopes.",
+        default=(),
+    )
     outgoing_auth: OutgoingAuth = setting(
         "How the sidecar authenticates to the backend.",
         default_factory=lambda: UnauthenticatedOutgoing(type="unauthenticated"),
@@ -149,10 +153,100 @@ class BackendSettings:
 
 @dataclass(frozen=True, slots=True)
 class AnonymousIncoming:
-    type: Literal["anonymous"] = setting("Incoming auth mode: anonymous (no token required).")
+    type: Literal["anonymous"] = setting("Incoming auth mode: anonymous (no token) or oidc (bearer tokens).")
 
 
-IncomingAuth = AnonymousIncoming
+SUPPORTED_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityHeader:
+    header: str = setting("Request header the backend receives, e.g. X-MCP-Subject.")
+    claim: str = setting("Token claim whose value it carries, e.g. sub or email.")
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    issuer: str = setting("The token issuer; the token's iss must equal it byte for byte.")
+    audience: str | None = setting(
+        "Audience every token must contain. Default: each backend's public URL (public_url + path).",
+        default=None,
+    )
+    jwks_url: str | None = setting(
+        "JWKS URL. Default: discovered from the issuer (OIDC / RFC 8414).", default=None
+    )
+    introspection_url: str | None = setting(
+        "RFC 7662 endpoint for opaque (non-JWT) tokens; needs client_id and a client secret.", default=None
+    )
+    client_id: str | None = setting("Client id for introspection (HTTP Basic).", default=None)
+    client_secret_file: str | None = setting("File holding the introspection client secret.", default=None)
+    client_secret_env: str | None = setting(
+        "Environment variable holding the introspection client secret.", default=None
+    )
+    required_scopes: tuple[str, ...] = setting("Scopes every token must carry.", default=())
+    scopes_supported: tuple[str, ...] = setting(
+        "Scopes listed in the protected resource metadata. Default: the required scopes.", default=()
+    )
+    allowed_algorithms: tuple[str, ...] = setting(
+        "Signature algorithms accepted (asymmetric only).", default=SUPPORTED_ALGORITHMS
+    )
+    clock_skew: Seconds = setting("Leeway for exp, nbf and iat.", default=parse_duration("60s"))
+    max_token_bytes: ByteSize = setting(
+        "Largest token accepted, checked before parsing.", default=ByteSize(8192)
+    )
+    max_token_lifetime: Seconds = setting(
+        "Longest exp - iat (or exp - now without iat) accepted.", default=parse_duration("1d")
+    )
+    token_cache_size: int = setting(
+        "Verified tokens kept (by hash, never past their exp) to skip repeated checks; 0 = off.",
+        default=10000,
+    )
+    jwks_refresh_min: Seconds = setting(
+        "Shortest time a JWKS is cached, whatever Cache-Control says.", default=parse_duration("30s")
+    )
+    jwks_refresh_max: Seconds = setting(
+        "Longest time a JWKS is cached before a background refresh.", default=parse_duration("1h")
+    )
+    jwks_max_stale: Seconds = setting(
+        "How long the last good JWKS is still used while the IdP cannot be reached.",
+        default=parse_duration("12h"),
+    )
+    unknown_kid_cooldown: Seconds = setting(
+        "Least time between JWKS refetches caused by unknown key ids.", default=parse_duration("30s")
+    )
+    fetch_timeout: Seconds = setting(
+        "Time one discovery, JWKS or introspection fetch may take.", default=parse_duration("5s")
+    )
+    insecure_allow_http: bool = setting(
+        "Allow http:// for the issuer's endpoints (development only).", default=False
+    )
+    allow_private_ip: bool = setting(
+        "Allow fetching from private, loopback and link-local addresses (e.g. an in-cluster IdP).",
+        default=False,
+    )
+    identity_headers: tuple[IdentityHeader, ...] = setting(
+        "Claims sent to the backend as headers; client-sent copies are removed first.", default=()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OidcIncoming:
+    type: Literal["oidc"] = setting("Incoming auth mode: anonymous (no token) or oidc (bearer tokens).")
+    oidc: OidcSettings = setting("Bearer-token validation settings.")
+
+
+IncomingAuth = AnonymousIncoming | OidcIncoming
 
 
 @dataclass(frozen=True, slots=True)
