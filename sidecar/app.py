@@ -11,6 +11,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sidecar.authn.authenticator import Authenticator
+from sidecar.authn.keys import KeyProvider
+from sidecar.authn.web import add_metadata_routes, build_authn
 from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
@@ -27,7 +30,11 @@ READINESS = web.AppKey("readiness", Readiness)
 CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, metrics: Metrics | None = None, key_provider: KeyProvider | None = None
+) -> web.Application:
+    """The sidecar app. ``key_provider`` is the in-process key tier (the embedded authorization
+    server plugs its signing keys in here)."""
     metrics = metrics or Metrics()
     app = web.Application(
         middlewares=[access_middleware(metrics)], client_max_size=settings.server.max_request_body
@@ -35,16 +42,23 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[READINESS] = Readiness(settings.backends, metrics)
+    authn = build_authn(settings, metrics, key_provider)
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_backend_probes)
+    if authn is not None:
+        app.cleanup_ctx.append(authn.lifecycle)
+        validator = authn.validator
+        app[READINESS].add_check(lambda: None if validator.keys_ready else "keys: no usable signing keys yet")
 
     app.router.add_get("/health", _health)
     app.router.add_get("/readyz", _readyz)
     if settings.server.metrics_port is None:
         app.router.add_get("/metrics", metrics_handler(metrics))
+    if authn is not None:
+        add_metadata_routes(app, settings, authn)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
-    _add_backend_routes(app, settings, metrics)
+    _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)
     return app
 
 
@@ -55,7 +69,9 @@ def create_metrics_app(metrics: Metrics) -> web.Application:
     return app
 
 
-def _add_backend_routes(app: web.Application, settings: Settings, metrics: Metrics) -> None:
+def _add_backend_routes(
+    app: web.Application, settings: Settings, metrics: Metrics, authenticator: Authenticator | None
+) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
     origins = OriginPolicy(server.allowed_origins, server.public_url)
@@ -69,6 +85,7 @@ def _add_backend_routes(app: web.Application, settings: Settings, metrics: Metri
                 trust=trust,
                 origins=origins,
                 hosts=hosts,
+                authenticator=authenticator,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
             )

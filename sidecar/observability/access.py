@@ -28,6 +28,7 @@ class RequestInfo:
     mcp_method: str | None = None
     first_byte: float | None = None
     client_ip: str | None = None
+    subject: str | None = None  # the token's sub, once authenticated
     outcome: str | None = None  # why a proxied request ended early (client_disconnect, ...)
 
 
@@ -73,6 +74,7 @@ def access_middleware(metrics: Metrics) -> Middleware:
                 backend=info.backend,
                 mcp_method=info.mcp_method,
                 client_ip=info.client_ip or request.remote,
+                subject=info.subject,
                 outcome=info.outcome,
             )
         if not response.prepared:

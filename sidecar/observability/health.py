@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -34,6 +35,7 @@ class Readiness:
     def __init__(self, backends: tuple[BackendSettings, ...], metrics: Metrics) -> None:
         self.draining = False
         self._metrics = metrics
+        self._checks: list[Callable[[], str | None]] = []
         self._backends = {b.name: _BackendState() for b in backends}
         for name in self._backends:
             metrics.backend_up.labels(name).set(0)
@@ -44,6 +46,10 @@ class Readiness:
             log.info("backend_up" if up else "backend_down", backend=name)
         state.up, state.probed = up, True
         self._metrics.backend_up.labels(name).set(1 if up else 0)
+
+    def add_check(self, check: Callable[[], str | None]) -> None:
+        """A further condition: ``check()`` returns the reason it is not ready, or None."""
+        self._checks.append(check)
 
     def start_draining(self) -> None:
         self.draining = True
@@ -56,6 +62,7 @@ class Readiness:
                 reasons.append(f"backend {name}: not probed yet")
             elif not state.up:
                 reasons.append(f"backend {name}: probe failed")
+        reasons.extend(reason for check in self._checks if (reason := check()) is not None)
         return reasons
 
 

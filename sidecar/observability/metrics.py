@@ -68,6 +68,27 @@ class Metrics:
             ["backend"],
             registry=r,
         )
+        self.token_validations = Counter(
+            "mcp_sidecar_token_validations",
+            "Bearer-token checks by result (ok, or the rejection reason) and key source "
+            "(local, cache, jwks, introspection, none).",
+            ["result", "source"],
+            registry=r,
+        )
+        self.token_validation_duration = Histogram(
+            "mcp_sidecar_token_validation_duration_seconds",
+            "Time to authenticate a request, by key source.",
+            ["source"],
+            buckets=(0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1, 0.5, 2.5),
+            registry=r,
+        )
+        self.jwks_fetches = Counter(
+            "mcp_sidecar_jwks_fetches",
+            "JWKS (and discovery) fetches by result: ok, error.",
+            ["result"],
+            registry=r,
+        )
+        self.jwks_keys = Gauge("mcp_sidecar_jwks_keys", "Usable keys in the last JWKS fetched.", registry=r)
         self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
         Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
 

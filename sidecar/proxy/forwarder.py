@@ -20,6 +20,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from sidecar.authn.authenticator import Authenticator
+from sidecar.authn.errors import AuthError
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
@@ -54,6 +56,7 @@ class Forwarder:
         trust: ProxyTrust,
         origins: OriginPolicy,
         hosts: HostPolicy,
+        authenticator: Authenticator | None,
         max_body: int,
         idle_timeout: float,
     ) -> None:
@@ -65,6 +68,9 @@ class Forwarder:
         self._trust = trust
         self._origins = origins
         self._hosts = hosts
+        self._auth = authenticator
+        # Client-sent copies of the identity headers the sidecar sets are dropped first.
+        self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._max_body = max_body
         self._idle_timeout = idle_timeout
         self._timeout = aiohttp.ClientTimeout(
@@ -96,6 +102,15 @@ class Forwarder:
         target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
         if target is None:
             return json_error(400, "invalid_path", "the path is not a plain path below this route")
+        identity_headers: dict[str, str] = {}
+        if self._auth is not None:
+            # Before the body is read: an unauthenticated client gets nothing forwarded.
+            try:
+                identity = await self._auth.authenticate(request, self._name)
+            except AuthError as error:
+                return self._auth.error_response(error, self._name)
+            info.subject = identity.subject
+            identity_headers = self._auth.identity_headers(identity)
         try:
             body = await self._body(request)
         except (BodyTooLarge, BodyTimeout, asyncio.IncompleteReadError) as exc:
@@ -106,7 +121,9 @@ class Forwarder:
             self._mcp_counter.labels(self._name, rpc.method).inc()
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
-        return await self._forward(request, info, target=target, body=body, rpc=rpc, origin=origin)
+        return await self._forward(
+            request, info, target=target, body=body, rpc=rpc, origin=origin, extra_headers=identity_headers
+        )
 
     async def _forward(
         self,
@@ -117,6 +134,7 @@ class Forwarder:
         body: bytes | StreamedBody | None,
         rpc: jsonrpc.RpcSummary | None,
         origin: str | None,
+        extra_headers: dict[str, str],
     ) -> web.StreamResponse:
         forwarded = self._trust.resolve(
             request.remote or "",
@@ -129,7 +147,8 @@ class Forwarder:
         info.client_ip = forwarded.client_ip
         headers = request_headers_for_backend(
             request.headers,
-            forwarded={**forwarded.headers(), "X-Request-Id": info.request_id},
+            forwarded={**forwarded.headers(), "X-Request-Id": info.request_id, **extra_headers},
+            drop=self._drop,
             backend_origin=self.route.target_origin,
             keep_content_length=isinstance(body, StreamedBody),
         )

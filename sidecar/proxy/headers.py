@@ -34,6 +34,8 @@ FORWARDING_HEADERS = frozenset(
     {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id"}
 )
 
+_REQUEST_AND_FORWARDING = _REQUEST_DROP | FORWARDING_HEADERS
+
 SIDECAR_COOKIE_PREFIX = "mcp_sidecar"
 """Cookies whose name starts with this belong to the sidecar and are never forwarded."""
 
@@ -70,6 +72,7 @@ def request_headers_for_backend(
     forwarded: Mapping[str, str],
     backend_origin: str,
     keep_content_length: bool,
+    drop: frozenset[str] = frozenset(),
 ) -> CIMultiDict[str]:
     """The headers sent to the backend: client headers minus hop-by-hop, credentials and
     forwarding fields, plus the forwarding fields the sidecar vouches for.
@@ -77,7 +80,7 @@ def request_headers_for_backend(
     MCP headers (``Mcp-Session-Id``, ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``,
     ``Mcp-Param-*``, ``Last-Event-ID``) are end-to-end fields and pass untouched.
     """
-    out = _filtered(incoming, _REQUEST_DROP | FORWARDING_HEADERS)
+    out = _filtered(incoming, _REQUEST_DROP | FORWARDING_HEADERS | drop if drop else _REQUEST_AND_FORWARDING)
     if keep_content_length and (length := incoming.get("content-length")) is not None:
         out["Content-Length"] = length
     if "cookie" in out:

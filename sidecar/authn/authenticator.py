@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the proxy calls: authenticate a request for a backend, or render why not."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from sidecar.authn import bearer, errors
+from sidecar.authn.protected_resource import metadata_path, resource_url
+from sidecar.authn.validator import Identity, TokenValidator
+from sidecar.config.schema import BackendSettings, OidcSettings
+from sidecar.observability.metrics import Metrics
+
+_CONTROL_FREE = set(map(chr, range(0x20, 0x7F)))
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePolicy:
+    """Per-backend values, computed once."""
+
+    resource: str
+    metadata_url: str
+    audiences: frozenset[str]
+    required_scopes: tuple[str, ...]
+    challenge_scopes: tuple[str, ...]
+
+
+def resource_policy(oidc: OidcSettings, public_url: str, backend: BackendSettings) -> ResourcePolicy:
+    resource = resource_url(public_url, backend.path)
+    required = tuple(dict.fromkeys((*oidc.required_scopes, *backend.required_scopes)))
+    return ResourcePolicy(
+        resource=resource,
+        metadata_url=public_url.rstrip("/") + metadata_path(backend.path),
+        audiences=frozenset([oidc.audience] if oidc.audience is not None else [resource]),
+        required_scopes=required,
+        challenge_scopes=tuple(s for s in (required or oidc.scopes_supported) if s != "offline_access"),
+    )
+
+
+def _reason(error: errors.AuthError) -> str:
+    if isinstance(error, errors.TokenRejected):
+        return error.reason
+    return {
+        errors.InvalidRequest: "invalid_request",
+        errors.MissingToken: "missing",
+        errors.InsufficientScope: "insufficient_scope",
+        errors.KeysUnavailable: "unavailable",
+    }.get(type(error), "error")
+
+
+class Authenticator:
+    def __init__(
+        self,
+        oidc: OidcSettings,
+        public_url: str,
+        backends: tuple[BackendSettings, ...],
+        validator: TokenValidator,
+        metrics: Metrics,
+    ) -> None:
+        self._validator, self._metrics = validator, metrics
+        self.policies = {b.name: resource_policy(oidc, public_url, b) for b in backends}
+        self._identity_headers = tuple((h.header, h.claim) for h in oidc.identity_headers)
+        self.identity_header_names = frozenset(h.header.lower() for h in oidc.identity_headers)
+
+    async def authenticate(self, request: web.Request, backend: str) -> Identity:
+        policy = self.policies[backend]
+        started, source, result = time.perf_counter(), "none", "ok"
+        try:
+            token = bearer.extract_token(request.headers, request.query)
+            identity = await self._validator.validate(token, policy.audiences)
+            source = identity.source
+            if not identity.scopes.issuperset(policy.required_scopes):
+                # MCP 2026-07-28: name every scope the operation needs in one challenge.
+                raise errors.InsufficientScope(
+                    "the token lacks a scope this resource requires", policy.required_scopes
+                )
+        except errors.AuthError as exc:
+            result = _reason(exc)
+            raise
+        finally:
+            self._metrics.token_validations.labels(result, source).inc()
+            self._metrics.token_validation_duration.labels(source).observe(time.perf_counter() - started)
+        return identity
+
+    def error_response(self, error: errors.AuthError, backend: str) -> web.Response:
+        policy = self.policies[backend]
+        headers: dict[str, str] = {}
+        if isinstance(error, errors.KeysUnavailable):
+            headers["Retry-After"] = str(error.retry_after)
+        else:
+            scopes = error.needed if isinstance(error, errors.InsufficientScope) else policy.challenge_scopes
+            headers["WWW-Authenticate"] = bearer.challenge(policy.metadata_url, scopes, error)
+        return web.json_response(bearer.error_body(error), status=error.status, headers=headers)
+
+    def identity_headers(self, identity: Identity) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for header, claim in self._identity_headers:
+            value = identity.claims.get(claim)
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value if isinstance(v, str | int | float))
+            elif isinstance(value, bool | int | float):
+                value = str(value).lower() if isinstance(value, bool) else str(value)
+            # SECURITY: only printable ASCII reaches a header (no CR/LF injection, no encoding games).
+            if isinstance(value, str) and value and set(value) <= _CONTROL_FREE:
+                out[header] = value
+        return out

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The aiohttp side of authentication: building the validator from the settings, its lifecycle,
+and the RFC 9728 metadata routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from sidecar.authn.authenticator import Authenticator
+from sidecar.authn.introspection import Introspector
+from sidecar.authn.jwks import JwksSource
+from sidecar.authn.keys import KeyProvider
+from sidecar.authn.protected_resource import WELL_KNOWN, metadata, metadata_path
+from sidecar.authn.validator import TokenValidator
+from sidecar.config.schema import OidcIncoming, Settings
+from sidecar.config.secrets import read_secret
+from sidecar.observability.metrics import Metrics
+from sidecar.outbound import OutboundClient, OutboundPolicy
+from sidecar.tasks import BackgroundTasks
+
+
+@dataclass(frozen=True, slots=True)
+class Authn:
+    authenticator: Authenticator
+    validator: TokenValidator
+    outbound: OutboundClient
+    jwks: JwksSource | None
+
+    async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
+        """cleanup_ctx: refresh the JWKS in the background (never blocking start-up)."""
+        tasks = BackgroundTasks()
+        if self.jwks is not None:
+            tasks.spawn(self.jwks.run_refresh(), name="jwks-refresh")
+        yield
+        await tasks.close()
+        await self.outbound.close()
+
+
+def build_authn(settings: Settings, metrics: Metrics, key_provider: KeyProvider | None) -> Authn | None:
+    auth = settings.incoming_auth
+    if not isinstance(auth, OidcIncoming):
+        return None
+    oidc = auth.oidc
+    assert settings.server.public_url is not None  # noqa: S101 - a config rule requires it
+    policy = OutboundPolicy(allow_http=oidc.insecure_allow_http, allow_private=oidc.allow_private_ip)
+    outbound = OutboundClient(timeout=oidc.fetch_timeout)
+    jwks = JwksSource(
+        client=outbound,
+        policy=policy,
+        issuer=oidc.issuer,
+        jwks_url=oidc.jwks_url,
+        refresh_min=oidc.jwks_refresh_min,
+        refresh_max=oidc.jwks_refresh_max,
+        max_stale=oidc.jwks_max_stale,
+        cooldown=oidc.unknown_kid_cooldown,
+        metrics=metrics,
+    )
+    introspector = None
+    secret = read_secret(oidc.client_secret_file, oidc.client_secret_env)
+    if oidc.introspection_url is not None and oidc.client_id is not None and secret is not None:
+        introspector = Introspector(
+            client=outbound,
+            policy=policy,
+            url=oidc.introspection_url,
+            client_id=oidc.client_id,
+            client_secret=secret,
+        )
+    validator = TokenValidator(oidc, local=key_provider, jwks=jwks, introspector=introspector)
+    authenticator = Authenticator(oidc, settings.server.public_url, settings.backends, validator, metrics)
+    return Authn(authenticator, validator, outbound, jwks)
+
+
+def add_metadata_routes(app: web.Application, settings: Settings, authn: Authn) -> None:
+    """RFC 9728 documents at the path-suffixed URL of every backend, and at the root (which
+    describes the first backend, for clients that only try the root)."""
+    auth = settings.incoming_auth
+    assert isinstance(auth, OidcIncoming)  # noqa: S101
+    servers = [auth.oidc.issuer]
+    scopes = auth.oidc.scopes_supported or auth.oidc.required_scopes
+    documents = []
+    for backend in settings.backends:
+        policy = authn.authenticator.policies[backend.name]
+        document = metadata(policy.resource, servers, dict.fromkeys((*scopes, *backend.required_scopes)))
+        documents.append((metadata_path(backend.path), document))
+    documents.append((WELL_KNOWN, documents[0][1]))
+    for path, document in documents:
+        handler = _metadata_handler(document)
+        app.router.add_get(path, handler)
+        app.router.add_route("OPTIONS", path, _preflight)
+
+
+def _metadata_handler(document: dict[str, object]) -> Handler:
+    async def handler(_request: web.Request) -> web.Response:
+        # A public document: any browser origin may read it (MCP clients in browsers).
+        return web.json_response(
+            document, headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=300"}
+        )
+
+    return handler
+
+
+async def _preflight(_request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, OPTIONS",
+            "Access-Control-Allow-Headers": "MCP-Protocol-Version, Content-Type, Authorization",
+            "Access-Control-Max-Age": "86400",
+        },
+    )

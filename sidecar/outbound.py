@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one guarded HTTP client for every outbound fetch (discovery, JWKS, introspection).
+
+SECURITY (SSRF, attack checklist §2): https only unless allowed; private, loopback, link-local,
+shared and metadata addresses refused unless allowed; the address checked is the address the
+socket connects to (the resolver filters what the connector dials, so a DNS answer that changes
+between check and use cannot slip through); redirects never followed; bodies capped; timeouts.
+
+    OutboundError                the fetch failed; the message is safe to log
+      ├─ OutboundRefused         the URL or the address it resolves to is not allowed
+      └─ OutboundBadResponse     non-2xx, redirect, too large, or not the JSON expected
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+MAX_BODY = 512 * 1024
+
+
+class OutboundError(Exception):
+    """An outbound fetch failed; the message names the URL's host, never a credential."""
+
+
+class OutboundRefused(OutboundError):
+    pass
+
+
+class OutboundBadResponse(OutboundError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPolicy:
+    allow_http: bool = False
+    allow_private: bool = False
+
+
+def address_allowed(address: str) -> bool:
+    """True for publicly routable unicast addresses only."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class _GuardedResolver(AbstractResolver):
+    """Resolves like the default resolver, then drops every address that is not allowed."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        allowed = [result for result in results if address_allowed(result["host"])]
+        if not allowed:
+            raise OSError(f"{host} resolves only to addresses that are not allowed")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class OutboundClient:
+    """Sessions per address policy, created lazily and closed together."""
+
+    def __init__(self, *, timeout: float, max_body: int = MAX_BODY) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_body = max_body
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
+
+    def _session(self, allow_private: bool) -> aiohttp.ClientSession:
+        if allow_private not in self._sessions:
+            resolver = None if allow_private else _GuardedResolver()
+            connector = aiohttp.TCPConnector(resolver=resolver, limit=32, ttl_dns_cache=60)
+            self._sessions[allow_private] = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
+            )
+        return self._sessions[allow_private]
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+
+    def _check_url(self, url: str, policy: OutboundPolicy) -> URL:
+        parsed = URL(url)
+        if parsed.scheme not in ("https", "http") or (parsed.scheme == "http" and not policy.allow_http):
+            raise OutboundRefused(f"{parsed.scheme}:// is not allowed for {parsed.host}; https is required")
+        host = parsed.host or ""
+        # An address literal never reaches the resolver, so it is checked here.
+        if not policy.allow_private and _is_ip_literal(host) and not address_allowed(host):
+            raise OutboundRefused(f"address {host} is not allowed")
+        return parsed
+
+    async def get_json(self, url: str, policy: OutboundPolicy) -> tuple[Any, Mapping[str, str]]:
+        """GET a JSON document; returns it with the response headers."""
+        return await self._fetch("GET", url, policy, None, None)
+
+    async def post_form(
+        self, url: str, policy: OutboundPolicy, form: Mapping[str, str], auth: aiohttp.BasicAuth | None
+    ) -> Any:
+        document, _headers = await self._fetch("POST", url, policy, form, auth)
+        return document
+
+    async def _fetch(
+        self,
+        method: str,
+        url: str,
+        policy: OutboundPolicy,
+        form: Mapping[str, str] | None,
+        auth: aiohttp.BasicAuth | None,
+    ) -> tuple[Any, Mapping[str, str]]:
+        target = self._check_url(url, policy)
+        where = f"{target.host}{target.path}"
+        try:
+            async with self._session(policy.allow_private).request(
+                method,
+                target,
+                data=form,
+                auth=auth,
+                allow_redirects=False,
+                headers={"Accept": "application/json"},
+            ) as resp:
+                if resp.status != 200:
+                    raise OutboundBadResponse(f"{where} answered {resp.status}")
+                body = await resp.content.read(self._max_body + 1)
+                if len(body) > self._max_body:
+                    raise OutboundBadResponse(f"{where} sent more than {self._max_body} bytes")
+                headers = dict(resp.headers)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise OutboundError(f"{where} could not be fetched: {type(exc).__name__}") from None
+        try:
+            return json.loads(body), headers
+        except ValueError:
+            raise OutboundBadResponse(f"{where} did not send JSON") from None
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
