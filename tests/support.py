@@ -46,7 +46,12 @@ class Process:
 
     @classmethod
     async def start(cls, args: Sequence[str], port: int, **kwargs: Any) -> Process:
-        popen = subprocess.Popen([sys.executable, *args], **kwargs)  # noqa: ASYNC220 - returns at once
+        """``python args...``, ready once ``port`` accepts connections."""
+        return await cls.start_command([sys.executable, *args], port, **kwargs)
+
+    @classmethod
+    async def start_command(cls, command: Sequence[str], port: int, **kwargs: Any) -> Process:
+        popen = subprocess.Popen(command, **kwargs)  # noqa: ASYNC220 - returns at once
         process = cls(popen, port)
         try:
             await wait_for_port(port)

@@ -69,7 +69,7 @@ def parse(token: str, max_bytes: int) -> ParsedToken:
     segments = token.split(".")
     if len(segments) == 5:
         raise errors.Malformed("encrypted tokens (JWE) are not accepted")
-    if len(segments) != 3 or not all(_B64URL.match(segment) for segment in segments) or not segments[2]:
+    if len(segments) != 3 or not all(_B64URL.match(segment) for segment in segments):
         raise errors.Malformed("the token is not a well-formed JWT")
     return ParsedToken(_json_object(segments[0]), _json_object(segments[1]))
 

@@ -28,12 +28,14 @@ class Authn:
     authenticator: Authenticator
     validator: TokenValidator
     outbound: OutboundClient
-    jwks: JwksSource | None
+    jwks: JwksSource
+    background_refresh: bool
 
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        """cleanup_ctx: refresh the JWKS in the background (never blocking start-up)."""
+        """cleanup_ctx: refresh the JWKS in the background (never blocking start-up). With an
+        in-process key tier the JWKS is fetched only on a kid miss, never at start."""
         tasks = BackgroundTasks()
-        if self.jwks is not None:
+        if self.background_refresh:
             tasks.spawn(self.jwks.run_refresh(), name="jwks-refresh")
         yield
         await tasks.close()
@@ -71,7 +73,7 @@ def build_authn(settings: Settings, metrics: Metrics, key_provider: KeyProvider 
         )
     validator = TokenValidator(oidc, local=key_provider, jwks=jwks, introspector=introspector)
     authenticator = Authenticator(oidc, settings.server.public_url, settings.backends, validator, metrics)
-    return Authn(authenticator, validator, outbound, jwks)
+    return Authn(authenticator, validator, outbound, jwks, background_refresh=key_provider is None)
 
 
 def add_metadata_routes(app: web.Application, settings: Settings, authn: Authn) -> None:

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real OAuth 2 / OIDC provider process (npm ``oauth2-mock-server``) for the tests, driven
+through its control listener (``tests/idp/mock_idp.mjs``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.support import Process, free_port
+
+IDP_DIR = Path(__file__).parents[1] / "idp"
+
+
+class Idp:
+    def __init__(self, process: Process, control_port: int, issuer: str) -> None:
+        self.process = process
+        self.issuer = issuer
+        self._control = f"http://127.0.0.1:{control_port}"
+
+    @classmethod
+    async def start(cls) -> Idp:
+        node = shutil.which("node")
+        if node is None or not (IDP_DIR / "node_modules" / "oauth2-mock-server").is_dir():
+            raise RuntimeError(
+                "the test IdP needs Node.js and `npm ci --prefix tests/idp` (scripts/test does it)"
+            )
+        port, control = free_port(), free_port()
+        popen_args: dict[str, Any] = {"cwd": IDP_DIR, "stdout": subprocess.DEVNULL}
+        process = await Process.start_command(
+            [node, "mock_idp.mjs", str(port), str(control)], control, **popen_args
+        )
+        idp = cls(process, control, "")
+        idp.issuer = (await idp._get("/issuer"))["issuer"]
+        return idp
+
+    async def _get(self, path: str, **params: str) -> Any:
+        async with aiohttp.ClientSession() as http, http.get(self._control + path, params=params) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def token(self, claims: dict[str, Any], *, kid: str | None = None, expires_in: int = 300) -> str:
+        params = {"claims": json.dumps(claims), "expires_in": str(expires_in)}
+        if kid is not None:
+            params["kid"] = kid
+        return str((await self._get("/token", **params))["access_token"])
+
+    async def rotate(self, alg: str = "RS256") -> str:
+        return str((await self._get("/rotate", alg=alg))["kid"])
+
+    async def jwks_requests(self) -> int:
+        return int((await self._get("/jwks-requests"))["count"])
+
+    async def set_down(self, down: bool) -> None:
+        await self._get("/down", on="1" if down else "0")
+
+    def stop(self) -> None:
+        self.process.stop()

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// A real OAuth 2 / OIDC provider (oauth2-mock-server) on loopback for the sidecar's tests,
+// with a small control listener the tests use to mint tokens and rotate keys.
+//   node mock_idp.mjs <idp-port> <control-port>
+import http from "node:http";
+import { OAuth2Server } from "oauth2-mock-server";
+
+const [idpPort, controlPort] = process.argv.slice(2).map(Number);
+const server = new OAuth2Server();
+let current = await server.issuer.keys.generate("RS256");
+let jwksRequests = 0;
+let down = false;
+
+// The provider's own request handler behind a thin listener that counts JWKS fetches (at the
+// IdP itself, independently of the sidecar's metrics) and can simulate an outage.
+server.issuer.url = `http://localhost:${idpPort}`; // what server.start() would set on loopback
+const app = server.service.requestHandler;
+http
+  .createServer((req, res) => {
+    if (down) {
+      res.writeHead(503);
+      return res.end();
+    }
+    if (req.url.startsWith("/jwks")) jwksRequests += 1;
+    app(req, res);
+  })
+  .listen(idpPort, "127.0.0.1");
+
+function json(res, status, body) {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+http
+  .createServer(async (req, res) => {
+    const url = new URL(req.url, "http://control");
+    const q = Object.fromEntries(url.searchParams);
+    try {
+      if (url.pathname === "/issuer") return json(res, 200, { issuer: server.issuer.url });
+      if (url.pathname === "/rotate") {
+        current = await server.issuer.keys.generate(q.alg ?? "RS256");
+        return json(res, 200, { kid: current.kid });
+      }
+      if (url.pathname === "/jwks-requests") return json(res, 200, { count: jwksRequests });
+      if (url.pathname === "/down") {
+        down = q.on === "1";
+        return json(res, 200, { down });
+      }
+      if (url.pathname === "/token") {
+        const claims = JSON.parse(q.claims ?? "{}");
+        const token = await server.issuer.buildToken({
+          kid: q.kid ?? current.kid,
+          expiresIn: Number(q.expires_in ?? 300),
+          scopesOrTransform: (header, payload) => {
+            for (const [k, v] of Object.entries(claims)) {
+              if (v === null) delete payload[k];
+              else payload[k] = v;
+            }
+          },
+        });
+        return json(res, 200, { access_token: token });
+      }
+      json(res, 404, { error: "not_found" });
+    } catch (err) {
+      json(res, 500, { error: String(err) });
+    }
+  })
+  .listen(controlPort, "127.0.0.1");
