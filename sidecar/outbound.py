@@ -57,6 +57,10 @@ def address_allowed(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+class _AddressRefused(OSError):
+    pass
+
+
 class _GuardedResolver(AbstractResolver):
     """Resolves like the default resolver, then drops every address that is not allowed."""
 
@@ -69,7 +73,7 @@ class _GuardedResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         allowed = [result for result in results if address_allowed(result["host"])]
         if not allowed:
-            raise OSError(f"{host} resolves only to addresses that are not allowed")
+            raise _AddressRefused(f"{host} resolves only to addresses that are not allowed")
         return allowed
 
     async def close(self) -> None:
@@ -138,10 +142,16 @@ class OutboundClient:
             ) as resp:
                 if resp.status != 200:
                     raise OutboundBadResponse(f"{where} answered {resp.status}")
-                body = await resp.content.read(self._max_body + 1)
-                if len(body) > self._max_body:
-                    raise OutboundBadResponse(f"{where} sent more than {self._max_body} bytes")
+                body = bytearray()
+                async for chunk in resp.content.iter_any():
+                    body += chunk
+                    if len(body) > self._max_body:
+                        raise OutboundBadResponse(f"{where} sent more than {self._max_body} bytes")
                 headers = dict(resp.headers)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, _AddressRefused):
+                raise OutboundRefused(f"{target.host} resolves only to disallowed addresses") from None
+            raise OutboundError(f"{where} could not be fetched: {type(exc).__name__}") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise OutboundError(f"{where} could not be fetched: {type(exc).__name__}") from None
         try:
