@@ -82,7 +82,7 @@ async def test_plain_http_refused_by_default(server: TestServer, client: Outboun
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "169.254.169.254", "10.0.0.1", "0.0.0.0"])
 async def test_private_address_literals_refused(client: OutboundClient, host: str) -> None:
-    with pytest.raises(OutboundRefused, match="not allowed|disallowed"):
+    with pytest.raises(OutboundRefused, match=r"not allowed|disallowed"):
         await client.get_json(f"http://{host}:9/jwks", OutboundPolicy(allow_http=True))
 
 
