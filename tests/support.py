@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
 from sidecar.config import Settings, load_config_data
 from sidecar.server import Sidecar
 
@@ -70,17 +72,22 @@ class Process:
                 self.popen.wait()
 
 
-def settings_for(backends: list[dict[str, Any]], **server: Any) -> Settings:
+def settings_for(
+    backends: list[dict[str, Any]], *, incoming_auth: dict[str, Any] | None = None, **server: Any
+) -> Settings:
     server_section: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "drain_timeout": "1s"}
     server_section.update(server)
-    return load_config_data({"server": server_section, "backends": backends})
+    raw: dict[str, Any] = {"server": server_section, "backends": backends}
+    if incoming_auth is not None:
+        raw["incoming_auth"] = incoming_auth
+    return load_config_data(raw)
 
 
 class RunningSidecar:
     """An in-process sidecar on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.sidecar = Sidecar(settings)
+    def __init__(self, settings: Settings, app: web.Application | None = None) -> None:
+        self.sidecar = Sidecar(settings, app)
 
     @property
     def url(self) -> str:
