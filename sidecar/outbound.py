@@ -116,9 +116,9 @@ class OutboundClient:
         return await self._fetch("GET", url, policy, None, None)
 
     async def post_form(
-        self, url: str, policy: OutboundPolicy, form: Mapping[str, str], auth: aiohttp.BasicAuth | None
+        self, url: str, policy: OutboundPolicy, form: Mapping[str, str], authorization: str | None = None
     ) -> Any:
-        document, _headers = await self._fetch("POST", url, policy, form, auth)
+        document, _headers = await self._fetch("POST", url, policy, form, authorization)
         return document
 
     async def _fetch(
@@ -127,7 +127,7 @@ class OutboundClient:
         url: str,
         policy: OutboundPolicy,
         form: Mapping[str, str] | None,
-        auth: aiohttp.BasicAuth | None,
+        authorization: str | None,
     ) -> tuple[Any, Mapping[str, str]]:
         target = self._check_url(url, policy)
         where = f"{target.host}{target.path}"
@@ -136,9 +136,9 @@ class OutboundClient:
                 method,
                 target,
                 data=form,
-                auth=auth,
                 allow_redirects=False,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json"}
+                | ({"Authorization": authorization} if authorization else {}),
             ) as resp:
                 if resp.status != 200:
                     raise OutboundBadResponse(f"{where} answered {resp.status}")

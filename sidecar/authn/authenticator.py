@@ -40,7 +40,8 @@ def resource_policy(oidc: OidcSettings, public_url: str, backend: BackendSetting
     )
 
 
-def _reason(error: errors.AuthError) -> str:
+def reason_of(error: errors.AuthError) -> str:
+    """The bounded label of a failure, for metrics and the access event."""
     if isinstance(error, errors.TokenRejected):
         return error.reason
     return {
@@ -78,7 +79,7 @@ class Authenticator:
                     "the token lacks a scope this resource requires", policy.required_scopes
                 )
         except errors.AuthError as exc:
-            result = _reason(exc)
+            result = reason_of(exc)
             raise
         finally:
             self._metrics.token_validations.labels(result, source).inc()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
 
@@ -16,14 +17,15 @@ class Introspector:
         self, *, client: OutboundClient, policy: OutboundPolicy, url: str, client_id: str, client_secret: str
     ) -> None:
         self._client, self._policy, self._url = client, policy, url
-        # RFC 7662 §2.1: the protected resource authenticates itself (here: client_secret_basic).
-        self._auth = aiohttp.BasicAuth(client_id, client_secret)
+        # RFC 7662 §2.1: the protected resource authenticates itself, here with client_secret_basic
+        # (RFC 6749 §2.3.1: both parts form-urlencoded before the Basic encoding).
+        self._authorization = aiohttp.encode_basic_auth(quote_plus(client_id), quote_plus(client_secret))
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """The claims of an active token; Inactive otherwise; KeysUnavailable on failure."""
         form = {"token": token, "token_type_hint": "access_token"}
         try:
-            response = await self._client.post_form(self._url, self._policy, form, self._auth)
+            response = await self._client.post_form(self._url, self._policy, form, self._authorization)
         except OutboundError as exc:
             raise errors.KeysUnavailable("the token cannot be introspected right now") from exc
         # RFC 7662 §2.2: "active" is REQUIRED; anything but true means the token is not usable.

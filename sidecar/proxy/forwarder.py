@@ -20,7 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from sidecar.authn.authenticator import Authenticator
+from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
@@ -108,6 +108,7 @@ class Forwarder:
             try:
                 identity = await self._auth.authenticate(request, self._name)
             except AuthError as error:
+                info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name)
             info.subject = identity.subject
             identity_headers = self._auth.identity_headers(identity)

@@ -50,6 +50,10 @@ class Idp:
             params["kid"] = kid
         return str((await self._get("/token", **params))["access_token"])
 
+    async def opaque_token(self, claims: dict[str, Any]) -> str:
+        """An opaque token the IdP answers for at /introspect (client sidecar:introspection-secret)."""
+        return str((await self._get("/opaque", claims=json.dumps(claims)))["access_token"])
+
     async def rotate(self, alg: str = "RS256") -> str:
         return str((await self._get("/rotate", alg=alg))["kid"])
 

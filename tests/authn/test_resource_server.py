@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -329,3 +330,38 @@ async def test_mcp_sdk_client_with_a_real_token(idp: Idp, mcp_server: str) -> No
                 f"{sidecar.url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
             )
         assert response.status_code == 401
+
+
+async def test_opaque_tokens_are_introspected_and_cached(
+    idp: Idp, echo_server: TestServer, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """RFC 7662 against the IdP's real introspection endpoint, with client authentication."""
+    secret = tmp_path / "introspection-secret"
+    secret.write_text("introspection-secret\n")
+    settings = settings_for(
+        [_backend(echo_server)],
+        incoming_auth=_oidc(
+            idp.issuer,
+            introspection_url=f"{idp.issuer}/introspect",
+            client_id="sidecar",
+            client_secret_file=str(secret),
+        ),
+        public_url=PUBLIC,
+    )
+    now = int(time.time())
+    good = await idp.opaque_token({"aud": RESOURCE, "sub": "erin", "exp": now + 60, "scope": "mcp:read"})
+    wrong_aud = await idp.opaque_token({"aud": f"{PUBLIC}/elsewhere", "exp": now + 60})
+    async with RunningSidecar(settings) as sidecar:
+        statuses = []
+        for token in (good, good, wrong_aud, "opaque-unknown"):
+            async with http.post(
+                f"{sidecar.url}/b/mcp", data=b"{}", headers={"Authorization": f"Bearer {token}"}
+            ) as r:
+                statuses.append(r.status)
+        metrics = await _metrics(http, sidecar.url)
+    assert statuses == [200, 200, 401, 401]
+    assert (
+        metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "introspection")))] == 1
+    )
+    assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "cache")))] == 1
+    assert metrics[("mcp_sidecar_token_validations_total", (("result", "inactive"), ("source", "none")))] == 1

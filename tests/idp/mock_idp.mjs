@@ -10,6 +10,18 @@ const server = new OAuth2Server();
 let current = await server.issuer.keys.generate("RS256");
 let jwksRequests = 0;
 let down = false;
+const opaqueTokens = new Map(); // opaque token -> claims, for RFC 7662 introspection
+const introspectionClient = "Basic " + Buffer.from("sidecar:introspection-secret").toString("base64");
+
+server.service.on("beforeIntrospect", (response, req) => {
+  if (req.headers.authorization !== introspectionClient) {
+    response.statusCode = 401;
+    response.body = { error: "invalid_client" };
+    return;
+  }
+  const claims = opaqueTokens.get(req.body?.token);
+  response.body = claims ? { active: true, iss: server.issuer.url, ...claims } : { active: false };
+});
 
 // The provider's own request handler behind a thin listener that counts JWKS fetches (at the
 // IdP itself, independently of the sidecar's metrics) and can simulate an outage.
@@ -22,6 +34,18 @@ http
       return res.end();
     }
     if (req.url.startsWith("/jwks")) jwksRequests += 1;
+    if (req.method === "POST" && req.url.startsWith("/introspect")) {
+      // RFC 7662 §2.1 sends a form; the mock parses only JSON there, so parse it first
+      // (body-parser skips requests already marked as parsed).
+      let raw = "";
+      req.on("data", (chunk) => (raw += chunk));
+      req.on("end", () => {
+        req.body = Object.fromEntries(new URLSearchParams(raw));
+        req._body = true;
+        app(req, res);
+      });
+      return;
+    }
     app(req, res);
   })
   .listen(idpPort, "127.0.0.1");
@@ -45,6 +69,11 @@ http
       if (url.pathname === "/down") {
         down = q.on === "1";
         return json(res, 200, { down });
+      }
+      if (url.pathname === "/opaque") {
+        const token = "opaque-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+        opaqueTokens.set(token, JSON.parse(q.claims ?? "{}"));
+        return json(res, 200, { access_token: token });
       }
       if (url.pathname === "/token") {
         const claims = JSON.parse(q.claims ?? "{}");
