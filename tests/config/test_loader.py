@@ -185,3 +185,87 @@ def test_config_path_from_environment(
     monkeypatch.delenv("MCP_SIDECAR_CONFIG")
     assert main(["check-config"]) == 2
     assert "MCP_SIDECAR_CONFIG" in capsys.readouterr().err
+
+
+OIDC = {"issuer": "https://idp.example.com"}
+PUBLIC = {"public_url": "https://mcp.example.com"}
+
+
+def _oidc_config(server: dict[str, Any] | None = None, **oidc: Any) -> dict[str, Any]:
+    return {
+        "server": PUBLIC if server is None else server,
+        "backends": [GOOD_BACKEND],
+        "incoming_auth": {"type": "oidc", "oidc": {**OIDC, **oidc}},
+    }
+
+
+def test_oidc_config_loads() -> None:
+    settings = load_config_data(
+        _oidc_config(required_scopes=["mcp"], identity_headers=[{"header": "X-MCP-Subject", "claim": "sub"}])
+    )
+    assert settings.incoming_auth.type == "oidc"
+
+
+@pytest.mark.parametrize(
+    ("raw", "paths"),
+    [
+        (_oidc_config(server={}), ["server.public_url"]),
+        (
+            {"backends": [GOOD_BACKEND], "server": PUBLIC, "incoming_auth": {"type": "oidc"}},
+            ["incoming_auth.oidc"],
+        ),
+        (
+            {"server": PUBLIC, "backends": [GOOD_BACKEND], "incoming_auth": {"type": "oidc", "oidc": {}}},
+            ["incoming_auth.oidc.issuer"],
+        ),
+        (_oidc_config(issuer="http://idp.example.com"), ["incoming_auth.oidc.issuer"]),
+        (_oidc_config(issuer="idp.example.com"), ["incoming_auth.oidc.issuer"]),
+        (_oidc_config(jwks_url="http://idp.example.com/jwks"), ["incoming_auth.oidc.jwks_url"]),
+        (_oidc_config(allowed_algorithms=["HS256"]), ["incoming_auth.oidc.allowed_algorithms"]),
+        (_oidc_config(allowed_algorithms=["none"]), ["incoming_auth.oidc.allowed_algorithms"]),
+        (_oidc_config(allowed_algorithms=[]), ["incoming_auth.oidc.allowed_algorithms"]),
+        (
+            _oidc_config(introspection_url="https://idp.example.com/introspect"),
+            ["incoming_auth.oidc.introspection_url"],
+        ),
+        (_oidc_config(client_secret_file="/nonexistent/secret"), ["incoming_auth.oidc.client_secret_file"]),
+        (
+            _oidc_config(client_secret_env="MCP_SIDECAR_TEST_UNSET_VAR"),
+            ["incoming_auth.oidc.client_secret_env"],
+        ),
+        (
+            _oidc_config(client_secret_file="/x", client_secret_env="Y"),
+            ["incoming_auth.oidc.client_secret_file"],
+        ),
+        (_oidc_config(jwks_refresh_min="2h"), ["incoming_auth.oidc.jwks_refresh_min"]),
+        (
+            _oidc_config(identity_headers=[{"header": "Authorization", "claim": "sub"}]),
+            ["incoming_auth.oidc.identity_headers[0].header"],
+        ),
+        (
+            _oidc_config(identity_headers=[{"header": "X Bad", "claim": "sub"}]),
+            ["incoming_auth.oidc.identity_headers[0].header"],
+        ),
+        (_oidc_config(audience=""), ["incoming_auth.oidc.audience"]),
+        ({"backends": [{**GOOD_BACKEND, "required_scopes": ["a"]}]}, ["backends[0].required_scopes"]),
+    ],
+)
+def test_bad_oidc_config_names_the_key_path(raw: dict[str, Any], paths: list[str]) -> None:
+    assert _issues(raw) == paths
+
+
+def test_introspection_secret_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    introspection = {"introspection_url": "https://idp.example.com/introspect", "client_id": "sidecar"}
+    load_config_data(_oidc_config(**introspection, client_secret_file=str(secret)))
+    monkeypatch.setenv("MCP_SIDECAR_TEST_SECRET", "s3cr3t")
+    load_config_data(_oidc_config(**introspection, client_secret_env="MCP_SIDECAR_TEST_SECRET"))
+
+
+def test_secret_values_never_appear_in_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("  \n")
+    with pytest.raises(ConfigError) as info:
+        load_config_data(_oidc_config(client_secret_file=str(empty)))
+    assert "is empty" in str(info.value)
