@@ -257,7 +257,10 @@ def test_bad_oidc_config_names_the_key_path(raw: dict[str, Any], paths: list[str
 def test_introspection_secret_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "secret"
     secret.write_text("s3cr3t\n")
-    introspection = {"introspection_url": "https://idp.example.com/introspect", "client_id": "sidecar"}
+    introspection: dict[str, Any] = {
+        "introspection_url": "https://idp.example.com/introspect",
+        "client_id": "sidecar",
+    }
     load_config_data(_oidc_config(**introspection, client_secret_file=str(secret)))
     monkeypatch.setenv("MCP_SIDECAR_TEST_SECRET", "s3cr3t")
     load_config_data(_oidc_config(**introspection, client_secret_env="MCP_SIDECAR_TEST_SECRET"))
