@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: Apache-2.0
+"""JWKS caching rules and discovery."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidecar.authn.errors import KeysUnavailable
+from sidecar.authn.jwks import JwksSource, cache_seconds, discovery_urls
+from sidecar.observability.metrics import Metrics
+from sidecar.outbound import OutboundClient, OutboundPolicy
+from tests.authn.idp import Idp
+
+
+@pytest.mark.parametrize(
+    ("control", "seconds"),
+    [
+        ("max-age=600", 600),
+        ("public, max-age=5", 30),
+        ("max-age=999999", 3600),
+        ("no-store", 30),
+        ("no-cache, max-age=600", 30),
+        ("", 3600),
+        ("max-age=abc", 3600),
+    ],
+)
+def test_cache_control_is_clamped(control: str, seconds: float) -> None:
+    assert cache_seconds({"Cache-Control": control}, 30, 3600) == seconds
+
+
+@pytest.mark.parametrize(
+    ("issuer", "urls"),
+    [
+        (
+            "https://idp.example.com",
+            [
+                "https://idp.example.com/.well-known/openid-configuration",
+                "https://idp.example.com/.well-known/oauth-authorization-server",
+            ],
+        ),
+        (
+            "https://idp.example.com/tenant/",
+            [
+                "https://idp.example.com/tenant/.well-known/openid-configuration",
+                "https://idp.example.com/.well-known/oauth-authorization-server/tenant",
+            ],
+        ),
+    ],
+)
+def test_discovery_urls(issuer: str, urls: list[str]) -> None:
+    assert discovery_urls(issuer) == urls
+
+
+async def test_discovered_issuer_must_match_exactly(idp: Idp) -> None:
+    """OIDC Discovery §4.3: a document naming another issuer is not used."""
+    client = OutboundClient(timeout=2)
+    metrics = Metrics()
+    source = JwksSource(
+        client=client,
+        policy=OutboundPolicy(allow_http=True, allow_private=True),
+        issuer=idp.issuer + "/",
+        jwks_url=None,
+        refresh_min=30,
+        refresh_max=3600,
+        max_stale=3600,
+        cooldown=30,
+        metrics=metrics,
+    )
+    try:
+        with pytest.raises(KeysUnavailable):
+            await source.key_for("any")
+        assert not source.ready
+        assert (
+            metrics.registry.get_sample_value("mcp_sidecar_jwks_fetches_total", {"result": "error"}) or 0
+        ) >= 1
+    finally:
+        await client.close()
+
+
+async def test_keys_fetched_from_discovered_jwks(idp: Idp) -> None:
+    client = OutboundClient(timeout=2)
+    source = JwksSource(
+        client=client,
+        policy=OutboundPolicy(allow_http=True, allow_private=True),
+        issuer=idp.issuer,
+        jwks_url=None,
+        refresh_min=30,
+        refresh_max=3600,
+        max_stale=3600,
+        cooldown=30,
+        metrics=Metrics(),
+    )
+    try:
+        kid = await idp.rotate("ES256")
+        key = await source.key_for(kid)
+        assert key is not None
+        assert key.fits("ES256")
+        assert source.ready
+        assert await source.key_for("no-such-kid") is None  # known set, unknown kid: a plain miss
+    finally:
+        await client.close()
