@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The streaming forwarder: one aiohttp handler per backend route.
 
-Flow: check Origin → read or stream the body under the limit → build backend headers → send →
-relay the response. SSE is written event by event as it arrives (``await write`` is the
+Flow: Host and Origin checks (CORS preflights answered here) → path confinement → bearer-token
+authentication, before any body byte is read → read or stream the body under the limit → backend
+headers (identity headers added) → send → relay the response. SSE is written event by event as it arrives (``await write`` is the
 back-pressure point) with no total timeout; a client disconnect cancels this handler
 (``handler_cancellation``), which closes the backend request at once — in the 2026-07-28 MCP
 revision that is how a client cancels a request.
