@@ -92,19 +92,29 @@ class Authenticator:
         if isinstance(error, errors.KeysUnavailable):
             headers["Retry-After"] = str(error.retry_after)
         else:
-            scopes = error.needed if isinstance(error, errors.InsufficientScope) else policy.challenge_scopes
+            scopes = (
+                tuple(s for s in error.needed if s != "offline_access")
+                if isinstance(error, errors.InsufficientScope)
+                else policy.challenge_scopes
+            )
             headers["WWW-Authenticate"] = bearer.challenge(policy.metadata_url, scopes, error)
         return web.json_response(bearer.error_body(error), status=error.status, headers=headers)
 
     def identity_headers(self, identity: Identity) -> dict[str, str]:
         out: dict[str, str] = {}
         for header, claim in self._identity_headers:
-            value = identity.claims.get(claim)
-            if isinstance(value, list):
-                value = ",".join(str(v) for v in value if isinstance(v, str | int | float))
-            elif isinstance(value, bool | int | float):
-                value = str(value).lower() if isinstance(value, bool) else str(value)
+            raw = identity.claims.get(claim)
+            items = raw if isinstance(raw, list) else [raw]
+            value = ",".join(text for item in items if (text := _scalar(item)) is not None)
             # SECURITY: only printable ASCII reaches a header (no CR/LF injection, no encoding games).
-            if isinstance(value, str) and value and set(value) <= _CONTROL_FREE:
+            if value and set(value) <= _CONTROL_FREE:
                 out[header] = value
         return out
+
+
+def _scalar(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None

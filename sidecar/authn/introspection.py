@@ -7,9 +7,12 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
+import structlog
 
 from sidecar.authn import errors
 from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy
+
+log = structlog.get_logger("sidecar.introspection")
 
 
 class Introspector:
@@ -27,6 +30,7 @@ class Introspector:
         try:
             response = await self._client.post_form(self._url, self._policy, form, self._authorization)
         except OutboundError as exc:
+            log.warning("introspection_failed", error=str(exc))
             raise errors.KeysUnavailable("the token cannot be introspected right now") from exc
         # RFC 7662 §2.2: "active" is REQUIRED; anything but true means the token is not usable.
         if not isinstance(response, dict) or response.get("active") is not True:

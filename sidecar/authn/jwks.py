@@ -13,6 +13,7 @@ issuer, cached, refreshed in the background and kept through IdP outages.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -64,6 +65,7 @@ class JwksSource:
     ) -> None:
         self._client, self._policy, self._issuer = client, policy, issuer
         self._jwks_url = jwks_url
+        self._discovered = False
         self._refresh_min, self._refresh_max = refresh_min, refresh_max
         self._max_stale, self._cooldown = max_stale, cooldown
         self._metrics, self._clock = metrics, clock
@@ -85,17 +87,20 @@ class JwksSource:
         now = self._clock()
         if self._keys is None or now >= self._fresh_until:
             await self._refresh()
-        key = self._keys.key_for(kid) if self._keys is not None else None
+        key = self._held(kid)
         if key is None and self._clock() - self._last_forced >= self._cooldown:
             self._last_forced = self._clock()
             await self._refresh(force=True)
-            key = self._keys.key_for(kid) if self._keys is not None else None
+            key = self._held(kid)
         if key is None and (not self._last_ok or not self.ready):
             # The key may well exist; we just cannot see the IdP's current set (Envoy #41669).
-            raise KeysUnavailable(
-                "the token's signing keys cannot be fetched right now", int(self._cooldown) or 1
-            )
+            retry_after = math.ceil(self._cooldown)
+            raise KeysUnavailable("the token's signing keys cannot be fetched right now", retry_after)
         return key
+
+    def _held(self, kid: str | None) -> VerificationKey | None:
+        """A key of the held set, unless the set is past its stale limit."""
+        return self._keys.key_for(kid) if self._keys is not None and self.ready else None
 
     async def _refresh(self, *, force: bool = False, background: bool = False) -> None:
         generation = self._generation
@@ -116,6 +121,8 @@ class JwksSource:
             document, headers = await self._client.get_json(url, self._policy)
             keys, skipped = parse_jwks(document)
         except (OutboundError, ValueError) as exc:
+            if self._discovered:
+                self._jwks_url, self._discovered = None, False  # discover again next time
             self._last_ok = False
             self._retry_at = self._clock() + self._cooldown
             self._metrics.jwks_fetches.labels("error").inc()
@@ -142,7 +149,7 @@ class JwksSource:
             jwks_uri = document.get("jwks_uri")
             if not isinstance(jwks_uri, str):
                 raise OutboundError(f"discovery document at {url} has no jwks_uri")
-            self._jwks_url = jwks_uri
+            self._jwks_url, self._discovered = jwks_uri, True
             return jwks_uri
         raise last or OutboundError("no discovery document")
 

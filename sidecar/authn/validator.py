@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Token validation with keys resolved in tiers.
 
-1. the in-process key provider (the embedded authorization server's keys), matched by ``kid``:
-   its tokens validate with no HTTP request at all, whatever the issuer URL resolves to;
-2. the verified-token cache;
-3. the JWKS over HTTP (or RFC 7662 introspection for opaque tokens).
+- the verified-token cache is looked at first (a hit costs a hash and two comparisons);
+- then the in-process key provider (the embedded authorization server's keys), matched by
+  ``kid``: its tokens validate with no HTTP request at all, whatever the issuer URL resolves to;
+- then the JWKS over HTTP (or RFC 7662 introspection for opaque tokens).
 
 Discovery and JWKS failures are never fatal while tier 1 can answer (ToolHive #4747).
 """
@@ -53,7 +53,13 @@ class TokenValidator:
 
     @property
     def keys_ready(self) -> bool:
-        return self._local is not None or self._jwks is None or self._jwks.ready
+        """Readiness: some tier can answer (introspection counts; JWTs then use the JWKS lazily)."""
+        return (
+            self._local is not None
+            or self._introspector is not None
+            or self._jwks is None
+            or self._jwks.ready
+        )
 
     async def validate(self, token: str, audiences: frozenset[str]) -> Identity:
         now = self._clock()

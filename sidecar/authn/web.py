@@ -73,7 +73,10 @@ def build_authn(settings: Settings, metrics: Metrics, key_provider: KeyProvider 
         )
     validator = TokenValidator(oidc, local=key_provider, jwks=jwks, introspector=introspector)
     authenticator = Authenticator(oidc, settings.server.public_url, settings.backends, validator, metrics)
-    return Authn(authenticator, validator, outbound, jwks, background_refresh=key_provider is None)
+    # Only a JWKS that is the main key source is fetched at start: with in-process keys or with
+    # introspection (and no explicit jwks_url) it is fetched lazily, on the first JWT that needs it.
+    background = key_provider is None and (introspector is None or oidc.jwks_url is not None)
+    return Authn(authenticator, validator, outbound, jwks, background_refresh=background)
 
 
 def add_metadata_routes(app: web.Application, settings: Settings, authn: Authn) -> None:

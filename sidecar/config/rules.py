@@ -39,6 +39,11 @@ _RESERVED_HEADERS = frozenset(
         "forwarded",
         "mcp-session-id",
         "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+        "last-event-id",
+        "x-request-id",
+        "x-real-ip",
     }
 )
 
@@ -127,13 +132,7 @@ def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:
             yield ConfigIssue(f"{where}.{key}", problem[0], problem[1])
     if oidc.audience is not None and not oidc.audience.strip():
         yield ConfigIssue(f"{where}.audience", "must not be empty", "omit it to use each backend's URL")
-    if oidc.jwks_refresh_min > oidc.jwks_refresh_max:
-        yield ConfigIssue(f"{where}.jwks_refresh_min", "is greater than jwks_refresh_max")
-    for key in ("fetch_timeout", "max_token_lifetime"):
-        if getattr(oidc, key) <= 0:
-            yield ConfigIssue(f"{where}.{key}", "must be greater than zero")
-    if oidc.token_cache_size < 0:
-        yield ConfigIssue(f"{where}.token_cache_size", "must be 0 (off) or more")
+    yield from _check_oidc_bounds(oidc, where)
     bad_algs = [alg for alg in oidc.allowed_algorithms if alg not in SUPPORTED_ALGORITHMS]
     if bad_algs or not oidc.allowed_algorithms:
         yield ConfigIssue(
@@ -142,6 +141,21 @@ def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:
             f"choose from {', '.join(SUPPORTED_ALGORITHMS)} (symmetric and none are never accepted)",
         )
     yield from _check_secret_and_headers(oidc, where)
+
+
+def _check_oidc_bounds(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
+    if oidc.jwks_refresh_min > oidc.jwks_refresh_max:
+        yield ConfigIssue(f"{where}.jwks_refresh_min", "is greater than jwks_refresh_max")
+    for key, low, text in (
+        ("fetch_timeout", 0.001, "1ms"),
+        ("max_token_lifetime", 1.0, "1s"),
+        ("unknown_kid_cooldown", 1.0, "1s"),  # 0 would let random kids hammer the IdP
+        ("jwks_refresh_min", 1.0, "1s"),
+        ("max_token_bytes", 512, "512 bytes"),
+        ("token_cache_size", 0, "0 (off)"),
+    ):
+        if getattr(oidc, key) < low:
+            yield ConfigIssue(f"{where}.{key}", f"must be at least {text}")
 
 
 def _check_secret_and_headers(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
@@ -164,7 +178,8 @@ def _check_secret_and_headers(oidc: OidcSettings, where: str) -> Iterator[Config
                 )
     for index, mapping in enumerate(oidc.identity_headers):
         name = mapping.header.lower()
-        if not _HEADER_NAME.match(mapping.header) or name in HOP_BY_HOP or name in _RESERVED_HEADERS:
+        reserved = name in HOP_BY_HOP or name in _RESERVED_HEADERS or name.startswith("mcp-param-")
+        if not _HEADER_NAME.match(mapping.header) or reserved:
             yield ConfigIssue(
                 f"{where}.identity_headers[{index}].header",
                 f"{mapping.header!r} cannot carry identity",

@@ -3,8 +3,9 @@
 
 Flow: Host and Origin checks (CORS preflights answered here) → path confinement → bearer-token
 authentication, before any body byte is read → read or stream the body under the limit → backend
-headers (identity headers added) → send → relay the response. SSE is written event by event as it arrives (``await write`` is the
-back-pressure point) with no total timeout; a client disconnect cancels this handler
+headers (identity headers added) → send → relay the response. SSE is written event by event as
+it arrives (``await write`` is the back-pressure point) with no total timeout; a client
+disconnect cancels this handler
 (``handler_cancellation``), which closes the backend request at once — in the 2026-07-28 MCP
 revision that is how a client cancels a request.
 """
@@ -27,7 +28,7 @@ from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.body import BUFFER_LIMIT, BodyTimeout, BodyTooLarge, StreamedBody, read_small_body
-from sidecar.proxy.forwarded import ProxyTrust
+from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import Route, RouteKind
@@ -83,6 +84,15 @@ class Forwarder:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
         info.backend = self._name
+        forwarded = self._trust.resolve(
+            request.remote or "",
+            own_proto=request.scheme,
+            own_host=request.host,
+            xff=request.headers.getall("X-Forwarded-For", ()),
+            xf_proto=request.headers.get("X-Forwarded-Proto"),
+            xf_host=request.headers.get("X-Forwarded-Host"),
+        )
+        info.client_ip = forwarded.client_ip  # logged for refused requests too
         if not self._hosts.allows(request.headers.get("Host")):
             return json_error(421, "misdirected_request", "this Host is not served here")
         origin = request.headers.get("Origin")
@@ -92,13 +102,13 @@ class Forwarder:
                 return json_error(403, "origin_not_allowed", message)
             if cors.is_preflight(request.method, request.headers):
                 return _preflight(origin, request.headers.get("Access-Control-Request-Headers"))
-        response = await self._checked(request, info, origin)
+        response = await self._checked(request, info, origin, forwarded)
         if origin is not None and not response.prepared:
             cors.apply_to_response(response.headers, origin)  # errors the sidecar made, too
         return response
 
     async def _checked(
-        self, request: web.Request, info: RequestInfo, origin: str | None
+        self, request: web.Request, info: RequestInfo, origin: str | None, forwarded: Forwarded
     ) -> web.StreamResponse:
         target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
         if target is None:
@@ -124,7 +134,13 @@ class Forwarder:
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
         return await self._forward(
-            request, info, target=target, body=body, rpc=rpc, origin=origin, extra_headers=identity_headers
+            request,
+            info,
+            target=target,
+            body=body,
+            rpc=rpc,
+            origin=origin,
+            extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
         )
 
     async def _forward(
@@ -138,18 +154,9 @@ class Forwarder:
         origin: str | None,
         extra_headers: dict[str, str],
     ) -> web.StreamResponse:
-        forwarded = self._trust.resolve(
-            request.remote or "",
-            own_proto=request.scheme,
-            own_host=request.host,
-            xff=request.headers.getall("X-Forwarded-For", ()),
-            xf_proto=request.headers.get("X-Forwarded-Proto"),
-            xf_host=request.headers.get("X-Forwarded-Host"),
-        )
-        info.client_ip = forwarded.client_ip
         headers = request_headers_for_backend(
             request.headers,
-            forwarded={**forwarded.headers(), "X-Request-Id": info.request_id, **extra_headers},
+            forwarded=extra_headers,
             drop=self._drop,
             backend_origin=self.route.target_origin,
             keep_content_length=isinstance(body, StreamedBody),

@@ -99,3 +99,33 @@ async def test_keys_fetched_from_discovered_jwks(idp: Idp) -> None:
         assert await source.key_for("no-such-kid") is None  # known set, unknown kid: a plain miss
     finally:
         await client.close()
+
+
+async def test_stale_keys_serve_through_an_outage_until_max_stale(idp: Idp) -> None:
+    """The last good set outlives an IdP outage for max_stale, and no longer."""
+    now = [1000.0]
+    client = OutboundClient(timeout=2)
+    source = JwksSource(
+        client=client,
+        policy=OutboundPolicy(allow_http=True, allow_private=True),
+        issuer=idp.issuer,
+        jwks_url=None,
+        refresh_min=30,
+        refresh_max=60,
+        max_stale=300,
+        cooldown=30,
+        metrics=Metrics(),
+        clock=lambda: now[0],
+    )
+    try:
+        kid = await idp.rotate()
+        assert await source.key_for(kid) is not None
+        await idp.set_down(True)
+        now[0] += 60 + 200  # expired, refresh fails, still within max_stale
+        assert await source.key_for(kid) is not None
+        now[0] += 200  # past fresh_until + max_stale
+        with pytest.raises(KeysUnavailable):
+            await source.key_for(kid)
+        assert not source.ready
+    finally:
+        await client.close()

@@ -247,6 +247,16 @@ def test_oidc_config_loads() -> None:
             ["incoming_auth.oidc.identity_headers[0].header"],
         ),
         (_oidc_config(audience=""), ["incoming_auth.oidc.audience"]),
+        (
+            _oidc_config(identity_headers=[{"header": "X-Request-Id", "claim": "sub"}]),
+            ["incoming_auth.oidc.identity_headers[0].header"],
+        ),
+        (
+            _oidc_config(identity_headers=[{"header": "Mcp-Param-User", "claim": "sub"}]),
+            ["incoming_auth.oidc.identity_headers[0].header"],
+        ),
+        (_oidc_config(unknown_kid_cooldown="0s"), ["incoming_auth.oidc.unknown_kid_cooldown"]),
+        (_oidc_config(max_token_bytes=10), ["incoming_auth.oidc.max_token_bytes"]),
         ({"backends": [{**GOOD_BACKEND, "required_scopes": ["a"]}]}, ["backends[0].required_scopes"]),
     ],
 )
