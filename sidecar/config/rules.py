@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from sidecar.config.errors import ConfigIssue
+from sidecar.config.rules_auth_server import check_auth_server
 from sidecar.config.schema import (
     SUPPORTED_ALGORITHMS,
     BackendSettings,
@@ -51,6 +52,7 @@ _RESERVED_HEADERS = frozenset(
 def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues = list(_check_server(settings.server))
     issues.extend(_check_incoming(settings))
+    issues.extend(check_auth_server(settings))
     if not settings.backends:
         issues.append(
             ConfigIssue(

@@ -9,28 +9,12 @@ an undocumented key). The loader derives parsing from the field types; cross-fie
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from sidecar.config.auth_server import AuthServerSettings
+from sidecar.config.fields import setting
 from sidecar.config.values import ByteSize, IPNetwork, Seconds, parse_duration
-
-MISSING: Any = dataclasses.MISSING
-
-
-def setting(
-    doc: str,
-    *,
-    default: Any = MISSING,
-    default_factory: Callable[[], Any] | Any = MISSING,
-    coerce: Callable[[Any], Any] | None = None,
-) -> Any:
-    """Declare a configuration key. ``coerce`` rewrites a shorthand raw value before parsing."""
-    metadata = {"doc": doc, "coerce": coerce}
-    if default_factory is not MISSING:
-        return field(default_factory=default_factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,4 +240,7 @@ class Settings:
     incoming_auth: IncomingAuth = setting(
         "How clients authenticate to the sidecar.",
         default_factory=lambda: AnonymousIncoming(type="anonymous"),
+    )
+    auth_server: AuthServerSettings | None = setting(
+        "The embedded OAuth 2.1 / OIDC authorization server (Mode B); absent = Mode A.", default=None
     )

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Schema of the ``auth_server`` section (Mode B: the embedded OAuth 2.1 / OIDC authorization
+server). Key names follow ToolHive's auth server RunConfig, so a ToolHive user can carry a
+config over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sidecar.config.fields import setting
+from sidecar.config.values import Seconds, parse_duration
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyConfig:
+    signing_key_file: str = setting(
+        "PEM private key that signs new tokens: EC P-256 (ES256), RSA >= 2048 (RS256) or Ed25519 (EdDSA)."
+    )
+    fallback_key_files: tuple[str, ...] = setting(
+        "Older PEM keys, still published in the JWKS and accepted, so rotation has no hard cut-over.",
+        default=(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLifespans:
+    access_token_lifespan: Seconds = setting(
+        "Lifetime of issued access tokens (1m to 1d).", default=parse_duration("1h")
+    )
+    refresh_token_lifespan: Seconds = setting(
+        "Lifetime of a refresh-token family (1h to 90d).", default=parse_duration("7d")
+    )
+    auth_code_lifespan: Seconds = setting(
+        "Lifetime of an authorization code (10s to 10m).", default=parse_duration("60s")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OidcUpstreamConfig:
+    issuer_url: str = setting("The upstream OpenID Provider's issuer; its discovery document is used.")
+    client_id: str = setting("The sidecar's client id at the upstream provider.")
+    client_secret_file: str | None = setting("File holding the upstream client secret.", default=None)
+    client_secret_env: str | None = setting(
+        "Environment variable holding the upstream client secret.", default=None
+    )
+    scopes: tuple[str, ...] = setting(
+        "Scopes requested upstream (openid is always included).", default=("openid", "email", "profile")
+    )
+    insecure_allow_http: bool = setting("Allow http:// for the upstream (development only).", default=False)
+    allow_private_ip: bool = setting("Allow the upstream on private or loopback addresses.", default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticUser:
+    username: str = setting("Login name.")
+    password_hash: str = setting("scrypt hash made by `mcp-sidecar hash-password` (never the password).")
+    email: str | None = setting("Email claim of the user.", default=None)
+    name: str | None = setting("Display name of the user.", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticUpstreamConfig:
+    users: tuple[StaticUser, ...] = setting(
+        "The users who may log in (for demos and small setups).", default=()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OidcUpstream:
+    name: str = setting("Unique name of the upstream identity provider.")
+    type: Literal["oidc"] = setting("Upstream kind: oidc or static.")
+    oidc_config: OidcUpstreamConfig = setting("OpenID Connect upstream settings.")
+
+
+@dataclass(frozen=True, slots=True)
+class StaticUpstream:
+    name: str = setting("Unique name of the upstream identity provider.")
+    type: Literal["static"] = setting("Upstream kind: oidc or static.")
+    static_config: StaticUpstreamConfig = setting("Users with password hashes, and a login page.")
+
+
+Upstream = OidcUpstream | StaticUpstream
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStorage:
+    type: Literal["memory"] = setting("Storage kind: memory (one process; state is lost on restart).")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthServerSettings:
+    issuer: str = setting("The authorization server's issuer: the sidecar's public origin (RFC 8414).")
+    allowed_audiences: tuple[str, ...] = setting(
+        "Resources (RFC 8707) tokens may be issued for: the public URLs of the MCP endpoints."
+    )
+    scopes_supported: tuple[str, ...] = setting(
+        "Scopes clients may request.", default=("openid", "profile", "email", "offline_access")
+    )
+    signing_key_config: SigningKeyConfig | None = setting(
+        "Token signing keys; absent = an ephemeral key, with a loud warning.", default=None
+    )
+    hmac_secret_files: tuple[str, ...] = setting(
+        "Files of secrets (>= 32 bytes) that sign opaque codes and refresh tokens; the first is current.",
+        default=(),
+    )
+    token_lifespans: TokenLifespans = setting("Token lifetimes.", default_factory=TokenLifespans)
+    upstreams: tuple[Upstream, ...] = setting(
+        "Upstream identity providers users log in with (one for now).", default=()
+    )
+    storage: MemoryStorage = setting(
+        "Where clients, codes and tokens live.", default_factory=lambda: MemoryStorage(type="memory")
+    )
+    max_clients: int = setting("Most dynamically registered clients kept.", default=1000)
+    insecure_allow_http: bool = setting(
+        "Allow an http:// issuer that is not on loopback (development only).", default=False
+    )

@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Rules for Mode B, named as in ToolHive's RFC-0053 so users can look them up.
+
+- V-04 ``auth_server.issuer`` equals ``incoming_auth.oidc.issuer`` exactly.
+- V-05 the authorization server's own settings are valid (issuer, upstreams, audiences, keys,
+  secrets, lifetimes).
+- V-06 upstream names are non-empty and unique.
+- V-07 every audience incoming auth accepts is one of ``auth_server.allowed_audiences``.
+- An embedded authorization server requires ``incoming_auth.type: oidc``.
+
+V-01..V-03 concern outgoing auth strategies that are not built yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from sidecar.config.auth_server import AuthServerSettings, OidcUpstream, StaticUpstream
+from sidecar.config.errors import ConfigIssue
+from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing_key
+from sidecar.config.passwords import PasswordHashError, parse_password_hash
+from sidecar.config.schema import OidcIncoming, Settings
+from sidecar.config.secrets import SecretError, read_secret
+from sidecar.config.values import canonical_origin, is_loopback_host
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_LIFESPANS = {
+    "access_token_lifespan": (60.0, 86400.0, "1m", "1d"),
+    "refresh_token_lifespan": (3600.0, 90 * 86400.0, "1h", "90d"),
+    "auth_code_lifespan": (10.0, 600.0, "10s", "10m"),
+}
+
+
+def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
+    auth_server = settings.auth_server
+    if auth_server is None:
+        return
+    incoming = settings.incoming_auth
+    if not isinstance(incoming, OidcIncoming):
+        yield ConfigIssue(
+            "incoming_auth.type",
+            "must be oidc when auth_server is set",
+            "set incoming_auth: {type: oidc, oidc: {issuer: <auth_server.issuer>}}",
+        )
+    else:
+        if incoming.oidc.issuer != auth_server.issuer:
+            yield ConfigIssue(
+                "auth_server.issuer",
+                "V-04: differs from incoming_auth.oidc.issuer",
+                "make both the same string, byte for byte (every token would be refused)",
+            )
+        public = settings.server.public_url
+        audiences = (
+            [incoming.oidc.audience]
+            if incoming.oidc.audience
+            else [(public or "").rstrip("/") + backend.path.rstrip("/") for backend in settings.backends]
+        )
+        for audience in audiences:
+            if public is not None and audience not in auth_server.allowed_audiences:
+                yield ConfigIssue(
+                    "incoming_auth.oidc.audience"
+                    if incoming.oidc.audience
+                    else "auth_server.allowed_audiences",
+                    f"V-07: {audience!r} is accepted by incoming auth but not in allowed_audiences",
+                    "list every MCP endpoint URL (public_url + path) in allowed_audiences",
+                )
+    yield from _check_issuer(auth_server, settings.server.public_url)
+    yield from _check_material(auth_server)
+    yield from _check_upstreams(auth_server)
+
+
+def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> Iterator[ConfigIssue]:
+    where = "auth_server.issuer"
+    parts = urlsplit(auth_server.issuer)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        yield ConfigIssue(where, "V-05: must be an absolute https URL without query or fragment")
+        return
+    if parts.scheme == "http" and not (is_loopback_host(parts.hostname) or auth_server.insecure_allow_http):
+        yield ConfigIssue(
+            where,
+            "V-05: must use https (http only on loopback)",
+            "use https, or set auth_server.insecure_allow_http: true for development",
+        )
+    if public_url is not None and canonical_origin(auth_server.issuer) != canonical_origin(public_url):
+        yield ConfigIssue(
+            where,
+            "V-05: must be on the sidecar's own origin (server.public_url)",
+            "the authorization server's routes are served by this sidecar",
+        )
+    if not auth_server.allowed_audiences:
+        yield ConfigIssue(
+            "auth_server.allowed_audiences",
+            "V-05: must list at least one audience",
+            "list the public URL of each MCP endpoint",
+        )
+    for index, scope in enumerate(auth_server.scopes_supported):
+        if not scope or any(c in scope for c in ' "\\'):
+            yield ConfigIssue(f"auth_server.scopes_supported[{index}]", f"{scope!r} is not a valid scope")
+
+
+def _check_material(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
+    keys = auth_server.signing_key_config
+    if keys is not None:
+        paths = [("signing_key_file", keys.signing_key_file)] + [
+            (f"fallback_key_files[{i}]", path) for i, path in enumerate(keys.fallback_key_files)
+        ]
+        for key, path in paths:
+            try:
+                load_signing_key(path)
+            except KeyFileError as exc:
+                yield ConfigIssue(
+                    f"auth_server.signing_key_config.{key}",
+                    f"V-05: {exc}",
+                    "create one with: mcp-sidecar keygen --out FILE",
+                )
+    for index, path in enumerate(auth_server.hmac_secret_files):
+        try:
+            load_hmac_secret(path)
+        except KeyFileError as exc:
+            yield ConfigIssue(
+                f"auth_server.hmac_secret_files[{index}]",
+                f"V-05: {exc}",
+                "create one with: mcp-sidecar keygen --hmac --out FILE",
+            )
+    for key, (low, high, low_text, high_text) in _LIFESPANS.items():
+        if not low <= getattr(auth_server.token_lifespans, key) <= high:
+            yield ConfigIssue(
+                f"auth_server.token_lifespans.{key}", f"V-05: must be between {low_text} and {high_text}"
+            )
+    if auth_server.max_clients < 1:
+        yield ConfigIssue("auth_server.max_clients", "must be at least 1")
+
+
+def _check_upstreams(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
+    if not auth_server.upstreams:
+        yield ConfigIssue(
+            "auth_server.upstreams", "V-05: must name the upstream identity provider users log in with"
+        )
+    elif len(auth_server.upstreams) > 1:
+        yield ConfigIssue(
+            "auth_server.upstreams",
+            "only one upstream is supported for now",
+            "keep the one users log in with",
+        )
+    seen: set[str] = set()
+    for index, upstream in enumerate(auth_server.upstreams):
+        where = f"auth_server.upstreams[{index}]"
+        if not _NAME.match(upstream.name):
+            yield ConfigIssue(
+                f"{where}.name",
+                f"V-06: {upstream.name!r} is not a valid name",
+                "use 1-63 characters of a-z, 0-9, _ and -",
+            )
+        elif upstream.name in seen:
+            yield ConfigIssue(
+                f"{where}.name", f"V-06: {upstream.name!r} is used twice", "give each upstream its own name"
+            )
+        seen.add(upstream.name)
+        if isinstance(upstream, OidcUpstream):
+            yield from _check_oidc_upstream(upstream, f"{where}.oidc_config")
+        elif isinstance(upstream, StaticUpstream):
+            yield from _check_static_upstream(upstream, f"{where}.static_config")
+
+
+def _check_oidc_upstream(upstream: OidcUpstream, where: str) -> Iterator[ConfigIssue]:
+    config = upstream.oidc_config
+    parts = urlsplit(config.issuer_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        yield ConfigIssue(f"{where}.issuer_url", "must be an absolute https URL")
+    elif parts.scheme == "http" and not config.insecure_allow_http:
+        yield ConfigIssue(
+            f"{where}.issuer_url", "must use https", "or set insecure_allow_http: true for development"
+        )
+    if config.client_secret_file is not None and config.client_secret_env is not None:
+        yield ConfigIssue(
+            f"{where}.client_secret_file", "is set together with client_secret_env", "set only one"
+        )
+        return
+    try:
+        read_secret(config.client_secret_file, config.client_secret_env)
+    except SecretError as exc:
+        key = "client_secret_file" if config.client_secret_file is not None else "client_secret_env"
+        yield ConfigIssue(f"{where}.{key}", str(exc))
+
+
+def _check_static_upstream(upstream: StaticUpstream, where: str) -> Iterator[ConfigIssue]:
+    if not upstream.static_config.users:
+        yield ConfigIssue(
+            f"{where}.users",
+            "must list at least one user",
+            "add {username, password_hash} (hash with: mcp-sidecar hash-password)",
+        )
+    names: set[str] = set()
+    for index, user in enumerate(upstream.static_config.users):
+        if not user.username or user.username in names:
+            yield ConfigIssue(f"{where}.users[{index}].username", "must be non-empty and unique")
+        names.add(user.username)
+        try:
+            parse_password_hash(user.password_hash)
+        except PasswordHashError as exc:
+            yield ConfigIssue(
+                f"{where}.users[{index}].password_hash", str(exc), "make one with: mcp-sidecar hash-password"
+            )
