@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OAuth errors that render themselves to their wire shape.
+
+OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + description
+  ├─ InvalidRequest            400 invalid_request
+  ├─ InvalidClient             401 invalid_client (with WWW-Authenticate for Basic)
+  ├─ InvalidGrant              400 invalid_grant
+  ├─ UnauthorizedClient        400 unauthorized_client
+  ├─ UnsupportedGrantType      400 unsupported_grant_type
+  ├─ UnsupportedResponseType   400 unsupported_response_type
+  ├─ InvalidScope              400 invalid_scope
+  ├─ InvalidTarget             400 invalid_target (RFC 8707 §2)
+  ├─ AccessDenied              403 access_denied
+  ├─ InvalidRedirectUri        400 invalid_redirect_uri (RFC 7591 §3.2.2)
+  ├─ InvalidClientMetadata     400 invalid_client_metadata (RFC 7591 §3.2.2)
+  ├─ TooManyRequests           429 slow_down-style throttle (registration)
+  └─ TemporarilyUnavailable    503 temporarily_unavailable
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OAuthError(Exception):
+    error: ClassVar[str] = "invalid_request"
+    status: ClassVar[int] = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class InvalidRedirectUri(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    error = "invalid_client_metadata"
+
+
+class TooManyRequests(OAuthError):
+    error = "too_many_requests"
+    status = 429
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503

@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The values the authorization server stores, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered client (RFC 7591)."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: str  # none | client_secret_basic | client_secret_post
+    secret_hash: str | None  # SHA-256 of a 256-bit random secret, hex
+    grant_types: tuple[str, ...]
+    application_type: str  # native | web
+    client_name: str | None
+    scope: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthorization:
+    """An authorization request waiting for the user to log in upstream."""
+
+    id: str
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    code_challenge: str
+    scopes: tuple[str, ...]
+    resource: str
+    upstream: str
+    browser_binding: str  # SHA-256 of the cookie that ties the login to this user agent
+    expires_at: float
+    upstream_state: dict[str, str] = field(default_factory=dict)  # PKCE verifier, nonce of the upstream leg
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """Who logged in, as the upstream identity provider said."""
+
+    user_id: str  # the stable internal subject, never the upstream's
+    provider: str
+    email: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeGrant:
+    """What an authorization code stands for (single use, short-lived)."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    scopes: tuple[str, ...]
+    resource: str
+    user: UserInfo
+    session_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """One refresh token of a family (one family per login; RFC 9700 §4.14 rotation)."""
+
+    id: str
+    session_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    resource: str
+    user: UserInfo
+    family_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTokens:
+    """The user's tokens at the upstream identity provider, for the backends."""
+
+    provider: str
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)
