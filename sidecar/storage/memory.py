@@ -140,6 +140,9 @@ class MemoryStorage:
         family.current = None
         return record, RefreshUse.OK
 
+    async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:
+        return self._refresh.get(token_id, now)
+
     async def revoke_session(self, session_id: str, until: float) -> None:
         self._revoked.put(session_id, True, until)
         self._families.pop(session_id, 0.0)

@@ -47,6 +47,10 @@ class Storage(Protocol):
         """Consume the current token of a family; a reused old token revokes the family."""
         ...
 
+    async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:
+        """Look a refresh token up without using it (revocation)."""
+        ...
+
     async def revoke_session(self, session_id: str, until: float) -> None:
         """Revoke a login session: its refresh family and every access token carrying its id."""
         ...

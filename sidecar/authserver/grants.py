@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The token endpoint (OAuth 2.1 §3.2, §4.1.3, §4.3), client authentication (§2.4) and token
+revocation (RFC 7009), over the storage protocol."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+import jwt
+
+from sidecar.authserver import pkce
+from sidecar.authserver.errors import (
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from sidecar.authserver.keys import OpaqueTokens, SigningKeys
+from sidecar.authserver.registration import hash_secret
+from sidecar.authserver.tokens import access_token_claims, mint_access_token
+from sidecar.storage.protocol import RefreshUse, Storage
+from sidecar.storage.records import Client, RefreshRecord, UserInfo
+
+_CLIENT_AUTH_FAILED = "client authentication failed"  # one answer for every way it fails
+
+
+@dataclass(frozen=True, slots=True)
+class Lifespans:
+    access: float
+    refresh: float
+    code: float
+
+
+class TokenService:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        keys: SigningKeys,
+        opaque: OpaqueTokens,
+        storage: Storage,
+        lifespans: Lifespans,
+        clock: Callable[[], float],
+    ) -> None:
+        self._issuer, self._keys, self._opaque = issuer, keys, opaque
+        self._storage, self._lifespans, self._clock = storage, lifespans, clock
+
+    async def authenticate_client(self, form: Mapping[str, str], authorization: str | None) -> Client:
+        """RFC 6749 §2.3 / OAuth 2.1 §2.4: by the method the client registered, and only it."""
+        basic = _parse_basic(authorization)
+        if basic is not None and "client_secret" in form:
+            raise InvalidRequest("use one client authentication method")
+        client_id = basic[0] if basic is not None else form.get("client_id")
+        if not client_id:
+            raise InvalidClient(_CLIENT_AUTH_FAILED)
+        client = await self._storage.get_client(client_id)
+        presented, method = (
+            (basic[1], "client_secret_basic")
+            if basic is not None
+            else (
+                (form["client_secret"], "client_secret_post") if "client_secret" in form else (None, "none")
+            )
+        )
+        if client is None or client.token_endpoint_auth_method != method:
+            raise InvalidClient(_CLIENT_AUTH_FAILED)
+        # SECURITY: constant-time compare of the hashes; every failure reads the same.
+        if method != "none" and (
+            presented is None or not hmac.compare_digest(hash_secret(presented), client.secret_hash or "")
+        ):
+            raise InvalidClient(_CLIENT_AUTH_FAILED)
+        return client
+
+    async def exchange(self, form: Mapping[str, str], client: Client) -> dict[str, Any]:
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return await self._authorization_code(form, client)
+        if grant_type == "refresh_token":
+            return await self._refresh_token(form, client)
+        raise UnsupportedGrantType("grant_type must be authorization_code or refresh_token")
+
+    async def _authorization_code(self, form: Mapping[str, str], client: Client) -> dict[str, Any]:
+        code_id = self._opaque.verify(form.get("code", ""))
+        now = self._clock()
+        grant, replayed = await self._storage.consume_code(code_id, now) if code_id else (None, False)
+        if grant is None:
+            raise InvalidGrant("the authorization code is invalid or expired")
+        if replayed:
+            # RFC 9700 §4.2.4 / OAuth 2.1 §4.1.3: a used code came back; revoke what it produced.
+            await self._storage.revoke_session(grant.session_id, now + self._lifespans.refresh)
+            raise InvalidGrant("the authorization code was already used; its tokens are revoked")
+        if grant.client_id != client.client_id:
+            raise InvalidGrant("the authorization code was issued to another client")
+        if form.get("redirect_uri") != grant.redirect_uri:
+            raise InvalidGrant("redirect_uri does not match the authorization request")
+        pkce.verify(form.get("code_verifier"), grant.code_challenge)
+        if "resource" in form and form["resource"] != grant.resource:
+            raise InvalidTarget("resource does not match the authorization request")
+        return await self._issue(
+            client,
+            grant.user,
+            grant.scopes,
+            grant.resource,
+            grant.session_id,
+            family_expires_at=now + self._lifespans.refresh,
+        )
+
+    async def _refresh_token(self, form: Mapping[str, str], client: Client) -> dict[str, Any]:
+        if "refresh_token" not in client.grant_types:
+            raise UnauthorizedClient("this client may not use refresh tokens")
+        token_id = self._opaque.verify(form.get("refresh_token", ""))
+        now = self._clock()
+        record, use = (
+            await self._storage.use_refresh(token_id, now) if token_id else (None, RefreshUse.UNKNOWN)
+        )
+        if use is RefreshUse.REUSED:
+            raise InvalidGrant("the refresh token was already used; the whole grant is revoked")
+        if record is None or use is not RefreshUse.OK:
+            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        if record.client_id != client.client_id:
+            await self._storage.revoke_session(record.session_id, record.family_expires_at)
+            raise InvalidGrant("the refresh token was issued to another client")
+        scopes = record.scopes
+        if "scope" in form:
+            # RFC 6749 §6: the new scope may not exceed what was granted.
+            scopes = tuple(form["scope"].split())
+            if not set(scopes) <= set(record.scopes):
+                raise InvalidScope("a refresh may not widen the scope")
+        if "resource" in form and form["resource"] != record.resource:
+            raise InvalidTarget("resource does not match the grant")
+        return await self._issue(
+            client,
+            record.user,
+            scopes,
+            record.resource,
+            record.session_id,
+            family_expires_at=record.family_expires_at,
+        )
+
+    async def _issue(
+        self,
+        client: Client,
+        user: UserInfo,
+        scopes: tuple[str, ...],
+        resource: str,
+        session_id: str,
+        *,
+        family_expires_at: float,
+    ) -> dict[str, Any]:
+        now = self._clock()
+        lifespan = min(self._lifespans.access, max(family_expires_at - now, 1))
+        claims = access_token_claims(
+            issuer=self._issuer,
+            user=user,
+            client_id=client.client_id,
+            scopes=scopes,
+            resource=resource,
+            session_id=session_id,
+            now=now,
+            lifespan=lifespan,
+        )
+        response: dict[str, Any] = {
+            "access_token": mint_access_token(self._keys, claims),
+            "token_type": "Bearer",
+            "expires_in": int(lifespan),
+            "scope": " ".join(scopes),
+        }
+        if "refresh_token" in client.grant_types:
+            refresh, refresh_id = self._opaque.mint()
+            await self._storage.put_refresh(
+                RefreshRecord(
+                    refresh_id, session_id, client.client_id, scopes, resource, user, family_expires_at
+                )
+            )
+            response["refresh_token"] = refresh
+        return response
+
+    async def revoke(self, form: Mapping[str, str], client: Client) -> None:
+        """RFC 7009: revoke the login session a token belongs to (its refresh family and every
+        access token carrying its session id). Unknown tokens are not an error (§2.2)."""
+        token = form.get("token", "")
+        now = self._clock()
+        if (token_id := self._opaque.verify(token)) is not None:
+            record = await self._storage.get_refresh(token_id, now)
+            if record is not None and record.client_id == client.client_id:
+                await self._storage.revoke_session(record.session_id, record.family_expires_at)
+            return
+        session = self._own_access_token_session(token, client)
+        if session is not None:
+            await self._storage.revoke_session(session, now + self._lifespans.refresh)
+
+    def _own_access_token_session(self, token: str, client: Client) -> str | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.key_for(header.get("kid"))
+            if key is None:
+                return None
+            claims = jwt.decode(
+                token, key.key, algorithms=[header["alg"]], options={"verify_aud": False}, issuer=self._issuer
+            )
+        except (jwt.PyJWTError, KeyError, TypeError):
+            return None
+        session = claims.get("tsid")
+        return session if isinstance(session, str) and claims.get("client_id") == client.client_id else None
+
+
+def _parse_basic(authorization: str | None) -> tuple[str, str] | None:
+    """RFC 6749 §2.3.1: both parts were form-urlencoded before the Basic encoding."""
+    if authorization is None:
+        return None
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient(_CLIENT_AUTH_FAILED)
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient(_CLIENT_AUTH_FAILED) from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClient(_CLIENT_AUTH_FAILED)
+    return unquote_plus(client_id), unquote_plus(secret)
