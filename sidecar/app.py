@@ -14,6 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sidecar.authn.authenticator import Authenticator
 from sidecar.authn.keys import KeyProvider
 from sidecar.authn.web import add_metadata_routes, build_authn
+from sidecar.authserver.server import build_auth_server
+from sidecar.authserver.web import add_routes as add_auth_server_routes
 from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
@@ -42,7 +44,13 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[READINESS] = Readiness(settings.backends, metrics)
-    authn = build_authn(settings, metrics, key_provider)
+    # Mode B: created here, before anything listens; any error stops start-up (AuthServerError).
+    auth_server = build_auth_server(settings, metrics) if settings.auth_server is not None else None
+    if auth_server is not None:
+        key_provider = key_provider or auth_server.keys
+    authn = build_authn(
+        settings, metrics, key_provider, auth_server.session_revoked if auth_server is not None else None
+    )
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_backend_probes)
     if authn is not None:
@@ -56,6 +64,8 @@ def create_app(
         app.router.add_get("/metrics", metrics_handler(metrics))
     if authn is not None:
         add_metadata_routes(app, settings, authn)
+    if auth_server is not None:
+        add_auth_server_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
     _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)

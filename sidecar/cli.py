@@ -1,15 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Command line: ``mcp-sidecar serve | check-config | demo`` and ``--version``."""
+"""Command line: ``mcp-sidecar serve | check-config | demo | keygen | hash-password`` and ``--version``."""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import getpass
+import os
+import secrets
 import sys
 from collections.abc import Sequence
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from sidecar import __version__
 from sidecar.config import ConfigError, Settings, load_config_file
 from sidecar.config.loader import config_path_from_env
+from sidecar.config.passwords import hash_password
 from sidecar.observability.logging import configure_logging
 
 EXIT_CONFIG = 2
@@ -24,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="YAML config file (default: $MCP_SIDECAR_CONFIG)")
     demo = commands.add_parser("demo", help="run the sidecar in front of a demo MCP server")
     demo.add_argument("--port", type=int, default=8080, help="sidecar port (default 8080)")
+    keygen = commands.add_parser("keygen", help="write a new signing key (PEM) or HMAC secret file")
+    keygen.add_argument("--out", required=True, help="file to create (mode 0600; never overwritten)")
+    keygen.add_argument(
+        "--type",
+        choices=("ec", "rsa", "ed25519"),
+        default="ec",
+        help="signing key type: ec (P-256, ES256; default), rsa (3072 bits, RS256), ed25519",
+    )
+    keygen.add_argument("--hmac", action="store_true", help="write a 64-byte HMAC secret instead of a key")
+    commands.add_parser("hash-password", help="read a password on stdin, print its scrypt hash")
     return parser
 
 
@@ -40,28 +58,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sidecar.demo.run import run_demo  # noqa: PLC0415 - needs the optional `mcp` package
 
         return run_demo(args.port)
+    if args.command == "keygen":
+        return keygen(args.out, args.type, hmac_secret=args.hmac)
+    if args.command == "hash-password":
+        return _hash_password()
     try:
         settings = _load(args.config)
     except ConfigError as exc:
-        if not exc.issues:
-            print(
-                "mcp-sidecar: no config file: pass --config FILE or set MCP_SIDECAR_CONFIG", file=sys.stderr
-            )
-        else:
-            print(f"mcp-sidecar: the configuration has {len(exc.issues)} problem(s):", file=sys.stderr)
-            for issue in exc.issues:
-                print(f"  - {issue}", file=sys.stderr)
+        _print_config_error(exc)
         return EXIT_CONFIG
     if args.command == "check-config":
-        print(
-            f"configuration OK: {len(settings.backends)} backend(s): "
-            + ", ".join(f"{b.name} at {b.path}" for b in settings.backends)
-        )
+        backends = ", ".join(f"{b.name} at {b.path}" for b in settings.backends)
+        mode = "B (embedded authorization server)" if settings.auth_server is not None else "A"
+        print(f"configuration OK: mode {mode}; {len(settings.backends)} backend(s): {backends}")
         return 0
-    configure_logging(settings.server.log_level, settings.server.log_format)
-    from sidecar.server import run  # noqa: PLC0415 - keeps check-config free of server imports
+    return _serve(settings)
 
-    run(settings)
+
+def _print_config_error(exc: ConfigError) -> None:
+    if not exc.issues:
+        print("mcp-sidecar: no config file: pass --config FILE or set MCP_SIDECAR_CONFIG", file=sys.stderr)
+        return
+    print(f"mcp-sidecar: the configuration has {len(exc.issues)} problem(s):", file=sys.stderr)
+    for issue in exc.issues:
+        print(f"  - {issue}", file=sys.stderr)
+
+
+def _serve(settings: Settings) -> int:
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    from sidecar.authserver.server import AuthServerError  # noqa: PLC0415 - keeps check-config light
+    from sidecar.server import run  # noqa: PLC0415
+
+    try:
+        run(settings)
+    except AuthServerError as exc:
+        # Fail closed: never a silent fall-back to Mode A.
+        print(f"mcp-sidecar: the authorization server cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _hash_password() -> int:
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("mcp-sidecar: an empty password cannot be hashed", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def keygen(path: str, key_type: str, *, hmac_secret: bool) -> int:
+    if hmac_secret:
+        data = base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=") + b"\n"
+    else:
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+        if key_type == "rsa":
+            key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+        elif key_type == "ed25519":
+            key = ed25519.Ed25519PrivateKey.generate()
+        else:
+            key = ec.generate_private_key(ec.SECP256R1())
+        data = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"mcp-sidecar: cannot create {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    print(f"wrote {'an HMAC secret' if hmac_secret else f'a {key_type} signing key'} to {path}")
     return 0
 
 

@@ -99,6 +99,10 @@ class Inactive(TokenRejected):
     reason = "inactive"
 
 
+class Revoked(TokenRejected):
+    reason = "revoked"
+
+
 class InsufficientScope(AuthError):
     status = 403
     error = "insufficient_scope"

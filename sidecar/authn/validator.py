@@ -12,7 +12,7 @@ Discovery and JWKS failures are never fatal while tier 1 can answer (ToolHive #4
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ class TokenValidator:
         local: KeyProvider | None = None,
         jwks: JwksSource | None = None,
         introspector: Introspector | None = None,
+        session_revoked: Callable[[str], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
@@ -50,6 +51,9 @@ class TokenValidator:
         self._local, self._jwks, self._introspector = local, jwks, introspector
         self._cache: TokenCache[Identity] = TokenCache(settings.token_cache_size)
         self._clock = clock
+        # The embedded authorization server's revocations (RFC 7009, code replay, refresh reuse)
+        # reach its own tokens through their session id claim.
+        self._session_revoked = session_revoked
 
     @property
     def keys_ready(self) -> bool:
@@ -69,14 +73,25 @@ class TokenValidator:
         cached = self._cache.get(digest, now)
         if cached is not None:
             access_token.check_audience(cached.claims, audiences)
+            await self._check_session(cached)
             return Identity(cached.subject, cached.scopes, cached.claims, cached.expires_at, "cache")
         if not access_token.looks_like_jwt(token) and self._introspector is not None:
             identity = await self._introspect(token, audiences, now)
         else:
             identity = await self._verify_jwt(token, audiences, now)
+        await self._check_session(identity)
         # Never past exp: the cache drops the entry at exp + skew, the same bound the check used.
         self._cache.put(digest, identity, identity.expires_at + self._settings.clock_skew)
         return identity
+
+    async def _check_session(self, identity: Identity) -> None:
+        session = identity.claims.get("tsid")
+        if (
+            self._session_revoked is not None
+            and isinstance(session, str)
+            and await self._session_revoked(session)
+        ):
+            raise errors.Revoked("the token's session was revoked")
 
     async def _verify_jwt(self, token: str, audiences: frozenset[str], now: float) -> Identity:
         parsed = access_token.parse(token, self._settings.max_token_bytes)

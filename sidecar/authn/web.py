@@ -4,7 +4,7 @@ and the RFC 9728 metadata routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -42,7 +42,12 @@ class Authn:
         await self.outbound.close()
 
 
-def build_authn(settings: Settings, metrics: Metrics, key_provider: KeyProvider | None) -> Authn | None:
+def build_authn(
+    settings: Settings,
+    metrics: Metrics,
+    key_provider: KeyProvider | None,
+    session_revoked: Callable[[str], Awaitable[bool]] | None = None,
+) -> Authn | None:
     auth = settings.incoming_auth
     if not isinstance(auth, OidcIncoming):
         return None
@@ -71,7 +76,9 @@ def build_authn(settings: Settings, metrics: Metrics, key_provider: KeyProvider 
             client_id=oidc.client_id,
             client_secret=secret,
         )
-    validator = TokenValidator(oidc, local=key_provider, jwks=jwks, introspector=introspector)
+    validator = TokenValidator(
+        oidc, local=key_provider, jwks=jwks, introspector=introspector, session_revoked=session_revoked
+    )
     authenticator = Authenticator(oidc, settings.server.public_url, settings.backends, validator, metrics)
     # Only a JWKS that is the main key source is fetched at start: with in-process keys or with
     # introspection (and no explicit jwks_url) it is fetched lazily, on the first JWT that needs it.

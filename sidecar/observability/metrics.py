@@ -89,6 +89,30 @@ class Metrics:
             registry=r,
         )
         self.jwks_keys = Gauge("mcp_sidecar_jwks_keys", "Usable keys in the last JWKS fetched.", registry=r)
+        self.tokens_issued = Counter(
+            "mcp_sidecar_tokens_issued",
+            "Access tokens issued by the authorization server, by grant type.",
+            ["grant_type"],
+            registry=r,
+        )
+        self.authorizations = Counter(
+            "mcp_sidecar_authorizations",
+            "Authorization-flow outcomes: started, login_failed, code_issued, denied, error.",
+            ["outcome"],
+            registry=r,
+        )
+        self.client_registrations = Counter(
+            "mcp_sidecar_client_registrations",
+            "Dynamic client registrations by result: ok, rejected, throttled.",
+            ["result"],
+            registry=r,
+        )
+        self.oauth_errors = Counter(
+            "mcp_sidecar_oauth_errors",
+            "OAuth errors answered, by endpoint and RFC 6749 error code.",
+            ["endpoint", "error"],
+            registry=r,
+        )
         self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
         Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
 

@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Building the authorization server from the settings (fail closed), and the steps of the
+authorization flow that tie the pure modules to storage and the upstream."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import structlog
+
+from sidecar.authserver.authorize import AuthorizationRequest, redirect_with
+from sidecar.authserver.errors import InvalidRequest
+from sidecar.authserver.grants import Lifespans, TokenService
+from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
+from sidecar.authserver.metadata import CALLBACK_PATH, LOGIN_PATH
+from sidecar.authserver.upstreams import UpstreamResult
+from sidecar.authserver.upstreams.oidc import OidcProvider
+from sidecar.authserver.upstreams.static import StaticProvider
+from sidecar.config.auth_server import AuthServerSettings, OidcUpstream
+from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing_key
+from sidecar.config.schema import Settings
+from sidecar.config.secrets import SecretError, read_secret
+from sidecar.config.values import canonical_origin
+from sidecar.observability.metrics import Metrics
+from sidecar.outbound import OutboundClient
+from sidecar.storage.memory import MemoryStorage
+from sidecar.storage.protocol import Storage
+from sidecar.storage.records import CodeGrant, PendingAuthorization
+
+log = structlog.get_logger("sidecar.authserver")
+PENDING_LIFETIME = 600.0  # a user has ten minutes to log in upstream
+BINDING_COOKIE = "mcp_sidecar_authz"
+
+
+class AuthServerError(Exception):
+    """The authorization server cannot be created; start-up stops (never a fall-back to Mode A)."""
+
+
+@dataclass
+class RateLimiter:
+    """A fixed-window limit per key (client address), bounded in memory."""
+
+    limit: int
+    window: float
+    _counts: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def allow(self, key: str, now: float) -> bool:
+        start, count = self._counts.get(key, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if len(self._counts) > 10_000:
+            self._counts.clear()
+        self._counts[key] = (start, count + 1)
+        return count < self.limit
+
+
+@dataclass
+class AuthServer:
+    settings: AuthServerSettings
+    origin: str
+    keys: SigningKeys
+    opaque: OpaqueTokens
+    storage: Storage
+    tokens: TokenService
+    upstream: StaticProvider | OidcProvider
+    outbound: OutboundClient
+    metrics: Metrics
+    clock: Callable[[], float] = time.time
+    registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    async def session_revoked(self, session_id: str) -> bool:
+        return await self.storage.session_revoked(session_id, self.clock())
+
+    async def start_pending(
+        self, request: AuthorizationRequest, binding: str
+    ) -> tuple[PendingAuthorization, str]:
+        """Remember the request while the user logs in upstream; returns it with where the user
+        goes next (the provider's authorization URL, or the login page)."""
+        pending_id = secrets.token_urlsafe(24)
+        remembered: dict[str, str] = {}
+        next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
+        if isinstance(self.upstream, OidcProvider):
+            next_url, remembered = await self.upstream.authorization_url(pending_id)
+        pending = PendingAuthorization(
+            id=pending_id,
+            client_id=request.client_id,
+            redirect_uri=request.redirect_uri,
+            state=request.state,
+            code_challenge=request.code_challenge,
+            scopes=request.scopes,
+            resource=request.resource,
+            upstream=self.upstream.name,
+            browser_binding=binding_hash(binding),
+            expires_at=self.clock() + PENDING_LIFETIME,
+            upstream_state=remembered,
+        )
+        await self.storage.put_pending(pending)
+        return pending, next_url
+
+    async def finish(self, pending: PendingAuthorization, result: UpstreamResult) -> str:
+        """Issue the code and return the client redirect (RFC 9207: with ``iss``)."""
+        now = self.clock()
+        session_id = secrets.token_urlsafe(18)
+        if result.tokens is not None:
+            await self.storage.put_upstream_tokens(
+                session_id, result.tokens, now + self.settings.token_lifespans.refresh_token_lifespan
+            )
+        code, code_id = self.opaque.mint()
+        await self.storage.put_code(
+            code_id,
+            CodeGrant(
+                client_id=pending.client_id,
+                redirect_uri=pending.redirect_uri,
+                code_challenge=pending.code_challenge,
+                scopes=pending.scopes,
+                resource=pending.resource,
+                user=result.user,
+                session_id=session_id,
+                expires_at=now + self.settings.token_lifespans.auth_code_lifespan,
+            ),
+        )
+        self.metrics.authorizations.labels("code_issued").inc()
+        return redirect_with(pending.redirect_uri, {"code": code, "state": pending.state, "iss": self.issuer})
+
+    async def pending_for(self, pending_id: str, binding: str | None, *, take: bool) -> PendingAuthorization:
+        """The pending request, only for the user agent that started it (RFC 9700 §4.7, CSRF)."""
+        now = self.clock()
+        pending = await (self.storage.take_pending if take else self.storage.get_pending)(pending_id, now)
+        if pending is None:
+            raise InvalidRequest("this sign-in has expired or was already used")
+        if binding is None or not hmac.compare_digest(binding_hash(binding), pending.browser_binding):
+            raise InvalidRequest("this sign-in was started in another browser")
+        return pending
+
+    async def close(self) -> None:
+        await self.outbound.close()
+        await self.storage.close()
+
+
+def binding_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
+    """Create the authorization server or raise AuthServerError naming the key path."""
+    config = settings.auth_server
+    if config is None:
+        raise AuthServerError("auth_server: not configured")
+    origin = canonical_origin(settings.server.public_url or config.issuer)
+    try:
+        keys = _signing_keys(config)
+        opaque = OpaqueTokens(
+            [load_hmac_secret(path) for path in config.hmac_secret_files] or [_ephemeral_hmac()]
+        )
+    except KeyFileError as exc:
+        raise AuthServerError(f"auth_server: {exc}") from None
+    outbound = OutboundClient(timeout=10)
+    upstream_config = config.upstreams[0]
+    upstream: StaticProvider | OidcProvider
+    if isinstance(upstream_config, OidcUpstream):
+        try:
+            secret = read_secret(
+                upstream_config.oidc_config.client_secret_file, upstream_config.oidc_config.client_secret_env
+            )
+        except SecretError as exc:
+            raise AuthServerError(f"auth_server.upstreams[0].oidc_config: {exc}") from None
+        upstream = OidcProvider(
+            upstream_config,
+            client=outbound,
+            client_secret=secret,
+            callback_url=origin + CALLBACK_PATH,
+            metrics=metrics,
+        )
+    else:
+        upstream = StaticProvider(upstream_config)
+    storage = MemoryStorage()
+    lifespans = config.token_lifespans
+    tokens = TokenService(
+        issuer=config.issuer,
+        keys=keys,
+        opaque=opaque,
+        storage=storage,
+        clock=time.time,
+        lifespans=Lifespans(
+            lifespans.access_token_lifespan, lifespans.refresh_token_lifespan, lifespans.auth_code_lifespan
+        ),
+    )
+    log.info(
+        "auth_server_created", issuer=config.issuer, kid=keys.kid, upstream=upstream.name, storage="memory"
+    )
+    return AuthServer(config, origin, keys, opaque, storage, tokens, upstream, outbound, metrics)
+
+
+def _signing_keys(config: AuthServerSettings) -> SigningKeys:
+    if config.signing_key_config is None:
+        log.warning(
+            "ephemeral_signing_key",
+            why="auth_server.signing_key_config is not set",
+            effect="tokens stop validating when this process restarts; set a key file in production",
+        )
+        return SigningKeys(ephemeral_signing_key())
+    key_config = config.signing_key_config
+    return SigningKeys(
+        load_signing_key(key_config.signing_key_file),
+        [load_signing_key(path) for path in key_config.fallback_key_files],
+    )
+
+
+def _ephemeral_hmac() -> bytes:
+    log.warning(
+        "ephemeral_hmac_secret",
+        why="auth_server.hmac_secret_files is not set",
+        effect="codes and refresh tokens stop working when this process restarts",
+    )
+    return ephemeral_hmac_secret()

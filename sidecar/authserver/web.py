@@ -1,0 +1,339 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The authorization server's routes: parse, call, render. Mounted only in Mode B, without
+bearer authentication (the authorization server has its own rules)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+import aiohttp_jinja2
+import jinja2
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from sidecar.authserver import metadata
+from sidecar.authserver.authorize import (
+    RedirectableError,
+    check_redirect_target,
+    parse_request,
+    redirect_with,
+)
+from sidecar.authserver.errors import (
+    InvalidClient,
+    InvalidClientMetadata,
+    InvalidRequest,
+    OAuthError,
+    TemporarilyUnavailable,
+    TooManyRequests,
+)
+from sidecar.authserver.registration import register, registration_response
+from sidecar.authserver.server import BINDING_COOKIE, PENDING_LIFETIME, AuthServer
+from sidecar.authserver.upstreams.oidc import OidcProvider
+from sidecar.authserver.upstreams.static import StaticProvider
+from sidecar.observability.access import REQUEST_INFO
+from sidecar.storage.protocol import StorageError
+
+log = structlog.get_logger("sidecar.authserver.web")
+AUTH_SERVER = web.AppKey("auth_server", AuthServer)
+MAX_FORM_BYTES = 16 * 1024
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Pages are never framed (clickjacking, RFC 9700 §4.16) and load nothing but themselves.
+_PAGE_HEADERS = {
+    **_NO_STORE,
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def add_routes(app: web.Application, server: AuthServer) -> None:
+    app[AUTH_SERVER] = server
+    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("sidecar.authserver", "templates"), autoescape=True)
+    document = metadata.metadata(
+        server.issuer, server.origin, server.settings.scopes_supported, server.keys.jwks()["keys"][0]["alg"]
+    )
+    for path in metadata.metadata_paths(server.issuer):
+        app.router.add_get(path, _public_json(document))
+        app.router.add_route("OPTIONS", path, _cors_preflight)
+    app.router.add_get(metadata.JWKS_PATH, _public_json(server.keys.jwks()))
+    app.router.add_route("OPTIONS", metadata.JWKS_PATH, _cors_preflight)
+    app.router.add_post(metadata.REGISTER_PATH, _register)
+    app.router.add_route("OPTIONS", metadata.REGISTER_PATH, _cors_preflight)
+    app.router.add_get(metadata.AUTHORIZE_PATH, _authorize)
+    app.router.add_post(metadata.TOKEN_PATH, _token)
+    app.router.add_route("OPTIONS", metadata.TOKEN_PATH, _cors_preflight)
+    app.router.add_post(metadata.REVOKE_PATH, _revoke)
+    app.router.add_route("OPTIONS", metadata.REVOKE_PATH, _cors_preflight)
+    if isinstance(server.upstream, StaticProvider):
+        app.router.add_get(metadata.LOGIN_PATH, _login_page)
+        app.router.add_post(metadata.LOGIN_PATH, _login_submit)
+    else:
+        app.router.add_get(metadata.CALLBACK_PATH, _callback)
+    app.cleanup_ctx.append(_lifecycle)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[AUTH_SERVER].close()
+
+
+_CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+def _public_json(document: Mapping[str, object]) -> Handler:
+    body = json.dumps(document)
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(
+            text=body, content_type="application/json", headers={**_CORS, "Cache-Control": "max-age=300"}
+        )
+
+    return handler
+
+
+async def _cors_preflight(_request: web.Request) -> web.Response:
+    # Browser-based MCP clients call discovery, registration and the token endpoint cross-origin;
+    # none of them use cookies, so no credentials mode.
+    return web.Response(
+        status=204,
+        headers={
+            **_CORS,
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
+
+
+def _oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.Response:
+    server = request.app[AUTH_SERVER]
+    server.metrics.oauth_errors.labels(endpoint, error.error).inc()
+    request[REQUEST_INFO].outcome = f"oauth_{error.error}"
+    headers = {**_NO_STORE, **_CORS}
+    if isinstance(error, InvalidClient) and request.headers.get("Authorization", "").lower().startswith(
+        "basic"
+    ):
+        headers["WWW-Authenticate"] = 'Basic realm="mcp-sidecar"'
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = "60"
+    return web.json_response(error.body(), status=error.status, headers=headers)
+
+
+def _error_page(request: web.Request, error: OAuthError, status: int = 400) -> web.Response:
+    request.app[AUTH_SERVER].metrics.authorizations.labels("error").inc()
+    request[REQUEST_INFO].outcome = f"oauth_{error.error}"
+    response = aiohttp_jinja2.render_template(
+        "error.html", request, {"error": error.error, "description": error.description}, status=status
+    )
+    response.headers.update(_PAGE_HEADERS)
+    return response
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body; RFC 6749 §3.2: no parameter twice."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        raise InvalidRequest("the request body is too large")
+    form = await request.post()
+    if any(len(form.getall(name)) > 1 for name in form):
+        raise InvalidRequest("a parameter was given more than once")
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+async def _register(request: web.Request) -> web.Response:
+    """RFC 7591 §3."""
+    server = request.app[AUTH_SERVER]
+    try:
+        if not server.registrations.allow(request.remote or "", server.clock()):
+            server.metrics.client_registrations.labels("throttled").inc()
+            raise TooManyRequests("too many registrations from this address; try again later")
+        if request.content_type != "application/json" or (request.content_length or 0) > MAX_FORM_BYTES:
+            raise InvalidClientMetadata("the registration must be a JSON object of at most 16 KiB")
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            raise InvalidClientMetadata("the registration is not valid JSON") from None
+        client, secret = register(body, scopes_supported=server.settings.scopes_supported, now=server.clock())
+        await server.storage.add_client(client, server.settings.max_clients)
+    except OAuthError as error:
+        if not isinstance(error, TooManyRequests):
+            server.metrics.client_registrations.labels("rejected").inc()
+        return _oauth_error(request, "register", error)
+    server.metrics.client_registrations.labels("ok").inc()
+    log.info("client_registered", client_id=client.client_id, auth_method=client.token_endpoint_auth_method)
+    return web.json_response(
+        registration_response(client, secret), status=201, headers={**_NO_STORE, **_CORS}
+    )
+
+
+def _params(request: web.Request) -> dict[str, Sequence[str]]:
+    query = request.rel_url.query
+    return {name: query.getall(name) for name in query}
+
+
+async def _authorize(request: web.Request) -> web.StreamResponse:
+    server = request.app[AUTH_SERVER]
+    params = _params(request)
+    client_ids = params.get("client_id", [])
+    client = await server.storage.get_client(client_ids[0]) if len(client_ids) == 1 else None
+    try:
+        redirect_uri = check_redirect_target(params, client)
+    except OAuthError as error:
+        return _error_page(request, error)  # never redirect to an unverified URI
+    assert client is not None  # noqa: S101 - check_redirect_target refused a missing client
+    try:
+        authorization = parse_request(
+            params,
+            client,
+            redirect_uri,
+            issuer=server.issuer,
+            scopes_supported=server.settings.scopes_supported,
+            allowed_audiences=server.settings.allowed_audiences,
+        )
+        binding = secrets.token_urlsafe(24)
+        _pending, next_url = await server.start_pending(authorization, binding)
+    except RedirectableError as error:
+        server.metrics.oauth_errors.labels("authorize", error.error.error).inc()
+        raise web.HTTPFound(error.location()) from None
+    except OAuthError as error:  # the upstream cannot be reached
+        raise web.HTTPFound(
+            redirect_with(redirect_uri, {**error.body(), "state": authorization.state, "iss": server.issuer})
+        ) from None
+    server.metrics.authorizations.labels("started").inc()
+    response = web.HTTPFound(next_url, headers=_NO_STORE)
+    # Ties the login to this user agent (RFC 9700 §4.7); Lax so the upstream's top-level
+    # redirect back to the callback still carries it.
+    response.set_cookie(
+        BINDING_COOKIE,
+        binding,
+        max_age=int(PENDING_LIFETIME),
+        path="/oauth",
+        httponly=True,
+        samesite="Lax",
+        secure=server.issuer.startswith("https://"),
+    )
+    raise response
+
+
+async def _login_page(request: web.Request) -> web.StreamResponse:
+    server = request.app[AUTH_SERVER]
+    try:
+        pending = await server.pending_for(
+            request.query.get("request", ""), request.cookies.get(BINDING_COOKIE), take=False
+        )
+    except OAuthError as error:
+        return _error_page(request, error)
+    client = await server.storage.get_client(pending.client_id)
+    return _render_login(request, pending.id, client.client_name if client else None, None, "")
+
+
+def _render_login(
+    request: web.Request,
+    request_id: str,
+    client_name: str | None,
+    error: str | None,
+    username: str,
+    *,
+    status: int = 200,
+) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "login.html",
+        request,
+        {
+            "action": metadata.LOGIN_PATH,
+            "request_id": request_id,
+            "client_name": client_name or "An application",
+            "error": error,
+            "username": username,
+        },
+        status=status,
+    )
+    response.headers.update(_PAGE_HEADERS)
+    return response
+
+
+async def _login_submit(request: web.Request) -> web.StreamResponse:
+    server = request.app[AUTH_SERVER]
+    assert isinstance(server.upstream, StaticProvider)  # noqa: S101 - the route exists only then
+    try:
+        form = await _form(request)
+        binding = request.cookies.get(BINDING_COOKIE)
+        pending = await server.pending_for(form.get("request", ""), binding, take=False)
+    except OAuthError as error:
+        return _error_page(request, error)
+    username = form.get("username", "")
+    result = await server.upstream.login(username, form.get("password", ""))
+    if result is None:
+        server.metrics.authorizations.labels("login_failed").inc()
+        log.info("login_failed", upstream=server.upstream.name)
+        client = await server.storage.get_client(pending.client_id)
+        return _render_login(
+            request,
+            pending.id,
+            client.client_name if client else None,
+            "Wrong username or password.",
+            username,
+            status=401,
+        )
+    try:
+        pending = await server.pending_for(pending.id, binding, take=True)  # single use
+    except OAuthError as error:
+        return _error_page(request, error)
+    raise web.HTTPSeeOther(await server.finish(pending, result), headers=_NO_STORE)
+
+
+async def _callback(request: web.Request) -> web.StreamResponse:
+    """The upstream OpenID Provider sends the user back here."""
+    server = request.app[AUTH_SERVER]
+    assert isinstance(server.upstream, OidcProvider)  # noqa: S101 - the route exists only then
+    try:
+        pending = await server.pending_for(
+            request.query.get("state", ""), request.cookies.get(BINDING_COOKIE), take=True
+        )
+    except OAuthError as error:
+        return _error_page(request, error)
+    try:
+        result = await server.upstream.complete(dict(request.query), pending.upstream_state)
+    except OAuthError as error:
+        server.metrics.authorizations.labels("denied").inc()
+        log.info("upstream_login_refused", upstream=server.upstream.name, reason=error.description)
+        raise web.HTTPFound(
+            redirect_with(
+                pending.redirect_uri, {**error.body(), "state": pending.state, "iss": server.issuer}
+            )
+        ) from None
+    raise web.HTTPFound(await server.finish(pending, result), headers=_NO_STORE)
+
+
+async def _token(request: web.Request) -> web.Response:
+    server = request.app[AUTH_SERVER]
+    try:
+        form = await _form(request)
+        client = await server.tokens.authenticate_client(form, request.headers.get("Authorization"))
+        response = await server.tokens.exchange(form, client)
+    except OAuthError as error:
+        return _oauth_error(request, "token", error)
+    except StorageError:
+        return _oauth_error(request, "token", _unavailable())
+    server.metrics.tokens_issued.labels(form["grant_type"]).inc()
+    return web.json_response(response, headers={**_NO_STORE, **_CORS})
+
+
+async def _revoke(request: web.Request) -> web.Response:
+    server = request.app[AUTH_SERVER]
+    try:
+        form = await _form(request)
+        client = await server.tokens.authenticate_client(form, request.headers.get("Authorization"))
+        await server.tokens.revoke(form, client)
+    except OAuthError as error:
+        return _oauth_error(request, "revoke", error)
+    return web.Response(status=200, headers={**_NO_STORE, **_CORS})
+
+
+def _unavailable() -> OAuthError:
+    return TemporarilyUnavailable("storage is unavailable")
