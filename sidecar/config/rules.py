@@ -128,8 +128,13 @@ def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:
             "is required with incoming_auth.type: oidc",
             "set the origin clients use, e.g. https://mcp.example.com",
         )
+    # The embedded authorization server's own issuer is checked by V-05 (http only on loopback)
+    # and its tokens never cause a fetch, so insecure_allow_http is not needed for it.
+    own_issuer = settings.auth_server is not None and settings.auth_server.issuer == oidc.issuer
     for key in ("issuer", "jwks_url", "introspection_url"):
         value = getattr(oidc, key)
+        if key == "issuer" and own_issuer:
+            continue
         if value is not None and (problem := _endpoint_problem(value, oidc.insecure_allow_http)):
             yield ConfigIssue(f"{where}.{key}", problem[0], problem[1])
     if oidc.audience is not None and not oidc.audience.strip():

@@ -52,6 +52,8 @@ def access_middleware(metrics: Metrics) -> Middleware:
             status = response.status
         except web.HTTPException as exc:
             status = exc.status
+            if status < 400:
+                raise  # a redirect raised by a handler goes out as it is
             response = json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         except asyncio.CancelledError:
             status = 499  # the handler was cancelled, mostly because the client left (nginx's code)

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: Apache-2.0
+"""End to end, all real processes on loopback: the official MCP client discovers the PRM and
+the authorization server through the sidecar, registers, logs in, calls tools and refreshes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.authserver.flow import Browser, MemoryTokens, mode_b_settings, oauth_http_client, oauth_provider
+from tests.support import RunningSidecar
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        yield Browser(http)
+
+
+async def test_sdk_client_logs_in_with_static_upstream_calls_tools_and_refreshes(
+    mcp_server: str, browser: Browser
+) -> None:
+    settings = mode_b_settings(mcp_server)
+    assert settings.server.public_url is not None
+    url = f"{settings.server.public_url}/mcp"
+    storage = MemoryTokens()
+    provider = oauth_provider(url, browser, storage)
+    async with RunningSidecar(settings), oauth_http_client(provider) as http_client:
+        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+            result = await client.call_tool("add", {"a": 20, "b": 22})
+            assert result.structured_content == {"result": 42}
+        first = storage.tokens
+        assert first is not None
+        assert first.refresh_token is not None
+        assert storage.client is not None
+
+        # The access token expires: the client refreshes it (rotation) and carries on.
+        provider.context.token_expiry_time = time.time() - 1
+        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+            tools = await client.list_tools()
+        assert "add" in {tool.name for tool in tools.tools}
+        second = storage.tokens
+        assert second is not None
+        assert second.access_token != first.access_token
+        assert second.refresh_token != first.refresh_token
