@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
 import httpx2
@@ -141,3 +144,106 @@ def oauth_provider(server_url: str, browser: Browser, storage: MemoryTokens) -> 
 
 def oauth_http_client(provider: OAuthClientProvider) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(auth=provider, timeout=30)
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
+        b"="
+    ).decode()
+
+
+REDIRECT = "http://127.0.0.1:9/callback"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    },
+}
+
+
+@dataclass
+class RawClient:
+    """A client driving the endpoints by hand, to try what a well-behaved SDK never would."""
+
+    http: aiohttp.ClientSession
+    base: str
+
+    async def register(self, **metadata: Any) -> tuple[int, dict[str, Any]]:
+        body = {"redirect_uris": [REDIRECT], "client_name": "raw", **metadata}
+        async with self.http.post(f"{self.base}/oauth/register", json=body) as resp:
+            return resp.status, dict(await resp.json())
+
+    async def public_client(self) -> str:
+        status, body = await self.register()
+        assert status == 201, body
+        return str(body["client_id"])
+
+    def authorize_url(self, client_id: str, challenge: str | None, **params: str | None) -> str:
+        query: dict[str, str | None] = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "state": "st-1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": f"{self.base}/mcp",
+        }
+        query.update(params)
+        return f"{self.base}/oauth/authorize?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+    async def authorize(self, url: str) -> aiohttp.ClientResponse:
+        resp = await self.http.get(url, allow_redirects=False)
+        await resp.read()
+        return resp
+
+    async def code(self, client_id: str, challenge: str, **params: str | None) -> str:
+        """Authorize and log in as alice; return the code from the redirect."""
+        resp = await self.authorize(self.authorize_url(client_id, challenge, **params))
+        assert resp.status == 302, await resp.text()
+        login = urljoin(self.base, resp.headers["Location"])
+        async with self.http.get(login) as page:
+            request_id = re.search(r'name="request" value="([^"]+)"', await page.text())
+        assert request_id is not None
+        form = {"request": request_id[1], "username": "alice", "password": PASSWORD}
+        async with self.http.post(f"{self.base}/oauth/login", data=form, allow_redirects=False) as done:
+            assert done.status == 303, await done.text()
+            query = parse_qs(urlsplit(done.headers["Location"]).query)
+        assert query["iss"] == [self.base]
+        assert query["state"] == ["st-1"]
+        return query["code"][0]
+
+    async def token(self, form: dict[str, str], auth: str | None = None) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": auth} if auth else {}
+        async with self.http.post(f"{self.base}/oauth/token", data=form, headers=headers) as resp:
+            return resp.status, dict(await resp.json())
+
+    async def exchange(
+        self, client_id: str, code: str, verifier: str, **extra: str
+    ) -> tuple[int, dict[str, Any]]:
+        return await self.token(
+            {
+                "grant_type": "authorization_code",
+                "client_id": client_id,
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+                **extra,
+            }
+        )
+
+    async def call_mcp(self, access_token: str) -> int:
+        """The status of an MCP initialize request carrying ``access_token``."""
+        async with self.http.post(
+            f"{self.base}/mcp",
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json=INITIALIZE,
+        ) as resp:
+            return resp.status

@@ -1,0 +1,336 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OAuth attacks against the embedded authorization server (attack checklist §4, RFC 9700),
+one named test each, over real HTTP on a running sidecar."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+
+from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair
+from tests.support import RunningSidecar
+
+
+@pytest.fixture
+async def raw(mcp_server: str) -> AsyncIterator[RawClient]:
+    settings = mode_b_settings(mcp_server)
+    assert settings.server.public_url is not None
+    async with (
+        RunningSidecar(settings),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        yield RawClient(http, settings.server.public_url)
+
+
+def _error_of(resp: aiohttp.ClientResponse) -> str:
+    assert resp.status == 302, resp.status
+    query = parse_qs(urlsplit(resp.headers["Location"]).query)
+    assert query["state"] == ["st-1"]
+    return query["error"][0]
+
+
+async def test_happy_path_tokens_work(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    status, tokens = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
+    assert status == 200, tokens
+    assert tokens["token_type"] == "Bearer"
+    assert await raw.call_mcp(tokens["access_token"]) == 200
+
+
+async def test_pkce_missing_rejected(raw: RawClient) -> None:
+    resp = await raw.authorize(raw.authorize_url(await raw.public_client(), None))
+    assert _error_of(resp) == "invalid_request"
+
+
+async def test_pkce_plain_rejected(raw: RawClient) -> None:
+    verifier, _challenge = pkce_pair()
+    resp = await raw.authorize(
+        raw.authorize_url(await raw.public_client(), verifier[:43], code_challenge_method="plain")
+    )
+    assert _error_of(resp) == "invalid_request"
+
+
+async def test_pkce_method_omitted_rejected(raw: RawClient) -> None:
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(
+        raw.authorize_url(await raw.public_client(), challenge, code_challenge_method=None)
+    )
+    assert _error_of(resp) == "invalid_request"
+
+
+async def test_pkce_wrong_verifier_rejected(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    _verifier, challenge = pkce_pair()
+    other, _ = pkce_pair()
+    status, body = await raw.exchange(client_id, await raw.code(client_id, challenge), other)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_pkce_verifier_omitted_at_token_rejected(raw: RawClient) -> None:
+    """Downgrade: a challenge was sent at authorize, so a verifier must come at the token endpoint."""
+    client_id = await raw.public_client()
+    _verifier, challenge = pkce_pair()
+    code = await raw.code(client_id, challenge)
+    status, body = await raw.token(
+        {"grant_type": "authorization_code", "client_id": client_id, "code": code, "redirect_uri": REDIRECT}
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_code_replay_rejected_and_its_tokens_revoked(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    code = await raw.code(client_id, challenge)
+    status, tokens = await raw.exchange(client_id, code, verifier)
+    assert status == 200
+    assert await raw.call_mcp(tokens["access_token"]) == 200
+    status, body = await raw.exchange(client_id, code, verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert await raw.call_mcp(tokens["access_token"]) == 401  # what the code produced is revoked
+    status, body = await raw.token(
+        {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    _status, first = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
+    refresh = {"grant_type": "refresh_token", "client_id": client_id}
+    status, second = await raw.token({**refresh, "refresh_token": first["refresh_token"]})
+    assert status == 200
+    assert second["refresh_token"] != first["refresh_token"]
+    assert await raw.call_mcp(second["access_token"]) == 200
+    status, body = await raw.token({**refresh, "refresh_token": first["refresh_token"]})  # stolen old copy
+    assert (status, body["error"]) == (400, "invalid_grant")
+    status, body = await raw.token({**refresh, "refresh_token": second["refresh_token"]})
+    assert (status, body["error"]) == (400, "invalid_grant")  # the whole family went with it
+    assert await raw.call_mcp(second["access_token"]) == 401
+
+
+async def test_refresh_cannot_widen_scope(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    _status, tokens = await raw.exchange(
+        client_id, await raw.code(client_id, challenge, scope="openid"), verifier
+    )
+    status, body = await raw.token(
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "refresh_token": tokens["refresh_token"],
+            "scope": "openid email",
+        }
+    )
+    assert (status, body["error"]) == (400, "invalid_scope")
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.1:9/callback/extra",  # suffix
+        "http://127.0.0.1:9/call",  # prefix
+        "http://127.0.0.1:9/%63allback",  # percent-encoded
+        "http://127.0.0.1:9/callback?x=1",
+        "//evil.example/callback",
+        "/\\evil.example/callback",
+        "https://evil.example/callback",
+        "http://127.0.0.1:9/callback#frag",
+        "javascript:alert(1)//",
+    ],
+)
+async def test_redirect_uri_variants_get_an_error_page_not_a_redirect(
+    raw: RawClient, redirect_uri: str
+) -> None:
+    """No open redirector: an unregistered redirect URI is never redirected to."""
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(
+        raw.authorize_url(await raw.public_client(), challenge, redirect_uri=redirect_uri)
+    )
+    assert resp.status == 400
+    assert "Location" not in resp.headers
+    assert resp.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_loopback_redirect_port_may_vary(raw: RawClient) -> None:
+    """RFC 8252 §7.3: native apps get an ephemeral port."""
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(
+        raw.authorize_url(
+            await raw.public_client(), challenge, redirect_uri="http://127.0.0.1:54321/callback"
+        )
+    )
+    assert resp.status == 302
+    assert resp.headers["Location"].startswith("/oauth/login?")
+
+
+async def test_non_loopback_redirect_port_may_not_vary(raw: RawClient) -> None:
+    status, body = await raw.register(redirect_uris=["https://app.example.com/cb"])
+    assert status == 201
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(
+        raw.authorize_url(body["client_id"], challenge, redirect_uri="https://app.example.com:8443/cb")
+    )
+    assert resp.status == 400
+
+
+async def test_unknown_client_gets_an_error_page(raw: RawClient) -> None:
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(raw.authorize_url("no-such-client", challenge))
+    assert resp.status == 400
+    assert "Location" not in resp.headers
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ({"redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["http://app.example.com/cb"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["data:text/html,x"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["https://app.example.com/cb#x"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["https://user:pw@app.example.com/cb"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": []}, "invalid_client_metadata"),
+        ({"redirect_uris": [f"https://app.example.com/{i}" for i in range(11)]}, "invalid_client_metadata"),
+        ({"grant_types": ["implicit"]}, "invalid_client_metadata"),
+        ({"grant_types": ["password", "authorization_code"]}, "invalid_client_metadata"),
+        ({"response_types": ["token"]}, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+        ({"scope": "admin"}, "invalid_client_metadata"),
+    ],
+)
+async def test_registration_refuses_bad_metadata(
+    raw: RawClient, metadata: dict[str, object], error: str
+) -> None:
+    status, body = await raw.register(**metadata)
+    assert (status, body["error"]) == (400, error)
+
+
+async def test_registration_refuses_oversized_and_non_json(raw: RawClient) -> None:
+    async with raw.http.post(
+        f"{raw.base}/oauth/register", data=b"x" * 20000, headers={"Content-Type": "application/json"}
+    ) as resp:
+        assert resp.status == 400
+    async with raw.http.post(
+        f"{raw.base}/oauth/register",
+        data=b"redirect_uris=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ) as resp:
+        assert resp.status == 400
+
+
+async def test_registration_flood_is_throttled(raw: RawClient) -> None:
+    statuses = [(await raw.register())[0] for _ in range(25)]
+    assert statuses[:20] == [201] * 20
+    assert set(statuses[20:]) == {429}
+
+
+async def test_login_from_another_browser_refused(raw: RawClient) -> None:
+    """state/CSRF binding: the login step must come from the user agent that started it."""
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(raw.authorize_url(await raw.public_client(), challenge))
+    login = f"{raw.base}{resp.headers['Location']}"
+    request_id = parse_qs(urlsplit(login).query)["request"][0]
+    async with aiohttp.ClientSession() as stranger:  # no binding cookie
+        async with stranger.get(login) as page:
+            assert page.status == 400
+        form = {"request": request_id, "username": "alice", "password": "wonderland"}
+        async with stranger.post(f"{raw.base}/oauth/login", data=form, allow_redirects=False) as done:
+            assert done.status == 400
+            assert "Location" not in done.headers
+
+
+async def test_tampered_request_id_refused(raw: RawClient) -> None:
+    _verifier, challenge = pkce_pair()
+    await raw.authorize(raw.authorize_url(await raw.public_client(), challenge))
+    form = {"request": "forged-request-id", "username": "alice", "password": "wonderland"}
+    async with raw.http.post(f"{raw.base}/oauth/login", data=form, allow_redirects=False) as done:
+        assert done.status == 400
+
+
+async def test_wrong_password_gets_the_form_again(raw: RawClient) -> None:
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(raw.authorize_url(await raw.public_client(), challenge))
+    login = f"{raw.base}{resp.headers['Location']}"
+    request_id = parse_qs(urlsplit(login).query)["request"][0]
+    for username in ("alice", "mallory"):
+        form = {"request": request_id, "username": username, "password": "guess"}
+        async with raw.http.post(f"{raw.base}/oauth/login", data=form, allow_redirects=False) as done:
+            assert done.status == 401
+            assert "Wrong username or password." in await done.text()
+
+
+async def test_wrong_resource_rejected(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    resp = await raw.authorize(raw.authorize_url(client_id, challenge, resource="https://other.example/mcp"))
+    assert _error_of(resp) == "invalid_target"
+    code = await raw.code(client_id, challenge)
+    status, body = await raw.exchange(client_id, code, verifier, resource="https://other.example/mcp")
+    assert (status, body["error"]) == (400, "invalid_target")
+
+
+async def test_code_bound_to_client_and_redirect_uri(raw: RawClient) -> None:
+    client_id, other = await raw.public_client(), await raw.public_client()
+    verifier, challenge = pkce_pair()
+    status, body = await raw.exchange(other, await raw.code(client_id, challenge), verifier)
+    assert (status, body["error"]) == (400, "invalid_grant")
+    status, body = await raw.exchange(
+        client_id, await raw.code(client_id, challenge), verifier, redirect_uri="http://127.0.0.1:9/other"
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_client_secret_brute_force_answered_the_same_way(raw: RawClient) -> None:
+    status, body = await raw.register(token_endpoint_auth_method="client_secret_basic")
+    assert status == 201
+    client_id, secret = body["client_id"], body["client_secret"]
+    form = {"grant_type": "refresh_token", "refresh_token": "x.y"}
+
+    def basic(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    answers = set()
+    for attempt in (
+        basic(client_id, "wrong"),
+        basic(client_id, secret[:-1]),
+        basic("unknown", secret),
+        basic(client_id, ""),
+    ):
+        status, body = await raw.token(form, attempt)
+        answers.add((status, body["error"], body["error_description"]))
+    status, body = await raw.token(
+        {**form, "client_id": client_id}
+    )  # no secret: method "none" is not its method
+    answers.add((status, body["error"], body["error_description"]))
+    assert answers == {(401, "invalid_client", "client authentication failed")}
+    status, body = await raw.token(form, basic(client_id, secret))
+    assert (status, body["error"]) == (400, "invalid_grant")  # authenticated; only the token is wrong
+
+
+async def test_revocation_ends_the_session(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    _status, tokens = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
+    async with raw.http.post(
+        f"{raw.base}/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id}
+    ) as resp:
+        assert resp.status == 200
+    assert await raw.call_mcp(tokens["access_token"]) == 401
+    status, body = await raw.token(
+        {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_forged_and_unknown_codes_rejected(raw: RawClient) -> None:
+    client_id = await raw.public_client()
+    verifier, _challenge = pkce_pair()
+    for code in ("", "forged", "abc.def", "x" * 500):
+        status, body = await raw.exchange(client_id, code, verifier)
+        assert (status, body["error"]) == (400, "invalid_grant")
