@@ -201,7 +201,9 @@ class RawClient:
         await resp.read()
         return resp
 
-    async def code(self, client_id: str, challenge: str, **params: str | None) -> str:
+    async def code(
+        self, client_id: str, challenge: str, *, expected_issuer: str | None = None, **params: str | None
+    ) -> str:
         """Authorize and log in as alice; return the code from the redirect."""
         resp = await self.authorize(self.authorize_url(client_id, challenge, **params))
         assert resp.status == 302, await resp.text()
@@ -213,7 +215,7 @@ class RawClient:
         async with self.http.post(f"{self.base}/oauth/login", data=form, allow_redirects=False) as done:
             assert done.status == 303, await done.text()
             query = parse_qs(urlsplit(done.headers["Location"]).query)
-        assert query["iss"] == [self.base]
+        assert query["iss"] == [expected_issuer or self.base]  # RFC 9207
         assert query["state"] == ["st-1"]
         return query["code"][0]
 
