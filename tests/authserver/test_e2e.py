@@ -8,10 +8,13 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+import jwt
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from sidecar.authserver.web import AUTH_SERVER
+from tests.authn.idp import Idp
 from tests.authserver.flow import Browser, MemoryTokens, mode_b_settings, oauth_http_client, oauth_provider
 from tests.support import RunningSidecar
 
@@ -48,3 +51,38 @@ async def test_sdk_client_logs_in_with_static_upstream_calls_tools_and_refreshes
         assert second is not None
         assert second.access_token != first.access_token
         assert second.refresh_token != first.refresh_token
+
+
+async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
+    mcp_server: str, browser: Browser, idp: Idp
+) -> None:
+    """The upstream leg against a real OpenID Provider process: PKCE, state and nonce of its
+    own, the ID token checked, and the user's upstream tokens kept for the backends."""
+    upstream = {
+        "name": "corp",
+        "type": "oidc",
+        "oidc_config": {
+            "issuer_url": idp.issuer,
+            "client_id": "mcp-sidecar",
+            "scopes": ["openid", "email"],
+            "insecure_allow_http": True,
+            "allow_private_ip": True,
+        },
+    }
+    settings = mode_b_settings(mcp_server, upstream=upstream)
+    assert settings.server.public_url is not None
+    url = f"{settings.server.public_url}/mcp"
+    storage = MemoryTokens()
+    provider = oauth_provider(url, browser, storage)
+    async with RunningSidecar(settings) as sidecar, oauth_http_client(provider) as http_client:
+        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+            result = await client.call_tool("echo", {"text": "federated"})
+        assert result.structured_content == {"result": "federated"}
+        assert storage.tokens is not None
+        claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+        assert claims["sub"].startswith("u-")  # the internal id, not the upstream's "johndoe"
+        server = sidecar.sidecar.app[AUTH_SERVER]
+        kept = await server.storage.get_upstream_tokens(claims["tsid"], "corp", time.time())
+    assert kept is not None
+    assert kept.id_token is not None
+    assert kept.access_token
