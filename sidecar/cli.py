@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="YAML config file (default: $MCP_SIDECAR_CONFIG)")
     demo = commands.add_parser("demo", help="run the sidecar in front of a demo MCP server")
     demo.add_argument("--port", type=int, default=8080, help="sidecar port (default 8080)")
+    demo.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="plain proxy without authentication (Mode A) instead of the built-in login",
+    )
     keygen = commands.add_parser("keygen", help="write a new signing key (PEM) or HMAC secret file")
     keygen.add_argument("--out", required=True, help="file to create (mode 0600; never overwritten)")
     keygen.add_argument(
@@ -57,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from sidecar.demo.run import run_demo  # noqa: PLC0415 - needs the optional `mcp` package
 
-        return run_demo(args.port)
+        return run_demo(args.port, anonymous=args.anonymous)
     if args.command == "keygen":
         return keygen(args.out, args.type, hmac_secret=args.hmac)
     if args.command == "hash-password":

@@ -7,28 +7,59 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 from sidecar.config import Settings, load_config_data
+from sidecar.config.passwords import hash_password
 from sidecar.observability.logging import configure_logging
 
+DEMO_USER, DEMO_PASSWORD = "demo", "demo"
 
-def demo_settings(port: int, backend_port: int) -> Settings:
-    """The embedded default configuration of the demo."""
-    return load_config_data(
-        {
-            "server": {"host": "127.0.0.1", "port": port, "drain_timeout": "2s"},
-            "backends": [
+
+def demo_settings(port: int, backend_port: int, *, anonymous: bool = False) -> Settings:
+    """The embedded default configuration of the demo: Mode B with one static user, or with
+    ``anonymous`` the plain proxy (Mode A, no authentication)."""
+    public = f"http://127.0.0.1:{port}"
+    raw: dict[str, Any] = {
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "public_url": public,
+            "drain_timeout": "2s",
+            "allowed_origins": ["http://localhost:6274", "http://127.0.0.1:6274"],
+        },  # MCP Inspector
+        "backends": [
+            {
+                "name": "demo",
+                "url": f"http://127.0.0.1:{backend_port}/mcp",
+                "path": "/mcp",
+                "sse_path": "/sse",
+                "messages_path": "/messages/",
+            }
+        ],
+    }
+    if not anonymous:
+        raw["incoming_auth"] = {"type": "oidc", "oidc": {"issuer": public}}
+        raw["auth_server"] = {
+            "issuer": public,
+            "allowed_audiences": [f"{public}/mcp"],
+            "upstreams": [
                 {
-                    "name": "demo",
-                    "url": f"http://127.0.0.1:{backend_port}/mcp",
-                    "path": "/mcp",
-                    "sse_path": "/sse",
-                    "messages_path": "/messages/",
+                    "name": "demo-users",
+                    "type": "static",
+                    "static_config": {
+                        "users": [
+                            {
+                                "username": DEMO_USER,
+                                "password_hash": hash_password(DEMO_PASSWORD),
+                                "name": "Demo User",
+                            }
+                        ]
+                    },
                 }
             ],
-            "incoming_auth": {"type": "anonymous"},
         }
-    )
+    return load_config_data(raw)
 
 
 def _free_port() -> int:
@@ -48,7 +79,7 @@ def _wait_for_port(port: int, timeout: float) -> bool:
     return False
 
 
-def run_demo(port: int) -> int:
+def run_demo(port: int, *, anonymous: bool = False) -> int:
     try:
         import mcp  # noqa: F401, PLC0415 - only to give a clear message when the extra is missing
     except ImportError:
@@ -65,14 +96,16 @@ def run_demo(port: int) -> int:
             print("the demo MCP server did not start", file=sys.stderr)
             return 1
         configure_logging("info", "auto")
+        settings = demo_settings(port, backend_port, anonymous=anonymous)
+        login = "no login (anonymous)" if anonymous else f"log in as {DEMO_USER} / {DEMO_PASSWORD}"
         print(
-            f"\n  MCP endpoint (streamable HTTP): http://127.0.0.1:{port}/mcp"
+            f"\n  MCP endpoint (streamable HTTP): http://127.0.0.1:{port}/mcp   ({login})"
             f"\n  legacy HTTP+SSE endpoint:       http://127.0.0.1:{port}/sse"
             f"\n  metrics: http://127.0.0.1:{port}/metrics   readiness: http://127.0.0.1:{port}/readyz"
             f"\n  Point an MCP client at the first URL; Ctrl-C stops.\n",
             flush=True,
         )
-        run(demo_settings(port, backend_port))
+        run(settings)
     finally:
         backend.terminate()
         backend.wait(10)
