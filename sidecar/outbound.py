@@ -111,9 +111,11 @@ class OutboundClient:
             raise OutboundRefused(f"address {host} is not allowed")
         return parsed
 
-    async def get_json(self, url: str, policy: OutboundPolicy) -> tuple[Any, Mapping[str, str]]:
+    async def get_json(
+        self, url: str, policy: OutboundPolicy, authorization: str | None = None
+    ) -> tuple[Any, Mapping[str, str]]:
         """GET a JSON document; returns it with the response headers."""
-        return await self._fetch("GET", url, policy, None, None)
+        return await self._fetch("GET", url, policy, None, authorization)
 
     async def post_form(
         self, url: str, policy: OutboundPolicy, form: Mapping[str, str], authorization: str | None = None

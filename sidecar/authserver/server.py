@@ -20,9 +20,10 @@ from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
 from sidecar.authserver.metadata import CALLBACK_PATH, LOGIN_PATH
 from sidecar.authserver.upstreams import UpstreamResult
+from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
 from sidecar.authserver.upstreams.oidc import OidcProvider
 from sidecar.authserver.upstreams.static import StaticProvider
-from sidecar.config.auth_server import AuthServerSettings, OidcUpstream
+from sidecar.config.auth_server import AuthServerSettings, OidcUpstream, StaticUpstream, Upstream
 from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing_key
 from sidecar.config.schema import Settings
 from sidecar.config.secrets import SecretError, read_secret
@@ -36,6 +37,9 @@ from sidecar.storage.records import CodeGrant, PendingAuthorization
 log = structlog.get_logger("sidecar.authserver")
 PENDING_LIFETIME = 600.0  # a user has ten minutes to log in upstream
 BINDING_COOKIE = "mcp_sidecar_authz"
+
+
+UpstreamProvider = StaticProvider | OidcProvider | OAuth2Provider
 
 
 class AuthServerError(Exception):
@@ -68,7 +72,7 @@ class AuthServer:
     opaque: OpaqueTokens
     storage: Storage
     tokens: TokenService
-    upstream: StaticProvider | OidcProvider
+    upstream: UpstreamProvider
     outbound: OutboundClient
     metrics: Metrics
     clock: Callable[[], float] = time.time
@@ -89,7 +93,7 @@ class AuthServer:
         pending_id = secrets.token_urlsafe(24)
         remembered: dict[str, str] = {}
         next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
-        if isinstance(self.upstream, OidcProvider):
+        if not isinstance(self.upstream, StaticProvider):
             next_url, remembered = await self.upstream.authorization_url(pending_id)
         pending = PendingAuthorization(
             id=pending_id,
@@ -165,24 +169,7 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
     except KeyFileError as exc:
         raise AuthServerError(f"auth_server: {exc}") from None
     outbound = OutboundClient(timeout=10)
-    upstream_config = config.upstreams[0]
-    upstream: StaticProvider | OidcProvider
-    if isinstance(upstream_config, OidcUpstream):
-        try:
-            secret = read_secret(
-                upstream_config.oidc_config.client_secret_file, upstream_config.oidc_config.client_secret_env
-            )
-        except SecretError as exc:
-            raise AuthServerError(f"auth_server.upstreams[0].oidc_config: {exc}") from None
-        upstream = OidcProvider(
-            upstream_config,
-            client=outbound,
-            client_secret=secret,
-            callback_url=origin + CALLBACK_PATH,
-            metrics=metrics,
-        )
-    else:
-        upstream = StaticProvider(upstream_config)
+    upstream = _upstream(config.upstreams[0], outbound, origin + CALLBACK_PATH, metrics)
     storage = MemoryStorage()
     lifespans = config.token_lifespans
     tokens = TokenService(
@@ -199,6 +186,23 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         "auth_server_created", issuer=config.issuer, kid=keys.kid, upstream=upstream.name, storage="memory"
     )
     return AuthServer(config, origin, keys, opaque, storage, tokens, upstream, outbound, metrics)
+
+
+def _upstream(
+    config: Upstream, outbound: OutboundClient, callback: str, metrics: Metrics
+) -> UpstreamProvider:
+    if isinstance(config, StaticUpstream):
+        return StaticProvider(config)
+    remote = config.oidc_config if isinstance(config, OidcUpstream) else config.oauth2_config
+    try:
+        secret = read_secret(remote.client_secret_file, remote.client_secret_env)
+    except SecretError as exc:
+        raise AuthServerError(f"auth_server.upstreams[0]: {exc}") from None
+    if isinstance(config, OidcUpstream):
+        return OidcProvider(
+            config, client=outbound, client_secret=secret, callback_url=callback, metrics=metrics
+        )
+    return OAuth2Provider(config, client=outbound, client_secret=secret, callback_url=callback)
 
 
 def _signing_keys(config: AuthServerSettings) -> SigningKeys:

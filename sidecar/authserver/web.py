@@ -31,7 +31,6 @@ from sidecar.authserver.errors import (
 )
 from sidecar.authserver.registration import register, registration_response
 from sidecar.authserver.server import BINDING_COOKIE, PENDING_LIFETIME, AuthServer
-from sidecar.authserver.upstreams.oidc import OidcProvider
 from sidecar.authserver.upstreams.static import StaticProvider
 from sidecar.observability.access import REQUEST_INFO
 from sidecar.storage.protocol import StorageError
@@ -290,7 +289,7 @@ async def _login_submit(request: web.Request) -> web.StreamResponse:
 async def _callback(request: web.Request) -> web.StreamResponse:
     """The upstream OpenID Provider sends the user back here."""
     server = request.app[AUTH_SERVER]
-    assert isinstance(server.upstream, OidcProvider)  # noqa: S101 - the route exists only then
+    assert not isinstance(server.upstream, StaticProvider)  # noqa: S101 - the route exists only then
     try:
         pending = await server.pending_for(
             request.query.get("state", ""), request.cookies.get(BINDING_COOKIE), take=True

@@ -52,6 +52,24 @@ class OidcUpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OAuth2UpstreamConfig:
+    authorization_endpoint: str = setting("The provider's authorization endpoint.")
+    token_endpoint: str = setting("The provider's token endpoint.")
+    userinfo_endpoint: str = setting("Endpoint returning the user's claims for the access token (JSON).")
+    client_id: str = setting("The sidecar's client id at the upstream provider.")
+    client_secret_file: str | None = setting("File holding the upstream client secret.", default=None)
+    client_secret_env: str | None = setting(
+        "Environment variable holding the upstream client secret.", default=None
+    )
+    scopes: tuple[str, ...] = setting("Scopes requested upstream.", default=())
+    subject_claim: str = setting(
+        "The userinfo member that identifies the user (e.g. id for GitHub).", default="sub"
+    )
+    insecure_allow_http: bool = setting("Allow http:// for the upstream (development only).", default=False)
+    allow_private_ip: bool = setting("Allow the upstream on private or loopback addresses.", default=False)
+
+
+@dataclass(frozen=True, slots=True)
 class StaticUser:
     username: str = setting("Login name.")
     password_hash: str = setting("scrypt hash made by `mcp-sidecar hash-password` (never the password).")
@@ -69,18 +87,25 @@ class StaticUpstreamConfig:
 @dataclass(frozen=True, slots=True)
 class OidcUpstream:
     name: str = setting("Unique name of the upstream identity provider.")
-    type: Literal["oidc"] = setting("Upstream kind: oidc or static.")
+    type: Literal["oidc"] = setting("Upstream kind: oidc, oauth2 or static.")
     oidc_config: OidcUpstreamConfig = setting("OpenID Connect upstream settings.")
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Upstream:
+    name: str = setting("Unique name of the upstream identity provider.")
+    type: Literal["oauth2"] = setting("Upstream kind: oidc, oauth2 or static.")
+    oauth2_config: OAuth2UpstreamConfig = setting("Plain OAuth 2.0 upstream settings (explicit endpoints).")
 
 
 @dataclass(frozen=True, slots=True)
 class StaticUpstream:
     name: str = setting("Unique name of the upstream identity provider.")
-    type: Literal["static"] = setting("Upstream kind: oidc or static.")
+    type: Literal["static"] = setting("Upstream kind: oidc, oauth2 or static.")
     static_config: StaticUpstreamConfig = setting("Users with password hashes, and a login page.")
 
 
-Upstream = OidcUpstream | StaticUpstream
+Upstream = OidcUpstream | OAuth2Upstream | StaticUpstream
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,14 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from sidecar.config.auth_server import AuthServerSettings, OidcUpstream, StaticUpstream
+from sidecar.config.auth_server import (
+    AuthServerSettings,
+    OAuth2Upstream,
+    OAuth2UpstreamConfig,
+    OidcUpstream,
+    OidcUpstreamConfig,
+    StaticUpstream,
+)
 from sidecar.config.errors import ConfigIssue
 from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing_key
 from sidecar.config.passwords import PasswordHashError, parse_password_hash
@@ -159,20 +166,28 @@ def _check_upstreams(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
             )
         seen.add(upstream.name)
         if isinstance(upstream, OidcUpstream):
-            yield from _check_oidc_upstream(upstream, f"{where}.oidc_config")
+            yield from _check_remote_upstream(upstream.oidc_config, f"{where}.oidc_config", ("issuer_url",))
+        elif isinstance(upstream, OAuth2Upstream):
+            yield from _check_remote_upstream(
+                upstream.oauth2_config,
+                f"{where}.oauth2_config",
+                ("authorization_endpoint", "token_endpoint", "userinfo_endpoint"),
+            )
         elif isinstance(upstream, StaticUpstream):
             yield from _check_static_upstream(upstream, f"{where}.static_config")
 
 
-def _check_oidc_upstream(upstream: OidcUpstream, where: str) -> Iterator[ConfigIssue]:
-    config = upstream.oidc_config
-    parts = urlsplit(config.issuer_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        yield ConfigIssue(f"{where}.issuer_url", "must be an absolute https URL")
-    elif parts.scheme == "http" and not config.insecure_allow_http:
-        yield ConfigIssue(
-            f"{where}.issuer_url", "must use https", "or set insecure_allow_http: true for development"
-        )
+def _check_remote_upstream(
+    config: OidcUpstreamConfig | OAuth2UpstreamConfig, where: str, url_keys: tuple[str, ...]
+) -> Iterator[ConfigIssue]:
+    for key in url_keys:
+        parts = urlsplit(getattr(config, key))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            yield ConfigIssue(f"{where}.{key}", "must be an absolute https URL")
+        elif parts.scheme == "http" and not config.insecure_allow_http:
+            yield ConfigIssue(
+                f"{where}.{key}", "must use https", "or set insecure_allow_http: true for development"
+            )
     if config.client_secret_file is not None and config.client_secret_env is not None:
         yield ConfigIssue(
             f"{where}.client_secret_file", "is set together with client_secret_env", "set only one"

@@ -86,3 +86,38 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
     assert kept is not None
     assert kept.id_token is not None
     assert kept.access_token
+
+
+async def test_sdk_client_logs_in_through_a_plain_oauth2_upstream(
+    mcp_server: str, browser: Browser, idp: Idp
+) -> None:
+    """Explicit endpoints and userinfo (no discovery, no ID token), against the real provider."""
+    upstream = {
+        "name": "plain",
+        "type": "oauth2",
+        "oauth2_config": {
+            "authorization_endpoint": f"{idp.issuer}/authorize",
+            "token_endpoint": f"{idp.issuer}/token",
+            "userinfo_endpoint": f"{idp.issuer}/userinfo",
+            "client_id": "mcp-sidecar",
+            "scopes": ["profile"],
+            "insecure_allow_http": True,
+            "allow_private_ip": True,
+        },
+    }
+    settings = mode_b_settings(mcp_server, upstream=upstream)
+    assert settings.server.public_url is not None
+    url = f"{settings.server.public_url}/mcp"
+    storage = MemoryTokens()
+    provider = oauth_provider(url, browser, storage)
+    async with RunningSidecar(settings) as sidecar, oauth_http_client(provider) as http_client:
+        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+            result = await client.call_tool("add", {"a": 5, "b": 6})
+        assert result.structured_content == {"result": 11}
+        assert storage.tokens is not None
+        claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+        kept = await sidecar.sidecar.app[AUTH_SERVER].storage.get_upstream_tokens(
+            claims["tsid"], "plain", time.time()
+        )
+    assert kept is not None
+    assert kept.id_token is None
