@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+import structlog
 
 from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar
@@ -334,3 +335,48 @@ async def test_forged_and_unknown_codes_rejected(raw: RawClient) -> None:
     for code in ("", "forged", "abc.def", "x" * 500):
         status, body = await raw.exchange(client_id, code, verifier)
         assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_codes_tokens_and_passwords_never_logged(mcp_server: str) -> None:
+    """Every log event of a whole login, exchange, refresh and revocation, checked for secrets."""
+    settings = mode_b_settings(mcp_server)
+    assert settings.server.public_url is not None
+    with structlog.testing.capture_logs() as events:
+        async with (
+            RunningSidecar(settings),
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+        ):
+            raw = RawClient(http, settings.server.public_url)
+            _status, registered = await raw.register(token_endpoint_auth_method="client_secret_post")
+            client_id, secret = registered["client_id"], registered["client_secret"]
+            verifier, challenge = pkce_pair()
+            code = await raw.code(client_id, challenge)
+            _status, tokens = await raw.exchange(client_id, code, verifier, client_secret=secret)
+            _status, refreshed = await raw.token(
+                {
+                    "grant_type": "refresh_token",
+                    "client_id": client_id,
+                    "client_secret": secret,
+                    "refresh_token": tokens["refresh_token"],
+                }
+            )
+            await raw.call_mcp(refreshed["access_token"])
+            async with http.post(
+                f"{raw.base}/oauth/revoke",
+                data={"token": refreshed["refresh_token"], "client_id": client_id, "client_secret": secret},
+            ):
+                pass
+    logged = repr(events)
+    assert any(event["event"] == "client_registered" for event in events)
+    for value in (
+        code,
+        secret,
+        verifier,
+        challenge,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        refreshed["refresh_token"],
+        refreshed["access_token"],
+        "wonderland",
+    ):
+        assert value not in logged
