@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``python -m bench [--smoke] [scenario ...]``: run the scenarios and print their tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from bench import authserver, proxy, tokens
+from bench.harness import LOAD_CORE, PROXY_CORE, machine
+
+SCENARIOS = ("proxy", "tokens", "authserver")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("scenarios", nargs="*", choices=(*SCENARIOS, []), default=list(SCENARIOS))
+    parser.add_argument("--smoke", action="store_true", help="a short run that checks the suite works (CI)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per measurement")
+    args = parser.parse_args()
+    seconds = 1.0 if args.smoke else args.seconds
+    print(f"# mcp-auth-sidecar benchmarks ({time.strftime('%Y-%m-%d')})\n")
+    note = " (smoke run: the numbers mean nothing)" if args.smoke else ""
+    print(
+        f"Machine: {machine()}. Proxy under test pinned to core {PROXY_CORE}; wrk and the backend to core "
+        f"{LOAD_CORE}. Each wrk measurement lasts {seconds:g}s{note}.\n"
+    )
+    if "proxy" in args.scenarios:
+        print("## 1. Pass-through overhead\n")
+        print(proxy.report(proxy.run(seconds)), "\n", flush=True)
+    if "tokens" in args.scenarios:
+        print("## 4. Token validation\n")
+        print(tokens.report(tokens.run(smoke=args.smoke)), "\n", flush=True)
+    if "authserver" in args.scenarios:
+        print("## 5. Authorization server\n")
+        print(authserver.report(authserver.run(seconds, smoke=args.smoke)), "\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Scenario 1, pass-through overhead: a trivial fast backend (nginx answering a small JSON-RPC
+response) reached directly, through nginx (one worker, keepalive upstream) and through the
+sidecar (anonymous; JWT with the verified-token cache; JWT with the cache off)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bench.harness import (
+    LOAD_CORE,
+    NGINX_BACKEND,
+    NGINX_PROXY,
+    PROXY_CORE,
+    RPC_RESPONSE,
+    WrkResult,
+    free_port,
+    nginx,
+    post_script,
+    sidecar,
+    wrk,
+)
+
+REQUEST = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+PUBLIC = "https://mcp.bench.example"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    single: WrkResult  # 1 connection: latency
+    many: WrkResult  # 32 connections: throughput
+
+
+def _signing() -> tuple[Any, dict[str, Any]]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    return key, {**jwk, "kid": "bench-1", "alg": "ES256", "use": "sig"}
+
+
+def _measure(name: str, url: str, seconds: float, headers: dict[str, str]) -> Row:
+    script = post_script(REQUEST, headers)
+    wrk(url, connections=1, seconds=min(seconds, 2), script=script)  # warm-up
+    return Row(
+        name,
+        wrk(url, connections=1, seconds=seconds, script=script),
+        wrk(url, connections=32, seconds=seconds, script=script),
+    )
+
+
+@contextlib.contextmanager
+def _backend() -> Iterator[tuple[int, str, Any]]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    key, jwk = _signing()
+    discovery = json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/jwks"})
+    with nginx(
+        NGINX_BACKEND,
+        LOAD_CORE,
+        port=port,
+        discovery=discovery,
+        jwks=json.dumps({"keys": [jwk]}),
+        body=RPC_RESPONSE,
+    ):
+        yield port, issuer, key
+
+
+def _oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
+    return {
+        "server": {"public_url": PUBLIC},
+        "backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}],
+        "incoming_auth": {
+            "type": "oidc",
+            "oidc": {
+                "issuer": issuer,
+                "insecure_allow_http": True,
+                "allow_private_ip": True,
+                "token_cache_size": cache,
+            },
+        },
+    }
+
+
+def run(seconds: float) -> list[Row]:
+    rows: list[Row] = []
+    with _backend() as (backend, issuer, key):
+        rows.append(_measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
+        with nginx(NGINX_PROXY, PROXY_CORE, backend=backend) as proxy:
+            rows.append(_measure("nginx proxy", f"http://127.0.0.1:{proxy}/", seconds, {}))
+        anonymous = {"backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]}
+        with sidecar(anonymous) as port:
+            rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}))
+        now = int(time.time())
+        token = jwt.encode(
+            {
+                "iss": issuer,
+                "aud": f"{PUBLIC}/b",
+                "sub": "bench",
+                "iat": now,
+                "exp": now + 3600,
+                "scope": "mcp",
+            },
+            key,
+            algorithm="ES256",
+            headers={"kid": "bench-1"},
+        )
+        auth = {"Authorization": f"Bearer {token}"}
+        with sidecar(_oidc_config(backend, issuer, 10000)) as port:
+            rows.append(_measure("sidecar, JWT (warm cache)", f"http://127.0.0.1:{port}/b/", seconds, auth))
+        with sidecar(_oidc_config(backend, issuer, 0)) as port:
+            rows.append(_measure("sidecar, JWT (cache off)", f"http://127.0.0.1:{port}/b/", seconds, auth))
+    return rows
+
+
+def report(rows: list[Row]) -> str:
+    direct, reference = rows[0], rows[1]
+    nginx_added = reference.single.p50_ms - direct.single.p50_ms
+    anonymous = next((r for r in rows if r.name == "sidecar, anonymous"), None)
+    lines = [
+        "| path | p50 ms (1 conn) | p99 ms | added p50 ms | added p50 / nginx's | req/s (32 conn) | "
+        "/ nginx | / sidecar anonymous | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        added = row.single.p50_ms - direct.single.p50_ms
+        ratio_added = f"{added / nginx_added:.2f}" if nginx_added > 0 and row is not direct else "-"
+        vs_anon = (
+            f"{row.many.requests_per_second / anonymous.many.requests_per_second:.2f}" if anonymous else "-"
+        )
+        vs_nginx = row.many.requests_per_second / reference.many.requests_per_second
+        errors = row.single.errors + row.many.errors
+        lines.append(
+            f"| {row.name} | {row.single.p50_ms:.3f} | {row.single.p99_ms:.3f} | {added:.3f} "
+            f"| {ratio_added} | {row.many.requests_per_second:,.0f} | {vs_nginx:.2f} | {vs_anon} | {errors} |"
+        )
+    return "\n".join(lines)
