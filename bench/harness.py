@@ -161,7 +161,16 @@ def wrk(url: str, *, connections: int, seconds: float, script: str, threads: int
     try:
         command = pinned(
             LOAD_CORE,
-            ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", lua.name, url],
+            [
+                "wrk",
+                "--latency",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "-s",
+                lua.name,
+                url,
+            ],
         )
         text = subprocess.run(
             command, capture_output=True, text=True, check=True, timeout=seconds + 60
