@@ -61,11 +61,9 @@ def access_middleware(metrics: Metrics) -> Middleware:
             raise
         finally:
             ended = time.perf_counter()
-            metrics.requests.labels(info.backend, metrics.method_label(request.method), status).inc()
+            metrics.count_request(info.backend, request.method, status)
             if info.backend != NO_BACKEND:
-                metrics.request_duration.labels(info.backend).observe(
-                    (info.first_byte or ended) - info.started
-                )
+                metrics.duration(info.backend).observe((info.first_byte or ended) - info.started)
             log.info(
                 "request",
                 request_id=info.request_id,

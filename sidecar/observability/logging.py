@@ -12,6 +12,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 SENSITIVE_KEYS = frozenset(
@@ -41,6 +42,11 @@ def redact(_logger: object, _name: str, event: MutableMapping[str, Any]) -> Muta
     return event
 
 
+def _dumps(value: Any, **kwargs: Any) -> str:
+    # orjson renders the per-request access event several times faster than the json module.
+    return orjson.dumps(value, default=kwargs.get("default")).decode()
+
+
 def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console"] = "auto") -> None:
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     shared: list[structlog.types.Processor] = [
@@ -50,7 +56,7 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
         redact,
     ]
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer(_dumps)
     )
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(

@@ -24,6 +24,9 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._duration_children: dict[str, Histogram] = {}
+        self._mcp_children: dict[tuple[str, str], Counter] = {}
         r = self.registry
         self.requests = Counter(
             "mcp_sidecar_requests",
@@ -119,3 +122,27 @@ class Metrics:
     @staticmethod
     def method_label(method: str) -> str:
         return method if method in HTTP_METHODS else "other"
+
+    # Label children are cached: prometheus_client's labels() takes a lock and builds a tuple
+    # on every call, and these run on every request. The label values are bounded, so are these.
+    def count_request(self, backend: str, method: str, status: int) -> None:
+        key = (backend, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(
+                backend, self.method_label(method), status
+            )
+        child.inc()
+
+    def duration(self, backend: str) -> Histogram:
+        child = self._duration_children.get(backend)
+        if child is None:
+            child = self._duration_children[backend] = self.request_duration.labels(backend)
+        return child
+
+    def count_mcp(self, backend: str, method: str) -> None:
+        key = (backend, method)
+        child = self._mcp_children.get(key)
+        if child is None:
+            child = self._mcp_children[key] = self.mcp_requests.labels(backend, method)
+        child.inc()

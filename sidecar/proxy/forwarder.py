@@ -78,7 +78,6 @@ class Forwarder:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
         )
-        self._mcp_counter = metrics.mcp_requests
         self._active_streams = metrics.active_streams.labels(self._name)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -130,7 +129,7 @@ class Forwarder:
         rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
         if rpc is not None:
             info.mcp_method = rpc.method
-            self._mcp_counter.labels(self._name, rpc.method).inc()
+            self._metrics.count_mcp(self._name, rpc.method)
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
         return await self._forward(
