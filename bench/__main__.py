@@ -15,10 +15,15 @@ SCENARIOS = ("proxy", "tokens", "authserver")
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", choices=(*SCENARIOS, []), default=list(SCENARIOS))
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"any of {', '.join(SCENARIOS)} (default: all)"
+    )
     parser.add_argument("--smoke", action="store_true", help="a short run that checks the suite works (CI)")
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per measurement")
     args = parser.parse_args()
+    if unknown := set(args.scenarios) - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    args.scenarios = args.scenarios or list(SCENARIOS)
     seconds = 1.0 if args.smoke else args.seconds
     print(f"# mcp-auth-sidecar benchmarks ({time.strftime('%Y-%m-%d')})\n")
     note = " (smoke run: the numbers mean nothing)" if args.smoke else ""
