@@ -49,7 +49,11 @@ def create_app(
     if auth_server is not None:
         key_provider = key_provider or auth_server.keys
     authn = build_authn(
-        settings, metrics, key_provider, auth_server.session_revoked if auth_server is not None else None
+        settings,
+        metrics,
+        key_provider,
+        auth_server.session_revoked if auth_server is not None else None,
+        own_issuer=auth_server is not None,
     )
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_backend_probes)

@@ -19,6 +19,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -160,6 +161,12 @@ class OutboundClient:
             return json.loads(body), headers
         except ValueError:
             raise OutboundBadResponse(f"{where} did not send JSON") from None
+
+
+def client_secret_basic(client_id: str, secret: str) -> str:
+    """An ``Authorization`` value for client_secret_basic (RFC 6749 §2.3.1: both parts
+    form-urlencoded before the Basic encoding, so a ``:`` in either is safe)."""
+    return aiohttp.encode_basic_auth(quote_plus(client_id), quote_plus(secret))
 
 
 def _is_ip_literal(host: str) -> bool:

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote_plus
 
-import aiohttp
 import structlog
 
 from sidecar.authn import errors
-from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy
+from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy, client_secret_basic
 
 log = structlog.get_logger("sidecar.introspection")
 
@@ -22,7 +20,7 @@ class Introspector:
         self._client, self._policy, self._url = client, policy, url
         # RFC 7662 §2.1: the protected resource authenticates itself, here with client_secret_basic
         # (RFC 6749 §2.3.1: both parts form-urlencoded before the Basic encoding).
-        self._authorization = aiohttp.encode_basic_auth(quote_plus(client_id), quote_plus(client_secret))
+        self._authorization = client_secret_basic(client_id, client_secret)
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """The claims of an active token; Inactive otherwise; KeysUnavailable on failure."""

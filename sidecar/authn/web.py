@@ -47,7 +47,12 @@ def build_authn(
     metrics: Metrics,
     key_provider: KeyProvider | None,
     session_revoked: Callable[[str], Awaitable[bool]] | None = None,
+    *,
+    own_issuer: bool = False,
 ) -> Authn | None:
+    """The authentication layer, or None in anonymous mode. ``own_issuer``: the tokens come from
+    the embedded authorization server, whose keys are all in ``key_provider``; there is then no
+    HTTP tier at all, and a token with a key id it does not know is refused (401), not retried."""
     auth = settings.incoming_auth
     if not isinstance(auth, OidcIncoming):
         return None
@@ -77,7 +82,11 @@ def build_authn(
             client_secret=secret,
         )
     validator = TokenValidator(
-        oidc, local=key_provider, jwks=jwks, introspector=introspector, session_revoked=session_revoked
+        oidc,
+        local=key_provider,
+        jwks=None if own_issuer else jwks,
+        introspector=introspector,
+        session_revoked=session_revoked,
     )
     authenticator = Authenticator(oidc, settings.server.public_url, settings.backends, validator, metrics)
     # Only a JWKS that is the main key source is fetched at start: with in-process keys or with

@@ -118,6 +118,18 @@ class TokenService:
             raise UnauthorizedClient("this client may not use refresh tokens")
         token_id = self._opaque.verify(form.get("refresh_token", ""))
         now = self._clock()
+        # The request is checked against the grant before the token is used up, so a request
+        # refused for its scope or resource leaves the token valid for a corrected retry.
+        known = await self._storage.get_refresh(token_id, now) if token_id else None
+        scopes = known.scopes if known is not None else ()
+        if known is not None and known.client_id == client.client_id:
+            if "scope" in form:
+                # RFC 6749 §6: the new scope may not exceed what was granted.
+                scopes = tuple(form["scope"].split())
+                if not set(scopes) <= set(known.scopes):
+                    raise InvalidScope("a refresh may not widen the scope")
+            if "resource" in form and form["resource"] != known.resource:
+                raise InvalidTarget("resource does not match the grant")
         record, use = (
             await self._storage.use_refresh(token_id, now) if token_id else (None, RefreshUse.UNKNOWN)
         )
@@ -128,14 +140,6 @@ class TokenService:
         if record.client_id != client.client_id:
             await self._storage.revoke_session(record.session_id, record.family_expires_at)
             raise InvalidGrant("the refresh token was issued to another client")
-        scopes = record.scopes
-        if "scope" in form:
-            # RFC 6749 §6: the new scope may not exceed what was granted.
-            scopes = tuple(form["scope"].split())
-            if not set(scopes) <= set(record.scopes):
-                raise InvalidScope("a refresh may not widen the scope")
-        if "resource" in form and form["resource"] != record.resource:
-            raise InvalidTarget("resource does not match the grant")
         return await self._issue(
             client,
             record.user,

@@ -30,6 +30,7 @@ from sidecar.config.secrets import SecretError, read_secret
 from sidecar.config.values import canonical_origin
 from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient
+from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.storage.memory import MemoryStorage
 from sidecar.storage.protocol import Storage
 from sidecar.storage.records import CodeGrant, PendingAuthorization
@@ -76,7 +77,14 @@ class AuthServer:
     outbound: OutboundClient
     metrics: Metrics
     clock: Callable[[], float] = time.time
+    trust: ProxyTrust = field(default_factory=lambda: ProxyTrust(()))
     registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
+    # SECURITY: password guessing on the static login page, per client address.
+    login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
+
+    def client_address(self, peer: str | None, forwarded_for: list[str]) -> str:
+        """The client's address, through trusted proxies (server.trusted_proxies) only."""
+        return self.trust.resolve(peer or "", own_proto="", own_host="", xff=forwarded_for).client_ip
 
     @property
     def issuer(self) -> str:
@@ -185,7 +193,18 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
     log.info(
         "auth_server_created", issuer=config.issuer, kid=keys.kid, upstream=upstream.name, storage="memory"
     )
-    return AuthServer(config, origin, keys, opaque, storage, tokens, upstream, outbound, metrics)
+    return AuthServer(
+        config,
+        origin,
+        keys,
+        opaque,
+        storage,
+        tokens,
+        upstream,
+        outbound,
+        metrics,
+        trust=ProxyTrust(settings.server.trusted_proxies),
+    )
 
 
 def _upstream(

@@ -43,8 +43,9 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _PAGE_HEADERS = {
     **_NO_STORE,
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'",
+    # No form-action: browsers apply it to the redirect that follows the login form, which goes
+    # to the client's own redirect URI.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
 
@@ -62,7 +63,7 @@ def add_routes(app: web.Application, server: AuthServer) -> None:
     app.router.add_route("OPTIONS", metadata.JWKS_PATH, _cors_preflight)
     app.router.add_post(metadata.REGISTER_PATH, _register)
     app.router.add_route("OPTIONS", metadata.REGISTER_PATH, _cors_preflight)
-    app.router.add_get(metadata.AUTHORIZE_PATH, _authorize)
+    app.router.add_get(metadata.AUTHORIZE_PATH, _authorize, allow_head=False)  # HEAD must not start a login
     app.router.add_post(metadata.TOKEN_PATH, _token)
     app.router.add_route("OPTIONS", metadata.TOKEN_PATH, _cors_preflight)
     app.router.add_post(metadata.REVOKE_PATH, _revoke)
@@ -148,7 +149,7 @@ async def _register(request: web.Request) -> web.Response:
     """RFC 7591 §3."""
     server = request.app[AUTH_SERVER]
     try:
-        if not server.registrations.allow(request.remote or "", server.clock()):
+        if not server.registrations.allow(_client(request), server.clock()):
             server.metrics.client_registrations.labels("throttled").inc()
             raise TooManyRequests("too many registrations from this address; try again later")
         if request.content_type != "application/json" or (request.content_length or 0) > MAX_FORM_BYTES:
@@ -167,6 +168,12 @@ async def _register(request: web.Request) -> web.Response:
     log.info("client_registered", client_id=client.client_id, auth_method=client.token_endpoint_auth_method)
     return web.json_response(
         registration_response(client, secret), status=201, headers={**_NO_STORE, **_CORS}
+    )
+
+
+def _client(request: web.Request) -> str:
+    return request.app[AUTH_SERVER].client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", [])
     )
 
 
@@ -265,6 +272,9 @@ async def _login_submit(request: web.Request) -> web.StreamResponse:
         pending = await server.pending_for(form.get("request", ""), binding, take=False)
     except OAuthError as error:
         return _error_page(request, error)
+    if not server.login_attempts.allow(_client(request), server.clock()):
+        server.metrics.authorizations.labels("login_failed").inc()
+        return _error_page(request, TooManyRequests("too many sign-in attempts; wait a minute"), status=429)
     username = form.get("username", "")
     result = await server.upstream.login(username, form.get("password", ""))
     if result is None:

@@ -58,6 +58,7 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
                 "V-04: differs from incoming_auth.oidc.issuer",
                 "make both the same string, byte for byte (every token would be refused)",
             )
+        yield from _check_validation_fits(auth_server, incoming)
         public = settings.server.public_url
         audiences = (
             [incoming.oidc.audience]
@@ -76,6 +77,28 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
     yield from _check_issuer(auth_server, settings.server.public_url)
     yield from _check_material(auth_server)
     yield from _check_upstreams(auth_server)
+
+
+def _check_validation_fits(auth_server: AuthServerSettings, incoming: OidcIncoming) -> Iterator[ConfigIssue]:
+    """The validator must accept what this server issues, or every token fails."""
+    if incoming.oidc.max_token_lifetime < auth_server.token_lifespans.access_token_lifespan:
+        yield ConfigIssue(
+            "incoming_auth.oidc.max_token_lifetime",
+            "is shorter than the access tokens issued",
+            "make it at least auth_server.token_lifespans.access_token_lifespan",
+        )
+    algorithm = "ES256"  # the ephemeral key's
+    if auth_server.signing_key_config is not None:
+        try:
+            algorithm = load_signing_key(auth_server.signing_key_config.signing_key_file).algorithm
+        except KeyFileError:
+            return  # reported with the key file
+    if algorithm not in incoming.oidc.allowed_algorithms:
+        yield ConfigIssue(
+            "incoming_auth.oidc.allowed_algorithms",
+            f"does not list {algorithm}, the signing key's",
+            f"add {algorithm}",
+        )
 
 
 def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> Iterator[ConfigIssue]:

@@ -46,6 +46,10 @@ class _Expiring(Generic[T]):
         self._items.pop(key, None)
         return value
 
+    def pop_prefix(self, prefix: str) -> None:
+        for key in [key for key in self._items if key.startswith(prefix)]:
+            del self._items[key]
+
     def sweep(self, now: float) -> None:
         for key in [key for key, (_value, expires_at) in self._items.items() if now >= expires_at]:
             del self._items[key]
@@ -146,6 +150,7 @@ class MemoryStorage:
     async def revoke_session(self, session_id: str, until: float) -> None:
         self._revoked.put(session_id, True, until)
         self._families.pop(session_id, 0.0)
+        self._upstream.pop_prefix(f"{session_id}\0")  # the user's upstream tokens go with it
 
     async def session_revoked(self, session_id: str, now: float) -> bool:
         return bool(self._revoked.get(session_id, now))

@@ -52,7 +52,8 @@ class Storage(Protocol):
         ...
 
     async def revoke_session(self, session_id: str, until: float) -> None:
-        """Revoke a login session: its refresh family and every access token carrying its id."""
+        """Revoke a login session: its refresh family, every access token carrying its id, and
+        the upstream tokens kept for it."""
         ...
 
     async def session_revoked(self, session_id: str, now: float) -> bool: ...

@@ -5,12 +5,15 @@ one named test each, over real HTTP on a running sidecar."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import jwt
 import pytest
 import structlog
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar
@@ -115,21 +118,56 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(raw: RawClient) -> N
     assert await raw.call_mcp(second["access_token"]) == 401
 
 
-async def test_refresh_cannot_widen_scope(raw: RawClient) -> None:
+async def test_refresh_cannot_widen_scope_and_a_refusal_keeps_the_token(raw: RawClient) -> None:
     client_id = await raw.public_client()
     verifier, challenge = pkce_pair()
     _status, tokens = await raw.exchange(
         client_id, await raw.code(client_id, challenge, scope="openid"), verifier
     )
-    status, body = await raw.token(
-        {
-            "grant_type": "refresh_token",
-            "client_id": client_id,
-            "refresh_token": tokens["refresh_token"],
-            "scope": "openid email",
-        }
-    )
+    refresh = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": tokens["refresh_token"],
+    }
+    status, body = await raw.token({**refresh, "scope": "openid email"})
     assert (status, body["error"]) == (400, "invalid_scope")
+    status, body = await raw.token({**refresh, "resource": "https://other.example/mcp"})
+    assert (status, body["error"]) == (400, "invalid_target")
+    status, body = await raw.token(refresh)  # the corrected retry still works
+    assert status == 200, body
+
+
+async def test_token_signed_by_an_unknown_key_is_refused_not_retried(raw: RawClient) -> None:
+    """Mode B has no HTTP key tier: a kid this server never had is a 401, never a 503."""
+    now = int(time.time())
+    forged = jwt.encode(
+        {"iss": raw.base, "aud": f"{raw.base}/mcp", "sub": "x", "iat": now, "exp": now + 60},
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm="ES256",
+        headers={"kid": "other"},
+    )
+    assert await raw.call_mcp(forged) == 401
+
+
+async def test_login_attempts_are_limited(raw: RawClient) -> None:
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(raw.authorize_url(await raw.public_client(), challenge))
+    request_id = parse_qs(urlsplit(resp.headers["Location"]).query)["request"][0]
+    statuses = []
+    for _ in range(22):
+        form = {"request": request_id, "username": "alice", "password": "guess"}
+        async with raw.http.post(f"{raw.base}/oauth/login", data=form, allow_redirects=False) as done:
+            statuses.append(done.status)
+    assert statuses[:20] == [401] * 20
+    assert set(statuses[20:]) == {429}
+
+
+async def test_head_on_authorize_starts_nothing(raw: RawClient) -> None:
+    _verifier, challenge = pkce_pair()
+    async with raw.http.head(
+        raw.authorize_url(await raw.public_client(), challenge), allow_redirects=False
+    ) as resp:
+        assert resp.status == 405
 
 
 @pytest.mark.parametrize(

@@ -83,9 +83,11 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
         assert claims["sub"].startswith("u-")  # the internal id, not the upstream's "johndoe"
         server = sidecar.sidecar.app[AUTH_SERVER]
         kept = await server.storage.get_upstream_tokens(claims["tsid"], "corp", time.time())
-    assert kept is not None
-    assert kept.id_token is not None
-    assert kept.access_token
+        assert kept is not None
+        assert kept.id_token is not None
+        assert kept.access_token
+        await server.storage.revoke_session(claims["tsid"], time.time() + 60)
+        assert await server.storage.get_upstream_tokens(claims["tsid"], "corp", time.time()) is None
 
 
 async def test_sdk_client_logs_in_through_a_plain_oauth2_upstream(

@@ -151,6 +151,18 @@ def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
             }
         },
         "needs_oidc": {"incoming_auth": {"type": "anonymous"}},
+        "validator_refuses_signing_alg": {
+            "incoming_auth": {
+                "type": "oidc",
+                "oidc": {"issuer": "https://mcp.example.com", "allowed_algorithms": ["RS256"]},
+            }
+        },
+        "validator_lifetime_too_short": {
+            "incoming_auth": {
+                "type": "oidc",
+                "oidc": {"issuer": "https://mcp.example.com", "max_token_lifetime": "10m"},
+            }
+        },
     }
     return {**raw, **patches[case]}
 
@@ -167,6 +179,8 @@ EXPECTED = {
     "v06_duplicate_upstream": "auth_server.upstreams",
     "v07_audience": "incoming_auth.oidc.audience",
     "needs_oidc": "incoming_auth.type",
+    "validator_refuses_signing_alg": "incoming_auth.oidc.allowed_algorithms",
+    "validator_lifetime_too_short": "incoming_auth.oidc.max_token_lifetime",
 }
 
 

@@ -10,13 +10,11 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-import aiohttp
-
 from sidecar.authserver.errors import AccessDenied
 from sidecar.authserver.pkce import s256
 from sidecar.authserver.upstreams import UpstreamResult, internal_user_id
 from sidecar.config.auth_server import OAuth2Upstream
-from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy
+from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy, client_secret_basic
 from sidecar.storage.records import UpstreamTokens, UserInfo
 
 
@@ -59,7 +57,7 @@ class OAuth2Provider:
         }
         authorization = None
         if self._secret is not None:
-            authorization = aiohttp.encode_basic_auth(self._config.client_id, self._secret)
+            authorization = client_secret_basic(self._config.client_id, self._secret)
         else:
             form["client_id"] = self._config.client_id
         try:

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
 from sidecar.authn import access_token
 from sidecar.authn import errors as authn_errors
 from sidecar.authn.jwks import JwksSource, discovery_urls
@@ -26,7 +24,7 @@ from sidecar.authserver.upstreams import UpstreamResult, internal_user_id
 from sidecar.config.auth_server import OidcUpstream
 from sidecar.config.schema import SUPPORTED_ALGORITHMS
 from sidecar.observability.metrics import Metrics
-from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy
+from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy, client_secret_basic
 from sidecar.storage.records import UpstreamTokens, UserInfo
 
 _ALGORITHMS = frozenset(SUPPORTED_ALGORITHMS)
@@ -116,7 +114,7 @@ class OidcProvider:
         }
         authorization = None
         if self._secret is not None:
-            authorization = aiohttp.encode_basic_auth(self._config.client_id, self._secret)
+            authorization = client_secret_basic(self._config.client_id, self._secret)
         else:
             form["client_id"] = self._config.client_id
         try:
