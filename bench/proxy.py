@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from bench.harness import (
     WrkResult,
     free_port,
     nginx,
+    pinned,
     post_script,
+    process,
     sidecar,
     wrk,
 )
@@ -95,6 +98,14 @@ def run(seconds: float) -> list[Row]:
         rows.append(_measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
         with nginx(NGINX_PROXY, PROXY_CORE, backend=backend) as proxy:
             rows.append(_measure("nginx proxy", f"http://127.0.0.1:{proxy}/", seconds, {}))
+        bare = free_port()
+        command = pinned(
+            PROXY_CORE, [sys.executable, "-m", "bench.bare_proxy", str(bare), f"http://127.0.0.1:{backend}/"]
+        )
+        with process(command, bare):
+            rows.append(
+                _measure("bare aiohttp proxy (the stack's floor)", f"http://127.0.0.1:{bare}/", seconds, {})
+            )
         anonymous = {"backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]}
         with sidecar(anonymous) as port:
             rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}))

@@ -39,7 +39,8 @@ def create_app(
     server plugs its signing keys in here)."""
     metrics = metrics or Metrics()
     app = web.Application(
-        middlewares=[access_middleware(metrics)], client_max_size=settings.server.max_request_body
+        middlewares=[access_middleware(metrics, access_log=settings.server.access_log)],
+        client_max_size=settings.server.max_request_body,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics

@@ -60,6 +60,10 @@ class ServerSettings:
     metrics_port: int | None = setting(
         "Serve /metrics on this separate port instead of the main one (e.g. 9464).", default=None
     )
+    access_log: bool = setting(
+        "Write one `request` event per request (at info level); off saves ~10% CPU at high request rates.",
+        default=True,
+    )
     log_level: Literal["debug", "info", "warning", "error"] = setting(
         "Lowest log level written.", default="info"
     )

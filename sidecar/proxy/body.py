@@ -52,6 +52,8 @@ class StreamedBody:
 
 
 async def read_small_body(content: StreamReader, length: int, idle_timeout: float) -> bytes:
+    if content.is_eof():  # it all arrived with the head (the usual case): nothing to wait for
+        return await content.readexactly(length)
     try:
         async with asyncio.timeout(idle_timeout):
             return await content.readexactly(length)

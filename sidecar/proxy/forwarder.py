@@ -247,8 +247,11 @@ class Forwarder:
         length = backend.content_length
         if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
             try:
-                async with asyncio.timeout(self._backend.read_timeout):
+                if backend.content.is_eof():  # already all here: no timer needed
                     payload = await backend.read()
+                else:
+                    async with asyncio.timeout(self._backend.read_timeout):
+                        payload = await backend.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 self._metrics.backend_errors.labels(self._name, "disconnect").inc()
                 log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
