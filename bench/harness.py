@@ -110,16 +110,25 @@ def nginx(template: str, core: str, port: int | None = None, **values: Any) -> I
 
 @contextlib.contextmanager
 def sidecar(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[int]:
+    """A sidecar process on ``core``, ready; yields its port."""
+    with sidecar_process(config, core) as (port, _pid):
+        yield port
+
+
+@contextlib.contextmanager
+def sidecar_process(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[tuple[int, int]]:
+    """Like :func:`sidecar`, yielding ``(port, pid)`` (the pid of the Python process itself)."""
     server = {"host": "127.0.0.1", "port": free_port(), "log_format": "json", **config.get("server", {})}
     port = int(server["port"])
     config = {**config, "server": server}
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "sidecar.yaml"
         path.write_text(yaml.safe_dump(config))
+        # taskset execs the command, so the pid is the sidecar's own.
         command = pinned(core, [sys.executable, "-m", "sidecar", "serve", "--config", str(path)])
-        with process(command, port):
+        with process(command, port) as proc:
             wait_ready(port)
-            yield port
+            yield port, proc.pid
 
 
 def wait_ready(port: int, within: float = 30) -> None:
