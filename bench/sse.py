@@ -113,7 +113,9 @@ def _row(streams: int, path: str, run: Run, per_stream: float | None) -> Row:
 
 
 def run(*, smoke: bool) -> list[Row]:
-    counts, rounds = ((100,), 2) if smoke else ((1000, 10000), 5)
+    # 9,000, not 10,000: this machine's hard limit of 20,000 open files per process is below the
+    # two sockets per stream the sidecar holds at 10,000 streams.
+    counts, rounds = ((100,), 2) if smoke else ((1000, 9000), 5)
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setaffinity(0, {int(LOAD_CORE)})  # the client shares the load core with the backend
     rows = []

@@ -41,12 +41,13 @@ def build(interval: float) -> web.Application:
             while True:
                 await asyncio.sleep(interval)
                 sequence += 1
-                for response in list(app[STREAMS]):
+                streams: set[web.StreamResponse] = app[STREAMS]
+                for response in list(streams):
                     payload = f"id: {sequence}\ndata: {time.time():.6f}\n\n".encode()
                     try:
                         await response.write(payload)
                     except ConnectionError:
-                        app[STREAMS].discard(response)
+                        streams.discard(response)
 
         task = asyncio.create_task(loop())
         yield
