@@ -290,8 +290,11 @@ class Forwarder:
         content = backend.content
         try:
             while True:
-                async with asyncio.timeout(idle):
+                if idle is None:  # SSE by default: no timer at all, one less allocation per event
                     chunk = await content.readany()
+                else:
+                    async with asyncio.timeout(idle):
+                        chunk = await content.readany()
                 if not chunk:
                     break
                 if rewriter is not None:
