@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, proxy, sse, tokens
+from bench import authserver, mcp, proxy, sse, tokens
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "sse", "tokens", "authserver")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver")
 
 
 def main() -> int:
@@ -34,6 +34,9 @@ def main() -> int:
     if "proxy" in args.scenarios:
         print("## 1. Pass-through overhead\n")
         print(proxy.report(proxy.run(seconds)), "\n", flush=True)
+    if "mcp" in args.scenarios:
+        print("## 2. Real MCP server\n")
+        print(mcp.report(mcp.run(seconds)), "\n", flush=True)
     if "sse" in args.scenarios:
         print("## 3. SSE fan-out\n")
         print(sse.report(sse.run(smoke=args.smoke)), "\n", flush=True)
