@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 from sidecar.authserver.errors import AccessDenied
 from sidecar.authserver.pkce import s256
-from sidecar.authserver.upstreams import UpstreamResult, internal_user_id
+from sidecar.authserver.upstreams import CodeExchange, UpstreamResult, internal_user_id
 from sidecar.config.auth_server import OAuth2Upstream
-from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy, client_secret_basic
+from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy
 from sidecar.storage.records import UpstreamTokens, UserInfo
 
 
@@ -26,9 +26,12 @@ class OAuth2Provider:
     ) -> None:
         self.name = config.name
         self._config = config.oauth2_config
-        self._client, self._secret, self._callback = client, client_secret, callback_url
+        self._client, self._callback = client, callback_url
         self._policy = OutboundPolicy(
             allow_http=self._config.insecure_allow_http, allow_private=self._config.allow_private_ip
+        )
+        self._exchange = CodeExchange(
+            client, self._policy, self._config.client_id, client_secret, callback_url
         )
 
     async def authorization_url(self, state: str) -> tuple[str, dict[str, str]]:
@@ -49,24 +52,13 @@ class OAuth2Provider:
     async def complete(self, params: Mapping[str, str], remembered: Mapping[str, str]) -> UpstreamResult:
         if "error" in params:
             raise AccessDenied("the identity provider did not authorize the login")
-        form = {
-            "grant_type": "authorization_code",
-            "code": params.get("code", ""),
-            "redirect_uri": self._callback,
-            "code_verifier": remembered.get("verifier", ""),
-        }
-        authorization = None
-        if self._secret is not None:
-            authorization = client_secret_basic(self._config.client_id, self._secret)
-        else:
-            form["client_id"] = self._config.client_id
+        tokens = await self._exchange.redeem(
+            self._config.token_endpoint, params.get("code", ""), remembered.get("verifier", "")
+        )
+        access = tokens.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise AccessDenied("the identity provider sent no access token")
         try:
-            tokens = await self._client.post_form(
-                self._config.token_endpoint, self._policy, form, authorization
-            )
-            access = tokens.get("access_token") if isinstance(tokens, dict) else None
-            if not isinstance(access, str) or not access:
-                raise AccessDenied("the identity provider sent no access token")
             userinfo, _headers = await self._client.get_json(
                 self._config.userinfo_endpoint, self._policy, f"Bearer {access}"
             )

@@ -20,11 +20,11 @@ from sidecar.authn import errors as authn_errors
 from sidecar.authn.jwks import JwksSource, discovery_urls
 from sidecar.authserver.errors import AccessDenied, TemporarilyUnavailable
 from sidecar.authserver.pkce import s256
-from sidecar.authserver.upstreams import UpstreamResult, internal_user_id
+from sidecar.authserver.upstreams import CodeExchange, UpstreamResult, internal_user_id
 from sidecar.config.auth_server import OidcUpstream
 from sidecar.config.schema import SUPPORTED_ALGORITHMS
 from sidecar.observability.metrics import Metrics
-from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy, client_secret_basic
+from sidecar.outbound import OutboundClient, OutboundError, OutboundPolicy
 from sidecar.storage.records import UpstreamTokens, UserInfo
 
 _ALGORITHMS = frozenset(SUPPORTED_ALGORITHMS)
@@ -44,9 +44,12 @@ class OidcProvider:
     ) -> None:
         self.name = config.name
         self._config = config.oidc_config
-        self._client, self._secret, self._callback = client, client_secret, callback_url
+        self._client, self._callback = client, callback_url
         self._policy = OutboundPolicy(
             allow_http=self._config.insecure_allow_http, allow_private=self._config.allow_private_ip
+        )
+        self._exchange = CodeExchange(
+            client, self._policy, self._config.client_id, client_secret, callback_url
         )
         self._discovery: dict[str, Any] | None = None
         self._jwks = JwksSource(
@@ -106,24 +109,10 @@ class OidcProvider:
         if "iss" in params and params["iss"] != self._config.issuer_url:
             raise AccessDenied("the authorization response came from another issuer")
         document = await self._document()
-        form = {
-            "grant_type": "authorization_code",
-            "code": params.get("code", ""),
-            "redirect_uri": self._callback,
-            "code_verifier": remembered.get("verifier", ""),
-        }
-        authorization = None
-        if self._secret is not None:
-            authorization = client_secret_basic(self._config.client_id, self._secret)
-        else:
-            form["client_id"] = self._config.client_id
-        try:
-            tokens = await self._client.post_form(
-                str(document.get("token_endpoint")), self._policy, form, authorization
-            )
-        except OutboundError as exc:
-            raise AccessDenied("the identity provider did not issue tokens") from exc
-        if not isinstance(tokens, dict) or not isinstance(tokens.get("id_token"), str):
+        tokens = await self._exchange.redeem(
+            str(document.get("token_endpoint")), params.get("code", ""), remembered.get("verifier", "")
+        )
+        if not isinstance(tokens.get("id_token"), str):
             raise AccessDenied("the identity provider sent no ID token")
         claims = await self._check_id_token(tokens["id_token"], remembered.get("nonce", ""))
         subject = claims.get("sub")
