@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from sidecar.authn.authenticator import Authenticator
 from sidecar.authn.introspection import Introspector
@@ -20,6 +19,7 @@ from sidecar.config.schema import OidcIncoming, Settings
 from sidecar.config.secrets import read_secret
 from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient, OutboundPolicy
+from sidecar.public_documents import cors_preflight, public_json
 from sidecar.tasks import BackgroundTasks
 
 
@@ -109,28 +109,5 @@ def add_metadata_routes(app: web.Application, settings: Settings, authn: Authn) 
         documents.append((metadata_path(backend.path), document))
     documents.append((WELL_KNOWN, documents[0][1]))
     for path, document in documents:
-        handler = _metadata_handler(document)
-        app.router.add_get(path, handler)
-        app.router.add_route("OPTIONS", path, _preflight)
-
-
-def _metadata_handler(document: dict[str, object]) -> Handler:
-    async def handler(_request: web.Request) -> web.Response:
-        # A public document: any browser origin may read it (MCP clients in browsers).
-        return web.json_response(
-            document, headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=300"}
-        )
-
-    return handler
-
-
-async def _preflight(_request: web.Request) -> web.Response:
-    return web.Response(
-        status=204,
-        headers={
-            "Access-Control-Allow-Origin": "*",
-            "Access-Control-Allow-Methods": "GET, OPTIONS",
-            "Access-Control-Allow-Headers": "MCP-Protocol-Version, Content-Type, Authorization",
-            "Access-Control-Max-Age": "86400",
-        },
-    )
+        app.router.add_get(path, public_json(document))
+        app.router.add_route("OPTIONS", path, cors_preflight)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import aiohttp_jinja2
 import jinja2
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from sidecar.authserver import metadata
 from sidecar.authserver.authorize import (
@@ -33,6 +32,7 @@ from sidecar.authserver.registration import register, registration_response
 from sidecar.authserver.server import BINDING_COOKIE, PENDING_LIFETIME, AuthServer
 from sidecar.authserver.upstreams.static import StaticProvider
 from sidecar.observability.access import REQUEST_INFO
+from sidecar.public_documents import ANY_ORIGIN, cors_preflight, public_json
 from sidecar.storage.protocol import StorageError
 
 log = structlog.get_logger("sidecar.authserver.web")
@@ -57,17 +57,17 @@ def add_routes(app: web.Application, server: AuthServer) -> None:
         server.issuer, server.origin, server.settings.scopes_supported, server.keys.jwks()["keys"][0]["alg"]
     )
     for path in metadata.metadata_paths(server.issuer):
-        app.router.add_get(path, _public_json(document))
-        app.router.add_route("OPTIONS", path, _cors_preflight)
-    app.router.add_get(metadata.JWKS_PATH, _public_json(server.keys.jwks()))
-    app.router.add_route("OPTIONS", metadata.JWKS_PATH, _cors_preflight)
+        app.router.add_get(path, public_json(document))
+        app.router.add_route("OPTIONS", path, cors_preflight)
+    app.router.add_get(metadata.JWKS_PATH, public_json(server.keys.jwks()))
+    app.router.add_route("OPTIONS", metadata.JWKS_PATH, cors_preflight)
     app.router.add_post(metadata.REGISTER_PATH, _register)
-    app.router.add_route("OPTIONS", metadata.REGISTER_PATH, _cors_preflight)
+    app.router.add_route("OPTIONS", metadata.REGISTER_PATH, cors_preflight)
     app.router.add_get(metadata.AUTHORIZE_PATH, _authorize, allow_head=False)  # HEAD must not start a login
     app.router.add_post(metadata.TOKEN_PATH, _token)
-    app.router.add_route("OPTIONS", metadata.TOKEN_PATH, _cors_preflight)
+    app.router.add_route("OPTIONS", metadata.TOKEN_PATH, cors_preflight)
     app.router.add_post(metadata.REVOKE_PATH, _revoke)
-    app.router.add_route("OPTIONS", metadata.REVOKE_PATH, _cors_preflight)
+    app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
     if isinstance(server.upstream, StaticProvider):
         app.router.add_get(metadata.LOGIN_PATH, _login_page)
         app.router.add_post(metadata.LOGIN_PATH, _login_submit)
@@ -81,39 +81,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[AUTH_SERVER].close()
 
 
-_CORS = {"Access-Control-Allow-Origin": "*"}
-
-
-def _public_json(document: Mapping[str, object]) -> Handler:
-    body = json.dumps(document)
-
-    async def handler(_request: web.Request) -> web.Response:
-        return web.Response(
-            text=body, content_type="application/json", headers={**_CORS, "Cache-Control": "max-age=300"}
-        )
-
-    return handler
-
-
-async def _cors_preflight(_request: web.Request) -> web.Response:
-    # Browser-based MCP clients call discovery, registration and the token endpoint cross-origin;
-    # none of them use cookies, so no credentials mode.
-    return web.Response(
-        status=204,
-        headers={
-            **_CORS,
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
-            "Access-Control-Max-Age": "86400",
-        },
-    )
-
-
 def _oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.Response:
     server = request.app[AUTH_SERVER]
     server.metrics.oauth_errors.labels(endpoint, error.error).inc()
     request[REQUEST_INFO].outcome = f"oauth_{error.error}"
-    headers = {**_NO_STORE, **_CORS}
+    headers = {**_NO_STORE, **ANY_ORIGIN}
     if isinstance(error, InvalidClient) and request.headers.get("Authorization", "").lower().startswith(
         "basic"
     ):
@@ -167,7 +139,7 @@ async def _register(request: web.Request) -> web.Response:
     server.metrics.client_registrations.labels("ok").inc()
     log.info("client_registered", client_id=client.client_id, auth_method=client.token_endpoint_auth_method)
     return web.json_response(
-        registration_response(client, secret), status=201, headers={**_NO_STORE, **_CORS}
+        registration_response(client, secret), status=201, headers={**_NO_STORE, **ANY_ORIGIN}
     )
 
 
@@ -330,7 +302,7 @@ async def _token(request: web.Request) -> web.Response:
     except StorageError:
         return _oauth_error(request, "token", _unavailable())
     server.metrics.tokens_issued.labels(form["grant_type"]).inc()
-    return web.json_response(response, headers={**_NO_STORE, **_CORS})
+    return web.json_response(response, headers={**_NO_STORE, **ANY_ORIGIN})
 
 
 async def _revoke(request: web.Request) -> web.Response:
@@ -341,7 +313,7 @@ async def _revoke(request: web.Request) -> web.Response:
         await server.tokens.revoke(form, client)
     except OAuthError as error:
         return _oauth_error(request, "revoke", error)
-    return web.Response(status=200, headers={**_NO_STORE, **_CORS})
+    return web.Response(status=200, headers={**_NO_STORE, **ANY_ORIGIN})
 
 
 def _unavailable() -> OAuthError:
