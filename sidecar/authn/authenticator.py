@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
 
 from sidecar.authn import bearer, errors
 from sidecar.authn.protected_resource import metadata_path, resource_url
@@ -15,6 +16,7 @@ from sidecar.config.schema import BackendSettings, OidcSettings
 from sidecar.observability.metrics import Metrics
 
 _CONTROL_FREE = set(map(chr, range(0x20, 0x7F)))
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,9 @@ class Authenticator:
         policy = self.policies[backend]
         started, source, result = time.perf_counter(), "none", "ok"
         try:
-            token = bearer.extract_token(request.headers, request.query)
+            # Parsed only when there is a query (a substring test would miss %-encoded names).
+            query = request.query if request.query_string else _NO_QUERY
+            token = bearer.extract_token(request.headers, query)
             identity = await self._validator.validate(token, policy.audiences)
             source = identity.source
             if not identity.scopes.issuperset(policy.required_scopes):
@@ -82,8 +86,7 @@ class Authenticator:
             result = reason_of(exc)
             raise
         finally:
-            self._metrics.token_validations.labels(result, source).inc()
-            self._metrics.token_validation_duration.labels(source).observe(time.perf_counter() - started)
+            self._metrics.count_validation(result, source, time.perf_counter() - started)
         return identity
 
     def error_response(self, error: errors.AuthError, backend: str) -> web.Response:

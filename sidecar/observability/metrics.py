@@ -27,6 +27,8 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
         self._mcp_children: dict[tuple[str, str], Counter] = {}
+        self._validation_children: dict[tuple[str, str], Counter] = {}
+        self._validation_timers: dict[str, Histogram] = {}
         r = self.registry
         self.requests = Counter(
             "mcp_sidecar_requests",
@@ -139,6 +141,17 @@ class Metrics:
         if child is None:
             child = self._duration_children[backend] = self.request_duration.labels(backend)
         return child
+
+    def count_validation(self, result: str, source: str, seconds: float) -> None:
+        key = (result, source)
+        child = self._validation_children.get(key)
+        if child is None:
+            child = self._validation_children[key] = self.token_validations.labels(result, source)
+        child.inc()
+        timer = self._validation_timers.get(source)
+        if timer is None:
+            timer = self._validation_timers[source] = self.token_validation_duration.labels(source)
+        timer.observe(seconds)
 
     def count_mcp(self, backend: str, method: str) -> None:
         key = (backend, method)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
@@ -68,3 +70,12 @@ def test_invalid_token_challenge_carries_error() -> None:
         'Bearer resource_metadata="https://m.example/prm", error="invalid_token", '
         'error_description="the token has expired"'
     )
+
+
+@pytest.mark.parametrize(
+    "query", ["access_token=abc", "access%5Ftoken=abc", "%61ccess_token=abc", "x=1&access_token="]
+)
+def test_token_in_query_refused_in_any_spelling(query: str) -> None:
+    params: MultiDict[str] = MultiDict(parse_qsl(query, keep_blank_values=True))
+    with pytest.raises(errors.InvalidRequest):
+        extract_token(CIMultiDictProxy(CIMultiDict()), MultiDictProxy(params))

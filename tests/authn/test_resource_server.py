@@ -17,6 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
+from yarl import URL
 
 from sidecar.app import create_app
 from sidecar.authn.keys import StaticKeyProvider
@@ -119,11 +120,12 @@ async def test_bad_tokens_get_invalid_token(
     assert f'resource_metadata="{PRM_URL}"' in challenge
 
 
+@pytest.mark.parametrize("name", ["access_token", "access%5Ftoken"])
 async def test_token_in_query_string_is_refused(
-    sidecar: RunningSidecar, idp: Idp, http: aiohttp.ClientSession
+    sidecar: RunningSidecar, idp: Idp, http: aiohttp.ClientSession, name: str
 ) -> None:
     token = await _token(idp)
-    async with http.post(f"{sidecar.url}/b/mcp?access_token={token}", data=b"{}") as resp:
+    async with http.post(URL(f"{sidecar.url}/b/mcp?{name}={token}", encoded=True), data=b"{}") as resp:
         assert resp.status == 400
         assert 'error="invalid_request"' in resp.headers["WWW-Authenticate"]
 
