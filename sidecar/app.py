@@ -21,7 +21,7 @@ from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy.forwarded import ProxyTrust
-from sidecar.proxy.forwarder import Forwarder
+from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import routes_for
 from sidecar.tasks import BackgroundTasks
@@ -105,7 +105,7 @@ def _add_backend_routes(
                 idle_timeout=server.idle_timeout,
             )
             for pattern in route.patterns():
-                app.router.add_route("*", pattern, forwarder.handle)
+                app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:

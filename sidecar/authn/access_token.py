@@ -47,10 +47,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 §6); an exp of NaN would never expire.
+    raise ValueError(name)
+
+
 def _json_object(segment: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(raw, object_pairs_hook=_no_duplicates)
+        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (binascii.Error, ValueError, RecursionError):
         raise errors.Malformed("the token is not a well-formed JWT") from None
     if not isinstance(value, dict):

@@ -85,6 +85,11 @@ class TooManyRequests(OAuthError):
     status = 429
 
 
+class RequestTimeout(OAuthError):
+    error = "invalid_request"
+    status = 408
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503

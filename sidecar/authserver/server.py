@@ -78,6 +78,7 @@ class AuthServer:
     metrics: Metrics
     clock: Callable[[], float] = time.time
     trust: ProxyTrust = field(default_factory=lambda: ProxyTrust(()))
+    body_timeout: float = 60.0  # server.idle_timeout: how long a request body may take
     registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
     # SECURITY: password guessing on the static login page, per client address.
     login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
@@ -204,6 +205,7 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         outbound,
         metrics,
         trust=ProxyTrust(settings.server.trusted_proxies),
+        body_timeout=settings.server.idle_timeout,
     )
 
 

@@ -4,9 +4,11 @@ bearer authentication (the authorization server has its own rules)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from urllib.parse import parse_qsl
 
 import aiohttp_jinja2
 import jinja2
@@ -25,6 +27,7 @@ from sidecar.authserver.errors import (
     InvalidClientMetadata,
     InvalidRequest,
     OAuthError,
+    RequestTimeout,
     TemporarilyUnavailable,
     TooManyRequests,
 )
@@ -105,16 +108,34 @@ def _error_page(request: web.Request, error: OAuthError, status: int = 400) -> w
     return response
 
 
+async def _body(request: web.Request) -> bytes:
+    """The whole body, at most 16 KiB whatever the framing, within the idle timeout."""
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        raise InvalidRequest("the request body is too large")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(request.app[AUTH_SERVER].body_timeout):
+            while chunk := await request.content.readany():
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    raise InvalidRequest("the request body is too large")
+    except TimeoutError:
+        raise RequestTimeout("the request body did not arrive in time") from None
+    return bytes(body)
+
+
 async def _form(request: web.Request) -> dict[str, str]:
     """An application/x-www-form-urlencoded body; RFC 6749 §3.2: no parameter twice."""
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    if (request.content_length or 0) > MAX_FORM_BYTES:
-        raise InvalidRequest("the request body is too large")
-    form = await request.post()
-    if any(len(form.getall(name)) > 1 for name in form):
+    try:
+        pairs = parse_qsl((await _body(request)).decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the body is not a valid UTF-8 form") from None
+    form = dict(pairs)
+    if len(form) != len(pairs):
         raise InvalidRequest("a parameter was given more than once")
-    return {name: value for name, value in form.items() if isinstance(value, str)}
+    return form
 
 
 async def _register(request: web.Request) -> web.Response:
@@ -127,8 +148,8 @@ async def _register(request: web.Request) -> web.Response:
         if request.content_type != "application/json" or (request.content_length or 0) > MAX_FORM_BYTES:
             raise InvalidClientMetadata("the registration must be a JSON object of at most 16 KiB")
         try:
-            body = json.loads(await request.read())
-        except ValueError:
+            body = json.loads(await _body(request))
+        except (ValueError, RecursionError):
             raise InvalidClientMetadata("the registration is not valid JSON") from None
         client, secret = register(body, scopes_supported=server.settings.scopes_supported, now=server.clock())
         await server.storage.add_client(client, server.settings.max_clients)

@@ -122,6 +122,9 @@ class Forwarder:
                 return self._auth.error_response(error, self._name)
             info.subject = identity.subject
             identity_headers = self._auth.identity_headers(identity)
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+            # Only now may the client send its body (see expect_later).
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             body = await self._body(request)
         except (BodyTooLarge, BodyTimeout, asyncio.IncompleteReadError) as exc:
@@ -214,6 +217,10 @@ class Forwarder:
                 504, "backend_timeout", f"backend {self._name!r} did not answer in time"
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(body, StreamedBody) and body.error is not None:
+                raise BackendFailure(
+                    502, "bad_gateway", "the request body failed"
+                ) from None  # the client's fault
             reason = "connect" if isinstance(exc, aiohttp.ClientConnectorError | OSError) else "disconnect"
             self._metrics.backend_errors.labels(self._name, reason).inc()
             log.warning("backend_unavailable", backend=self._name, error=type(exc).__name__)
@@ -323,6 +330,14 @@ class Forwarder:
         if rewriter is not None and (rest := rewriter.flush()):
             await response.write(rest)
         await response.write_eof()
+
+
+async def expect_later(request: web.Request) -> None:
+    """aiohttp's expect handler for backend routes. RFC 9110 §10.1.1: ``100 Continue`` invites
+    the body; it is sent by the forwarder once the request is authenticated, so an
+    unauthenticated client is never asked for its body. Other expectations get 417."""
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text="unknown expectation")
 
 
 def _preflight(origin: str, requested_headers: str | None) -> web.Response:

@@ -367,3 +367,13 @@ async def test_opaque_tokens_are_introspected_and_cached(
     )
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "cache")))] == 1
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "inactive"), ("source", "none")))] == 1
+
+
+async def test_unauthenticated_client_is_never_asked_for_its_body(sidecar: RunningSidecar) -> None:
+    """RFC 9110 §10.1.1: no 100 Continue before authentication; the answer is the 401."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    writer.write(b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 401"), status

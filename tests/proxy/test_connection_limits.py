@@ -92,3 +92,17 @@ async def test_conflicting_framing_headers_are_rejected(
         status = await asyncio.wait_for(reader.readline(), 5)
         assert status.split()[1] == b"400", status
         writer.close()
+
+
+async def test_expect_100_continue_invites_the_body(
+    start_sidecar: StartSidecar, echo_server: TestServer
+) -> None:
+    sidecar = await start_sidecar([echo_backend(echo_server)])
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    writer.write(b"POST /b/mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 100 Continue")
+    writer.write(b"{}")
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
+    writer.close()
