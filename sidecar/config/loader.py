@@ -164,7 +164,7 @@ def _parse_tagged(members: list[Any], raw: Any, path: str, report: _Report) -> A
     """A union of dataclasses told apart by their ``type`` key."""
     by_tag = {tag: m for m in members for tag in typing.get_args(_hints(m)["type"])}
     tag = raw.get("type") if isinstance(raw, Mapping) else None
-    if tag not in by_tag:
+    if not isinstance(tag, str) or tag not in by_tag:
         report.add(ConfigIssue(_join(path, "type"), f"must be one of {', '.join(by_tag)}; got {tag!r}"))
         raise _Invalid
     return _parse_dataclass(by_tag[tag], raw, path, report)

@@ -18,7 +18,7 @@ from sidecar.config.schema import (
     Settings,
 )
 from sidecar.config.secrets import SecretError, read_secret
-from sidecar.config.values import is_loopback_host, origin_problem
+from sidecar.config.values import is_loopback_host, origin_problem, split_url
 from sidecar.proxy.headers import HOP_BY_HOP
 
 # Paths the sidecar serves itself; a backend may not claim them.
@@ -186,7 +186,7 @@ def _check_secret_and_headers(oidc: OidcSettings, where: str) -> Iterator[Config
     for index, mapping in enumerate(oidc.identity_headers):
         name = mapping.header.lower()
         reserved = name in HOP_BY_HOP or name in _RESERVED_HEADERS or name.startswith("mcp-param-")
-        if not _HEADER_NAME.match(mapping.header) or reserved:
+        if not _HEADER_NAME.fullmatch(mapping.header) or reserved:
             yield ConfigIssue(
                 f"{where}.identity_headers[{index}].header",
                 f"{mapping.header!r} cannot carry identity",
@@ -195,10 +195,9 @@ def _check_secret_and_headers(oidc: OidcSettings, where: str) -> Iterator[Config
 
 
 def _endpoint_problem(url: str, allow_http: bool) -> tuple[str, str] | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        return f"is not a valid URL ({exc})", "write an absolute https URL"
+    parts = split_url(url)
+    if parts is None:
+        return f"{url!r} is not a valid URL", "write an absolute https URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} must be an absolute https URL", "write an absolute https URL"
     if parts.scheme == "http" and not allow_http:
@@ -209,7 +208,7 @@ def _endpoint_problem(url: str, allow_http: bool) -> tuple[str, str] | None:
 
 
 def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:
-    if not _NAME.match(backend.name):
+    if not _NAME.fullmatch(backend.name):
         yield ConfigIssue(
             f"{where}.name",
             f"{backend.name!r} is not a valid name",
@@ -273,8 +272,11 @@ def _check_backend_url(backend: BackendSettings, where: str) -> Iterator[ConfigI
 def _path_problem(path: str) -> str | None:
     if not path.startswith("/"):
         return f"{path!r} must start with /"
-    if any(c in path for c in "?#") or any(ord(c) <= 0x20 for c in path):
-        return f"{path!r} must be a plain path without query, fragment, spaces or control characters"
+    # {} would become route variables and % an encoding the route could not match.
+    if any(c in path for c in "?#{}%\\") or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in path):
+        return (
+            f"{path!r} must be a plain path without query, fragment, braces, %, spaces or control characters"
+        )
     if any(seg in (".", "..") for seg in path.split("/")):
         return f"{path!r} must not contain . or .. segments"
     if path == "/":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 from sidecar.config.auth_server import (
     AuthServerSettings,
@@ -30,7 +29,7 @@ from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing
 from sidecar.config.passwords import PasswordHashError, parse_password_hash
 from sidecar.config.schema import OidcIncoming, Settings
 from sidecar.config.secrets import SecretError, read_secret
-from sidecar.config.values import canonical_origin, is_loopback_host
+from sidecar.config.values import canonical_origin, is_loopback_host, split_url
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _LIFESPANS = {
@@ -103,8 +102,14 @@ def _check_validation_fits(auth_server: AuthServerSettings, incoming: OidcIncomi
 
 def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> Iterator[ConfigIssue]:
     where = "auth_server.issuer"
-    parts = urlsplit(auth_server.issuer)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    parts = split_url(auth_server.issuer)
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
         yield ConfigIssue(where, "V-05: must be an absolute https URL without query or fragment")
         return
     if parts.scheme == "http" and not (is_loopback_host(parts.hostname) or auth_server.insecure_allow_http):
@@ -113,7 +118,11 @@ def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> It
             "V-05: must use https (http only on loopback)",
             "use https, or set auth_server.insecure_allow_http: true for development",
         )
-    if public_url is not None and canonical_origin(auth_server.issuer) != canonical_origin(public_url):
+    if (
+        public_url is not None
+        and split_url(public_url)
+        and canonical_origin(auth_server.issuer) != canonical_origin(public_url)
+    ):
         yield ConfigIssue(
             where,
             "V-05: must be on the sidecar's own origin (server.public_url)",
@@ -177,7 +186,7 @@ def _check_upstreams(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
     seen: set[str] = set()
     for index, upstream in enumerate(auth_server.upstreams):
         where = f"auth_server.upstreams[{index}]"
-        if not _NAME.match(upstream.name):
+        if not _NAME.fullmatch(upstream.name):
             yield ConfigIssue(
                 f"{where}.name",
                 f"V-06: {upstream.name!r} is not a valid name",
@@ -204,8 +213,8 @@ def _check_remote_upstream(
     config: OidcUpstreamConfig | OAuth2UpstreamConfig, where: str, url_keys: tuple[str, ...]
 ) -> Iterator[ConfigIssue]:
     for key in url_keys:
-        parts = urlsplit(getattr(config, key))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = split_url(getattr(config, key))
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             yield ConfigIssue(f"{where}.{key}", "must be an absolute https URL")
         elif parts.scheme == "http" and not config.insecure_allow_http:
             yield ConfigIssue(

@@ -19,6 +19,8 @@ def read_secret(file: str | None, env: str | None) -> str | None:
             value = Path(file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise SecretError(f"cannot read secret file {file!r}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SecretError(f"secret file {file!r} is not UTF-8 text") from None
         if not value:
             raise SecretError(f"secret file {file!r} is empty")
         return value

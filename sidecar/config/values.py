@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import NewType
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 Seconds = NewType("Seconds", float)
 """A duration in seconds, written ``500ms``, ``30s``, ``10m``, ``1h`` or ``7d``."""
@@ -82,6 +82,16 @@ def origin_problem(value: str) -> str | None:
         return "must be an origin only (scheme, host and port), without path, query or credentials"
     del port
     return None
+
+
+def split_url(value: str) -> SplitResult | None:
+    """``urlsplit`` with the port validated; None for anything that is not a usable URL."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+    except ValueError:
+        return None
+    return parts
 
 
 def canonical_origin(value: str) -> str:

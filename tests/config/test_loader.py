@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sidecar.cli import main
 from sidecar.config import ConfigError, load_config_data, load_config_file, load_config_text
@@ -282,3 +284,68 @@ def test_secret_values_never_appear_in_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config_data(_oidc_config(client_secret_file=str(empty)))
     assert "is empty" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "paths"),
+    [
+        ({"backends": [GOOD_BACKEND], "incoming_auth": {"type": ["oidc"]}}, ["incoming_auth.type"]),
+        (
+            {"backends": [GOOD_BACKEND], "server": {"public_url": "https://mcp.example.com:99999"}},
+            ["server.public_url"],
+        ),
+        ({"backends": [{**GOOD_BACKEND, "path": "/mcp{x}"}]}, ["backends[0].path"]),
+        ({"backends": [{**GOOD_BACKEND, "path": "/mc%70"}]}, ["backends[0].path"]),
+        ({"backends": [{**GOOD_BACKEND, "name": "a\n"}]}, ["backends[0].name"]),
+        (_oidc_config(jwks_url="https://idp.example.com:99999/jwks"), ["incoming_auth.oidc.jwks_url"]),
+        (
+            _oidc_config(identity_headers=[{"header": "X-Sub\n", "claim": "sub"}]),
+            ["incoming_auth.oidc.identity_headers[0].header"],
+        ),
+    ],
+)
+def test_malformed_values_are_reported_not_crashed_on(raw: dict[str, Any], paths: list[str]) -> None:
+    assert _issues(raw) == paths
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30)
+_KEYS = st.sampled_from(
+    [
+        "server",
+        "backends",
+        "incoming_auth",
+        "auth_server",
+        "name",
+        "url",
+        "path",
+        "type",
+        "oidc",
+        "issuer",
+        "port",
+        "health",
+        "upstreams",
+        "users",
+        "static_config",
+        "sse_path",
+        "public_url",
+        "allowed_audiences",
+        "token_lifespans",
+        "x",
+    ]
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@given(st.dictionaries(_KEYS, _VALUES, max_size=6))
+def test_any_document_gives_settings_or_a_config_error(raw: dict[str, Any]) -> None:
+    """Fuzzed: whatever the YAML holds, the loader answers with key-path errors, never a crash."""
+    issues: tuple[Any, ...] = ()
+    try:
+        load_config_data(raw)
+    except ConfigError as exc:
+        issues = exc.issues
+    assert all(isinstance(issue.path, str) and str(issue) for issue in issues)
