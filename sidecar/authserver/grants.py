@@ -99,7 +99,9 @@ class TokenService:
             raise InvalidGrant("the authorization code was already used; its tokens are revoked")
         if grant.client_id != client.client_id:
             raise InvalidGrant("the authorization code was issued to another client")
-        if form.get("redirect_uri") != grant.redirect_uri:
+        # OAuth 2.1 §4.1.3 no longer requires redirect_uri here (PKCE binds the code to the
+        # client); when it is sent, it must be the one of the authorization request.
+        if "redirect_uri" in form and form["redirect_uri"] != grant.redirect_uri:
             raise InvalidGrant("redirect_uri does not match the authorization request")
         pkce.verify(form.get("code_verifier"), grant.code_challenge)
         if "resource" in form and form["resource"] != grant.resource:
@@ -177,6 +179,7 @@ class TokenService:
             "expires_in": int(lifespan),
             "scope": " ".join(scopes),
         }
+        await self._storage.mark_client_used(client.client_id)
         if "refresh_token" in client.grant_types:
             refresh, refresh_id = self._opaque.mint()
             await self._storage.put_refresh(

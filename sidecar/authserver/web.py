@@ -152,9 +152,11 @@ async def _register(request: web.Request) -> web.Response:
         except (ValueError, RecursionError):
             raise InvalidClientMetadata("the registration is not valid JSON") from None
         client, secret = register(body, scopes_supported=server.settings.scopes_supported, now=server.clock())
-        await server.storage.add_client(client, server.settings.max_clients)
+        if not await server.storage.add_client(client, server.settings.max_clients):
+            server.metrics.client_registrations.labels("throttled").inc()
+            raise TemporarilyUnavailable("the client registry is full; try again later")
     except OAuthError as error:
-        if not isinstance(error, TooManyRequests):
+        if not isinstance(error, TooManyRequests | TemporarilyUnavailable):
             server.metrics.client_registrations.labels("rejected").inc()
         return _oauth_error(request, "register", error)
     server.metrics.client_registrations.labels("ok").inc()

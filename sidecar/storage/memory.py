@@ -73,6 +73,7 @@ class _Family:
 class MemoryStorage:
     def __init__(self) -> None:
         self._clients: OrderedDict[str, Client] = OrderedDict()
+        self._used_clients: set[str] = set()
         self._pending: _Expiring[PendingAuthorization] = _Expiring()
         self._codes: _Expiring[_Code] = _Expiring()
         self._refresh: _Expiring[RefreshRecord] = _Expiring()
@@ -95,10 +96,27 @@ class MemoryStorage:
             ):
                 store.sweep(now)
 
-    async def add_client(self, client: Client, max_clients: int) -> None:
+    async def add_client(self, client: Client, max_clients: int) -> bool:
+        if len(self._clients) >= max_clients:
+            # Make room only from clients that never got a token and are past the time a login
+            # takes: a registration flood must not push out clients people use.
+            idle_before = client.created_at - 600
+            victim = next(
+                (
+                    cid
+                    for cid, known in self._clients.items()
+                    if cid not in self._used_clients and known.created_at < idle_before
+                ),
+                None,
+            )
+            if victim is None:
+                return False
+            del self._clients[victim]
         self._clients[client.client_id] = client
-        while len(self._clients) > max_clients:
-            self._clients.popitem(last=False)  # the oldest registration goes first
+        return True
+
+    async def mark_client_used(self, client_id: str) -> None:
+        self._used_clients.add(client_id)
 
     async def get_client(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)

@@ -21,7 +21,13 @@ class RefreshUse(enum.Enum):
 
 
 class Storage(Protocol):
-    async def add_client(self, client: Client, max_clients: int) -> None: ...
+    async def add_client(self, client: Client, max_clients: int) -> bool:
+        """Store a client; False when the registry is full of clients in use."""
+        ...
+
+    async def mark_client_used(self, client_id: str) -> None:
+        """The client obtained tokens: it is never evicted to make room for new ones."""
+        ...
 
     async def get_client(self, client_id: str) -> Client | None: ...
 

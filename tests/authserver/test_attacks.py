@@ -418,3 +418,51 @@ async def test_codes_tokens_and_passwords_never_logged(mcp_server: str) -> None:
         "wonderland",
     ):
         assert value not in logged
+
+
+async def test_registration_flood_never_evicts_clients_in_use(mcp_server: str) -> None:
+    settings = mode_b_settings(mcp_server, max_clients=2)
+    assert settings.server.public_url is not None
+    async with (
+        RunningSidecar(settings),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        raw = RawClient(http, settings.server.public_url)
+        client_id = await raw.public_client()
+        verifier, challenge = pkce_pair()
+        _status, tokens = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
+        assert (await raw.register())[0] == 201
+        status, body = await raw.register()
+        assert (status, body["error"]) == (503, "temporarily_unavailable")
+        status, body = await raw.token(
+            {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
+        )
+        assert status == 200, body
+
+
+async def test_token_exchange_without_redirect_uri_is_accepted(raw: RawClient) -> None:
+    """OAuth 2.1 §4.1.3: PKCE binds the code; redirect_uri at the token endpoint is optional."""
+    client_id = await raw.public_client()
+    verifier, challenge = pkce_pair()
+    code = await raw.code(client_id, challenge)
+    status, body = await raw.token(
+        {"grant_type": "authorization_code", "client_id": client_id, "code": code, "code_verifier": verifier}
+    )
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        ("/oauth/token", b"grant_type=\xff", "application/x-www-form-urlencoded"),
+        ("/oauth/revoke", b"token=\xfe\xff", "application/x-www-form-urlencoded"),
+        ("/oauth/token", b"grant_type=x", "application/x-www-form-urlencoded; charset=bogus"),
+        ("/oauth/register", b"[" * 10000, "application/json"),
+        ("/oauth/token", b"a=1&" * 5000, "application/x-www-form-urlencoded"),
+    ],
+)
+async def test_hostile_bodies_get_4xx_not_500(
+    raw: RawClient, path: str, body: bytes, content_type: str
+) -> None:
+    async with raw.http.post(f"{raw.base}{path}", data=body, headers={"Content-Type": content_type}) as resp:
+        assert 400 <= resp.status < 500, resp.status
