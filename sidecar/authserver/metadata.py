@@ -14,6 +14,7 @@ REGISTER_PATH = "/oauth/register"
 REVOKE_PATH = "/oauth/revoke"
 CALLBACK_PATH = "/oauth/callback"
 LOGIN_PATH = "/oauth/login"
+CONSENT_PATH = "/oauth/consent"
 JWKS_PATH = "/.well-known/jwks.json"
 
 

@@ -18,7 +18,7 @@ from sidecar.authserver.authorize import AuthorizationRequest, redirect_with
 from sidecar.authserver.errors import InvalidRequest
 from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
-from sidecar.authserver.metadata import CALLBACK_PATH, LOGIN_PATH
+from sidecar.authserver.metadata import CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH
 from sidecar.authserver.upstreams import UpstreamResult
 from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
 from sidecar.authserver.upstreams.oidc import OidcProvider
@@ -98,12 +98,20 @@ class AuthServer:
         self, request: AuthorizationRequest, binding: str
     ) -> tuple[PendingAuthorization, str]:
         """Remember the request while the user logs in upstream; returns it with where the user
-        goes next (the provider's authorization URL, or the login page)."""
+        goes next: the login page (static upstream), or the consent page, which then sends the
+        user to the provider's authorization URL (kept in ``upstream_state["authorization_url"]``).
+
+        SECURITY (MCP security best practices, "Confused Deputy"): a user already signed in at
+        the upstream would otherwise be sent through without a click, and any registered client
+        could collect a code for them; the consent page names the client and where the code goes.
+        """
         pending_id = secrets.token_urlsafe(24)
         remembered: dict[str, str] = {}
         next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
         if not isinstance(self.upstream, StaticProvider):
-            next_url, remembered = await self.upstream.authorization_url(pending_id)
+            authorization_url, remembered = await self.upstream.authorization_url(pending_id)
+            remembered = {**remembered, "authorization_url": authorization_url}
+            next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
         pending = PendingAuthorization(
             id=pending_id,
             client_id=request.client_id,

@@ -8,7 +8,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -37,6 +37,7 @@ from sidecar.authserver.upstreams.static import StaticProvider
 from sidecar.observability.access import REQUEST_INFO
 from sidecar.public_documents import ANY_ORIGIN, cors_preflight, public_json
 from sidecar.storage.protocol import StorageError
+from sidecar.storage.records import PendingAuthorization
 
 log = structlog.get_logger("sidecar.authserver.web")
 AUTH_SERVER = web.AppKey("auth_server", AuthServer)
@@ -75,6 +76,8 @@ def add_routes(app: web.Application, server: AuthServer) -> None:
         app.router.add_get(metadata.LOGIN_PATH, _login_page)
         app.router.add_post(metadata.LOGIN_PATH, _login_submit)
     else:
+        app.router.add_get(metadata.CONSENT_PATH, _consent_page)
+        app.router.add_post(metadata.CONSENT_PATH, _consent_submit)
         app.router.add_get(metadata.CALLBACK_PATH, _callback)
     app.cleanup_ctx.append(_lifecycle)
 
@@ -229,33 +232,75 @@ async def _login_page(request: web.Request) -> web.StreamResponse:
         )
     except OAuthError as error:
         return _error_page(request, error)
-    client = await server.storage.get_client(pending.client_id)
-    return _render_login(request, pending.id, client.client_name if client else None, None, "")
+    return await _render_page(request, "login.html", pending, error=None, username="")
 
 
-def _render_login(
+async def _render_page(
     request: web.Request,
-    request_id: str,
-    client_name: str | None,
-    error: str | None,
-    username: str,
+    template: str,
+    pending: PendingAuthorization,
     *,
     status: int = 200,
+    **extra: str | None,
 ) -> web.Response:
+    """The login or consent page: it names the client and where the code will go (the client
+    chose its name; the redirect URI's host is what the user can check)."""
+    client = await request.app[AUTH_SERVER].storage.get_client(pending.client_id)
+    action = metadata.LOGIN_PATH if template == "login.html" else metadata.CONSENT_PATH
     response = aiohttp_jinja2.render_template(
-        "login.html",
+        template,
         request,
         {
-            "action": metadata.LOGIN_PATH,
-            "request_id": request_id,
-            "client_name": client_name or "An application",
-            "error": error,
-            "username": username,
+            "action": action,
+            "request_id": pending.id,
+            "client_name": (client.client_name if client else None) or "An application",
+            "redirect_host": urlsplit(pending.redirect_uri).netloc or pending.redirect_uri.split(":", 1)[0],
+            "resource": pending.resource,
+            "scopes": " ".join(pending.scopes),
+            **extra,
         },
         status=status,
     )
     response.headers.update(_PAGE_HEADERS)
     return response
+
+
+async def _consent_page(request: web.Request) -> web.StreamResponse:
+    server = request.app[AUTH_SERVER]
+    try:
+        pending = await server.pending_for(
+            request.query.get("request", ""), request.cookies.get(BINDING_COOKIE), take=False
+        )
+    except OAuthError as error:
+        return _error_page(request, error)
+    return await _render_page(request, "consent.html", pending)
+
+
+async def _consent_submit(request: web.Request) -> web.StreamResponse:
+    """Allow: on to the upstream provider. Deny: back to the client with access_denied."""
+    server = request.app[AUTH_SERVER]
+    try:
+        form = await _form(request)
+        binding = request.cookies.get(BINDING_COOKIE)
+        if form.get("decision") == "allow":
+            pending = await server.pending_for(form.get("request", ""), binding, take=False)
+            raise web.HTTPSeeOther(pending.upstream_state["authorization_url"], headers=_NO_STORE)
+        pending = await server.pending_for(form.get("request", ""), binding, take=True)
+    except OAuthError as error:
+        return _error_page(request, error)
+    server.metrics.authorizations.labels("denied").inc()
+    raise web.HTTPSeeOther(
+        redirect_with(
+            pending.redirect_uri,
+            {
+                "error": "access_denied",
+                "error_description": "the user did not allow access",
+                "state": pending.state,
+                "iss": server.issuer,
+            },
+        ),
+        headers=_NO_STORE,
+    )
 
 
 async def _login_submit(request: web.Request) -> web.StreamResponse:
@@ -275,14 +320,8 @@ async def _login_submit(request: web.Request) -> web.StreamResponse:
     if result is None:
         server.metrics.authorizations.labels("login_failed").inc()
         log.info("login_failed", upstream=server.upstream.name)
-        client = await server.storage.get_client(pending.client_id)
-        return _render_login(
-            request,
-            pending.id,
-            client.client_name if client else None,
-            "Wrong username or password.",
-            username,
-            status=401,
+        return await _render_page(
+            request, "login.html", pending, status=401, error="Wrong username or password.", username=username
         )
     try:
         pending = await server.pending_for(pending.id, binding, take=True)  # single use

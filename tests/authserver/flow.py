@@ -91,11 +91,15 @@ class Browser:
     http: aiohttp.ClientSession
     username: str = "alice"
     password: str = PASSWORD
+    decision: str = "allow"
+    consents: int = 0
     result: AuthorizationCodeResult | None = None
 
     async def sign_in(self, authorization_url: str) -> None:
+        """Follow redirects; allow on the consent page, fill in the login page; stop at the
+        redirect to the client."""
         url = authorization_url
-        for _ in range(10):
+        for _ in range(20):
             async with self.http.get(url, allow_redirects=False) as resp:
                 if resp.status in (301, 302, 303):
                     url = urljoin(url, resp.headers["Location"])
@@ -105,13 +109,22 @@ class Browser:
                     continue
                 assert resp.status == 200, await resp.text()
                 page = await resp.text()
-                break
-        request_id = re.search(r'name="request" value="([^"]+)"', page)
-        assert request_id is not None, page
-        form = {"request": request_id[1], "username": self.username, "password": self.password}
-        async with self.http.post(urljoin(url, "/oauth/login"), data=form, allow_redirects=False) as resp:
-            assert resp.status == 303, await resp.text()
-            self._capture(resp.headers["Location"])
+            request_id = re.search(r'name="request" value="([^"]+)"', page)
+            assert request_id is not None, page
+            if 'name="decision"' in page:  # the consent page
+                self.consents += 1
+                form = {"request": request_id[1], "decision": self.decision}
+                path = "/oauth/consent"
+            else:
+                form = {"request": request_id[1], "username": self.username, "password": self.password}
+                path = "/oauth/login"
+            async with self.http.post(urljoin(url, path), data=form, allow_redirects=False) as resp:
+                assert resp.status == 303, await resp.text()
+                url = urljoin(url, resp.headers["Location"])
+            if url.startswith("http://127.0.0.1:9/"):
+                self._capture(url)
+                return
+        raise AssertionError("the sign-in did not come back to the client")
 
     def _capture(self, location: str) -> None:
         query = parse_qs(urlsplit(location).query)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import jwt
@@ -15,7 +16,15 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.authserver.web import AUTH_SERVER
 from tests.authn.idp import Idp
-from tests.authserver.flow import Browser, MemoryTokens, mode_b_settings, oauth_http_client, oauth_provider
+from tests.authserver.flow import (
+    Browser,
+    MemoryTokens,
+    RawClient,
+    mode_b_settings,
+    oauth_http_client,
+    oauth_provider,
+    pkce_pair,
+)
 from tests.support import RunningSidecar
 
 
@@ -78,6 +87,7 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
         async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
             result = await client.call_tool("echo", {"text": "federated"})
         assert result.structured_content == {"result": "federated"}
+        assert browser.consents == 1  # the user was asked before going upstream
         assert storage.tokens is not None
         claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
         assert claims["sub"].startswith("u-")  # the internal id, not the upstream's "johndoe"
@@ -123,3 +133,52 @@ async def test_sdk_client_logs_in_through_a_plain_oauth2_upstream(
         )
     assert kept is not None
     assert kept.id_token is None
+
+
+async def test_upstream_login_needs_the_users_consent(mcp_server: str, idp: Idp) -> None:
+    """Confused deputy: a user already signed in upstream is still asked; "deny" goes back to
+    the client as access_denied, and a consent post from another browser is refused."""
+    upstream = {
+        "name": "corp",
+        "type": "oidc",
+        "oidc_config": {
+            "issuer_url": idp.issuer,
+            "client_id": "mcp-sidecar",
+            "insecure_allow_http": True,
+            "allow_private_ip": True,
+        },
+    }
+    settings = mode_b_settings(mcp_server, upstream=upstream)
+    assert settings.server.public_url is not None
+    base = settings.server.public_url
+    async with (
+        RunningSidecar(settings),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        raw = RawClient(http, base)
+        _verifier, challenge = pkce_pair()
+        resp = await raw.authorize(raw.authorize_url(await raw.public_client(), challenge))
+        assert resp.status == 302
+        consent = f"{base}{resp.headers['Location']}"
+        assert consent.startswith(f"{base}/oauth/consent?")
+        async with http.get(consent) as page:
+            text = await page.text()
+            assert page.headers["X-Frame-Options"] == "DENY"
+        assert "127.0.0.1:9" in text  # where the code would go
+        request_id = parse_qs(urlsplit(consent).query)["request"][0]
+        async with (
+            aiohttp.ClientSession() as stranger,
+            stranger.post(
+                f"{base}/oauth/consent",
+                data={"request": request_id, "decision": "allow"},
+                allow_redirects=False,
+            ) as forged,
+        ):
+            assert forged.status == 400
+        async with http.post(
+            f"{base}/oauth/consent", data={"request": request_id, "decision": "deny"}, allow_redirects=False
+        ) as denied:
+            assert denied.status == 303
+            query = parse_qs(urlsplit(denied.headers["Location"]).query)
+        assert query["error"] == ["access_denied"]
+        assert query["state"] == ["st-1"]
