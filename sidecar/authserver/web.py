@@ -14,6 +14,7 @@ import aiohttp_jinja2
 import jinja2
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from sidecar.authserver import metadata
 from sidecar.authserver.authorize import (
@@ -73,10 +74,10 @@ def add_routes(app: web.Application, server: AuthServer) -> None:
     app.router.add_post(metadata.REVOKE_PATH, _revoke)
     app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
     if isinstance(server.upstream, StaticProvider):
-        app.router.add_get(metadata.LOGIN_PATH, _login_page)
+        app.router.add_get(metadata.LOGIN_PATH, _page("login.html"))
         app.router.add_post(metadata.LOGIN_PATH, _login_submit)
     else:
-        app.router.add_get(metadata.CONSENT_PATH, _consent_page)
+        app.router.add_get(metadata.CONSENT_PATH, _page("consent.html"))
         app.router.add_post(metadata.CONSENT_PATH, _consent_submit)
         app.router.add_get(metadata.CALLBACK_PATH, _callback)
     app.cleanup_ctx.append(_lifecycle)
@@ -224,15 +225,20 @@ async def _authorize(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-async def _login_page(request: web.Request) -> web.StreamResponse:
-    server = request.app[AUTH_SERVER]
-    try:
-        pending = await server.pending_for(
-            request.query.get("request", ""), request.cookies.get(BINDING_COOKIE), take=False
-        )
-    except OAuthError as error:
-        return _error_page(request, error)
-    return await _render_page(request, "login.html", pending, error=None, username="")
+def _page(template: str) -> Handler:
+    """GET of the login or consent page, for the browser that started the authorization."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        server = request.app[AUTH_SERVER]
+        try:
+            pending = await server.pending_for(
+                request.query.get("request", ""), request.cookies.get(BINDING_COOKIE), take=False
+            )
+        except OAuthError as error:
+            return _error_page(request, error)
+        return await _render_page(request, template, pending)
+
+    return handler
 
 
 async def _render_page(
@@ -263,17 +269,6 @@ async def _render_page(
     )
     response.headers.update(_PAGE_HEADERS)
     return response
-
-
-async def _consent_page(request: web.Request) -> web.StreamResponse:
-    server = request.app[AUTH_SERVER]
-    try:
-        pending = await server.pending_for(
-            request.query.get("request", ""), request.cookies.get(BINDING_COOKIE), take=False
-        )
-    except OAuthError as error:
-        return _error_page(request, error)
-    return await _render_page(request, "consent.html", pending)
 
 
 async def _consent_submit(request: web.Request) -> web.StreamResponse:
