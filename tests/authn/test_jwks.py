@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 
 from sidecar.authn.errors import KeysUnavailable
@@ -51,81 +54,65 @@ def test_discovery_urls(issuer: str, urls: list[str]) -> None:
     assert discovery_urls(issuer) == urls
 
 
-async def test_discovered_issuer_must_match_exactly(idp: Idp) -> None:
+@pytest.fixture
+async def client() -> AsyncIterator[OutboundClient]:
+    outbound = OutboundClient(timeout=2)
+    yield outbound
+    await outbound.close()
+
+
+def _source(
+    client: OutboundClient, issuer: str, metrics: Metrics | None = None, **overrides: Any
+) -> JwksSource:
+    settings: dict[str, Any] = {
+        "refresh_min": 30,
+        "refresh_max": 3600,
+        "max_stale": 3600,
+        "cooldown": 30,
+        **overrides,
+    }
+    return JwksSource(
+        client=client,
+        policy=OutboundPolicy(allow_http=True, allow_private=True),
+        issuer=issuer,
+        jwks_url=None,
+        metrics=metrics or Metrics(),
+        **settings,
+    )
+
+
+async def test_discovered_issuer_must_match_exactly(idp: Idp, client: OutboundClient) -> None:
     """OIDC Discovery §4.3: a document naming another issuer is not used."""
-    client = OutboundClient(timeout=2)
     metrics = Metrics()
-    source = JwksSource(
-        client=client,
-        policy=OutboundPolicy(allow_http=True, allow_private=True),
-        issuer=idp.issuer + "/",
-        jwks_url=None,
-        refresh_min=30,
-        refresh_max=3600,
-        max_stale=3600,
-        cooldown=30,
-        metrics=metrics,
-    )
-    try:
-        with pytest.raises(KeysUnavailable):
-            await source.key_for("any")
-        assert not source.ready
-        assert (
-            metrics.registry.get_sample_value("mcp_sidecar_jwks_fetches_total", {"result": "error"}) or 0
-        ) >= 1
-    finally:
-        await client.close()
+    source = _source(client, idp.issuer + "/", metrics)
+    with pytest.raises(KeysUnavailable):
+        await source.key_for("any")
+    assert not source.ready
+    assert (
+        metrics.registry.get_sample_value("mcp_sidecar_jwks_fetches_total", {"result": "error"}) or 0
+    ) >= 1
 
 
-async def test_keys_fetched_from_discovered_jwks(idp: Idp) -> None:
-    client = OutboundClient(timeout=2)
-    source = JwksSource(
-        client=client,
-        policy=OutboundPolicy(allow_http=True, allow_private=True),
-        issuer=idp.issuer,
-        jwks_url=None,
-        refresh_min=30,
-        refresh_max=3600,
-        max_stale=3600,
-        cooldown=30,
-        metrics=Metrics(),
-    )
-    try:
-        kid = await idp.rotate("ES256")
-        key = await source.key_for(kid)
-        assert key is not None
-        assert key.fits("ES256")
-        assert source.ready
-        assert await source.key_for("no-such-kid") is None  # known set, unknown kid: a plain miss
-    finally:
-        await client.close()
+async def test_keys_fetched_from_discovered_jwks(idp: Idp, client: OutboundClient) -> None:
+    source = _source(client, idp.issuer)
+    kid = await idp.rotate("ES256")
+    key = await source.key_for(kid)
+    assert key is not None
+    assert key.fits("ES256")
+    assert source.ready
+    assert await source.key_for("no-such-kid") is None  # known set, unknown kid: a plain miss
 
 
-async def test_stale_keys_serve_through_an_outage_until_max_stale(idp: Idp) -> None:
+async def test_stale_keys_serve_through_an_outage_until_max_stale(idp: Idp, client: OutboundClient) -> None:
     """The last good set outlives an IdP outage for max_stale, and no longer."""
     now = [1000.0]
-    client = OutboundClient(timeout=2)
-    source = JwksSource(
-        client=client,
-        policy=OutboundPolicy(allow_http=True, allow_private=True),
-        issuer=idp.issuer,
-        jwks_url=None,
-        refresh_min=30,
-        refresh_max=60,
-        max_stale=300,
-        cooldown=30,
-        metrics=Metrics(),
-        clock=lambda: now[0],
-    )
-    try:
-        kid = await idp.rotate()
-        assert await source.key_for(kid) is not None
-        await idp.set_down(True)
-        now[0] += 60 + 200  # expired, refresh fails, still within max_stale
-        assert await source.key_for(kid) is not None
-        now[0] += 200  # past fresh_until + max_stale
-        with pytest.raises(KeysUnavailable):
-            await source.key_for(kid)
-        assert not source.ready
-    finally:
-        await client.close()
+    source = _source(client, idp.issuer, refresh_max=60, max_stale=300, clock=lambda: now[0])
+    kid = await idp.rotate()
+    assert await source.key_for(kid) is not None
+    await idp.set_down(True)
+    now[0] += 60 + 200  # expired, refresh fails, still within max_stale
+    assert await source.key_for(kid) is not None
+    now[0] += 200  # past fresh_until + max_stale
+    with pytest.raises(KeysUnavailable):
+        await source.key_for(kid)
+    assert not source.ready
