@@ -21,22 +21,27 @@ _NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 
 @dataclass(frozen=True, slots=True)
 class ResourcePolicy:
-    """Per-backend values, computed once."""
+    """Per-backend values, computed once. A backend with the legacy HTTP+SSE transport is served
+    on several paths; each is a resource of its own (RFC 9728 §3.3: the metadata's ``resource``
+    is the URL the client called), and a token for any of them is good on all of them."""
 
-    resource: str
-    metadata_url: str
+    resource: str  # of the main path
+    resources: dict[str, str]  # public path -> resource URL
+    metadata_urls: dict[str, str]  # public path -> its RFC 9728 document
     audiences: frozenset[str]
     required_scopes: tuple[str, ...]
     challenge_scopes: tuple[str, ...]
 
 
 def resource_policy(oidc: OidcSettings, public_url: str, backend: BackendSettings) -> ResourcePolicy:
-    resource = resource_url(public_url, backend.path)
+    paths = backend.public_paths()
+    resources = {path: resource_url(public_url, path) for path in paths}
     required = tuple(dict.fromkeys((*oidc.required_scopes, *backend.required_scopes)))
     return ResourcePolicy(
-        resource=resource,
-        metadata_url=public_url.rstrip("/") + metadata_path(backend.path),
-        audiences=frozenset([oidc.audience] if oidc.audience is not None else [resource]),
+        resource=resources[paths[0]],
+        resources=resources,
+        metadata_urls={path: public_url.rstrip("/") + metadata_path(path) for path in paths},
+        audiences=frozenset([oidc.audience] if oidc.audience is not None else resources.values()),
         required_scopes=required,
         challenge_scopes=tuple(s for s in (required or oidc.scopes_supported) if s != "offline_access"),
     )
@@ -89,7 +94,8 @@ class Authenticator:
             self._metrics.count_validation(result, source, time.perf_counter() - started)
         return identity
 
-    def error_response(self, error: errors.AuthError, backend: str) -> web.Response:
+    def error_response(self, error: errors.AuthError, backend: str, path: str) -> web.Response:
+        """The answer to a request on the public ``path`` (a route prefix) of ``backend``."""
         policy = self.policies[backend]
         headers: dict[str, str] = {}
         if isinstance(error, errors.KeysUnavailable):
@@ -100,7 +106,7 @@ class Authenticator:
                 if isinstance(error, errors.InsufficientScope)
                 else policy.challenge_scopes
             )
-            headers["WWW-Authenticate"] = bearer.challenge(policy.metadata_url, scopes, error)
+            headers["WWW-Authenticate"] = bearer.challenge(policy.metadata_urls[path], scopes, error)
         return web.json_response(bearer.error_body(error), status=error.status, headers=headers)
 
     def identity_headers(self, identity: Identity) -> dict[str, str]:

@@ -105,8 +105,11 @@ def add_metadata_routes(app: web.Application, settings: Settings, authn: Authn) 
     documents = []
     for backend in settings.backends:
         policy = authn.authenticator.policies[backend.name]
-        document = metadata(policy.resource, servers, dict.fromkeys((*scopes, *backend.required_scopes)))
-        documents.append((metadata_path(backend.path), document))
+        backend_scopes = dict.fromkeys((*scopes, *backend.required_scopes))
+        documents += [
+            (metadata_path(path), metadata(resource, servers, backend_scopes))
+            for path, resource in policy.resources.items()
+        ]
     documents.append((WELL_KNOWN, documents[0][1]))
     for path, document in documents:
         app.router.add_get(path, public_json(document))

@@ -62,7 +62,11 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
         audiences = (
             [incoming.oidc.audience]
             if incoming.oidc.audience
-            else [(public or "").rstrip("/") + backend.path.rstrip("/") for backend in settings.backends]
+            else [
+                (public or "").rstrip("/") + path
+                for backend in settings.backends
+                for path in backend.public_paths()
+            ]
         )
         for audience in audiences:
             if public is not None and audience not in auth_server.allowed_audiences:

@@ -138,6 +138,11 @@ class BackendSettings:
         default_factory=lambda: UnauthenticatedOutgoing(type="unauthenticated"),
     )
 
+    def public_paths(self) -> tuple[str, ...]:
+        """Every public path this backend is served on (its routes), without trailing slash."""
+        paths = [self.path] if self.sse_path is None else [self.path, self.sse_path, self.messages_path]
+        return tuple(path.rstrip("/") for path in paths)
+
 
 @dataclass(frozen=True, slots=True)
 class AnonymousIncoming:

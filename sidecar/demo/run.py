@@ -42,7 +42,7 @@ def demo_settings(port: int, backend_port: int, *, anonymous: bool = False) -> S
         raw["incoming_auth"] = {"type": "oidc", "oidc": {"issuer": public}}
         raw["auth_server"] = {
             "issuer": public,
-            "allowed_audiences": [f"{public}/mcp"],
+            "allowed_audiences": [f"{public}/mcp", f"{public}/sse", f"{public}/messages"],
             "upstreams": [
                 {
                     "name": "demo-users",

@@ -119,7 +119,7 @@ class Forwarder:
                 identity = await self._auth.authenticate(request, self._name)
             except AuthError as error:
                 info.outcome = f"auth_{reason_of(error)}"
-                return self._auth.error_response(error, self._name)
+                return self._auth.error_response(error, self._name, self.route.prefix)
             info.subject = identity.subject
             identity_headers = self._auth.identity_headers(identity)
         if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):

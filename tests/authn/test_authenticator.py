@@ -20,7 +20,9 @@ BACKEND = BackendSettings(name="a", url="http://127.0.0.1:1/mcp", path="/mcp/", 
 def test_resource_and_default_audience_come_from_public_url() -> None:
     policy = resource_policy(oidc_settings(required_scopes=("read",)), "https://mcp.example.com", BACKEND)
     assert policy.resource == "https://mcp.example.com/mcp"
-    assert policy.metadata_url == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    assert policy.metadata_urls == {
+        "/mcp": "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    }
     assert policy.audiences == {"https://mcp.example.com/mcp"}
     assert policy.required_scopes == ("read", "tools")
 

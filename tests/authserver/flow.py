@@ -31,8 +31,10 @@ PASSWORD_HASH = hash_password(PASSWORD)
 
 
 def mode_b_settings(
-    mcp_origin: str, *, upstream: dict[str, Any] | None = None, **auth_server: Any
+    mcp_origin: str, *, upstream: dict[str, Any] | None = None, legacy_sse: bool = False, **auth_server: Any
 ) -> Settings:
+    """A Mode B sidecar in front of the MCP server at ``mcp_origin`` (with ``legacy_sse``, also
+    its HTTP+SSE transport at /sse and /messages/)."""
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     upstream = upstream or {
@@ -51,14 +53,20 @@ def mode_b_settings(
     }
     section: dict[str, Any] = {
         "issuer": public,
-        "allowed_audiences": [f"{public}/mcp"],
+        "allowed_audiences": [
+            f"{public}/mcp",
+            *([f"{public}/sse", f"{public}/messages"] if legacy_sse else []),
+        ],
         "upstreams": [upstream],
     }
+    backend: dict[str, Any] = {"name": "demo", "url": f"{mcp_origin}/mcp", "path": "/mcp"}
+    if legacy_sse:
+        backend.update(sse_path="/sse", messages_path="/messages/")
     section.update(auth_server)
     return load_config_data(
         {
             "server": {"host": "127.0.0.1", "port": port, "public_url": public, "drain_timeout": "1s"},
-            "backends": [{"name": "demo", "url": f"{mcp_origin}/mcp", "path": "/mcp"}],
+            "backends": [backend],
             "incoming_auth": {"type": "oidc", "oidc": {"issuer": public}},
             "auth_server": section,
         }

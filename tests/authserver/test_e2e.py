@@ -12,6 +12,7 @@ import aiohttp
 import jwt
 import pytest
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.authserver.web import AUTH_SERVER
@@ -182,3 +183,19 @@ async def test_upstream_login_needs_the_users_consent(mcp_server: str, idp: Idp)
             query = parse_qs(urlsplit(denied.headers["Location"]).query)
         assert query["error"] == ["access_denied"]
         assert query["state"] == ["st-1"]
+
+
+async def test_legacy_sse_client_logs_in_and_calls_tools(mcp_server: str, browser: Browser) -> None:
+    """The 2024-11-05 HTTP+SSE transport with OAuth: /sse and /messages/ are resources of their
+    own (RFC 9728 §3.3), and a token for /sse is good for the messages it posts."""
+    settings = mode_b_settings(mcp_server, legacy_sse=True)
+    assert settings.server.public_url is not None
+    url = f"{settings.server.public_url}/sse"
+    storage = MemoryTokens()
+    provider = oauth_provider(url, browser, storage)
+    async with RunningSidecar(settings), Client(sse_client(url, auth=provider), mode="legacy") as client:
+        result = await client.call_tool("add", {"a": 3, "b": 4})
+    assert result.structured_content == {"result": 7}
+    assert storage.tokens is not None
+    claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    assert claims["aud"] == url
