@@ -5,10 +5,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from tests.servers.echo import build_echo_app
 from tests.support import Process, free_port
 
 
@@ -30,3 +34,16 @@ def mcp_server() -> Iterator[str]:
             time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     Process(process, port).stop()
+
+
+@pytest.fixture
+async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
+    """A plain HTTP backend that echoes what reached it (tests/servers/echo.py)."""
+    return await aiohttp_server(build_echo_app())
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client that leaves bodies as they came (no decompression)."""
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        yield session

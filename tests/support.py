@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from sidecar.config import Settings, load_config_data
 from sidecar.server import Sidecar
@@ -99,3 +101,17 @@ class RunningSidecar:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.sidecar.shutdown()
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def metric_samples(http: aiohttp.ClientSession, url: str) -> Samples:
+    """Every sample of ``url``/metrics, by (name, sorted labels)."""
+    async with http.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

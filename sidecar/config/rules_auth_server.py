@@ -25,7 +25,7 @@ from sidecar.config.auth_server import (
     StaticUpstream,
 )
 from sidecar.config.errors import ConfigIssue
-from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing_key
+from sidecar.config.keyfiles import KeyFileError, SigningKey, load_hmac_secret, load_signing_key
 from sidecar.config.passwords import PasswordHashError, parse_password_hash
 from sidecar.config.schema import OidcIncoming, Settings
 from sidecar.config.secrets import SecretError, read_secret
@@ -43,6 +43,13 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
     auth_server = settings.auth_server
     if auth_server is None:
         return
+    # The current signing key is read once here; its problems are reported with the key files.
+    current: SigningKey | KeyFileError | None = None
+    if auth_server.signing_key_config is not None:
+        try:
+            current = load_signing_key(auth_server.signing_key_config.signing_key_file)
+        except KeyFileError as exc:
+            current = exc
     incoming = settings.incoming_auth
     if not isinstance(incoming, OidcIncoming):
         yield ConfigIssue(
@@ -57,7 +64,9 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
                 "V-04: differs from incoming_auth.oidc.issuer",
                 "make both the same string, byte for byte (every token would be refused)",
             )
-        yield from _check_validation_fits(auth_server, incoming)
+        if not isinstance(current, KeyFileError):
+            algorithm = current.algorithm if current is not None else "ES256"  # the ephemeral key's
+            yield from _check_validation_fits(auth_server, incoming, algorithm)
         public = settings.server.public_url
         audiences = (
             [incoming.oidc.audience]
@@ -78,11 +87,13 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
                     "list every MCP endpoint URL (public_url + path) in allowed_audiences",
                 )
     yield from _check_issuer(auth_server, settings.server.public_url)
-    yield from _check_material(auth_server)
+    yield from _check_material(auth_server, current)
     yield from _check_upstreams(auth_server)
 
 
-def _check_validation_fits(auth_server: AuthServerSettings, incoming: OidcIncoming) -> Iterator[ConfigIssue]:
+def _check_validation_fits(
+    auth_server: AuthServerSettings, incoming: OidcIncoming, algorithm: str
+) -> Iterator[ConfigIssue]:
     """The validator must accept what this server issues, or every token fails."""
     if incoming.oidc.max_token_lifetime < auth_server.token_lifespans.access_token_lifespan:
         yield ConfigIssue(
@@ -90,12 +101,6 @@ def _check_validation_fits(auth_server: AuthServerSettings, incoming: OidcIncomi
             "is shorter than the access tokens issued",
             "make it at least auth_server.token_lifespans.access_token_lifespan",
         )
-    algorithm = "ES256"  # the ephemeral key's
-    if auth_server.signing_key_config is not None:
-        try:
-            algorithm = load_signing_key(auth_server.signing_key_config.signing_key_file).algorithm
-        except KeyFileError:
-            return  # reported with the key file
     if algorithm not in incoming.oidc.allowed_algorithms:
         yield ConfigIssue(
             "incoming_auth.oidc.allowed_algorithms",
@@ -143,21 +148,25 @@ def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> It
             yield ConfigIssue(f"auth_server.scopes_supported[{index}]", f"{scope!r} is not a valid scope")
 
 
-def _check_material(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
+def _check_material(
+    auth_server: AuthServerSettings, current: SigningKey | KeyFileError | None
+) -> Iterator[ConfigIssue]:
     keys = auth_server.signing_key_config
     if keys is not None:
-        paths = [("signing_key_file", keys.signing_key_file)] + [
-            (f"fallback_key_files[{i}]", path) for i, path in enumerate(keys.fallback_key_files)
-        ]
-        for key, path in paths:
+        problems: list[tuple[str, KeyFileError]] = []
+        if isinstance(current, KeyFileError):
+            problems.append(("signing_key_file", current))
+        for index, path in enumerate(keys.fallback_key_files):
             try:
                 load_signing_key(path)
             except KeyFileError as exc:
-                yield ConfigIssue(
-                    f"auth_server.signing_key_config.{key}",
-                    f"V-05: {exc}",
-                    "create one with: mcp-sidecar keygen --out FILE",
-                )
+                problems.append((f"fallback_key_files[{index}]", exc))
+        for key, problem in problems:
+            yield ConfigIssue(
+                f"auth_server.signing_key_config.{key}",
+                f"V-05: {problem}",
+                "create one with: mcp-sidecar keygen --out FILE",
+            )
     for index, path in enumerate(auth_server.hmac_secret_files):
         try:
             load_hmac_secret(path)

@@ -1,15 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from tests.authn.idp import Idp
-from tests.servers.echo import build_echo_app
 
 
 @pytest.fixture
@@ -18,14 +14,3 @@ async def idp() -> AsyncIterator[Idp]:
     provider = await Idp.start()
     yield provider
     provider.stop()
-
-
-@pytest.fixture
-async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
-    return await aiohttp_server(build_echo_app())
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session

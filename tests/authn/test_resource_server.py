@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestServer
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from multidict import CIMultiDict
-from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
 from sidecar.app import create_app
@@ -24,7 +23,7 @@ from sidecar.authn.keys import StaticKeyProvider
 from tests.authn.idp import Idp
 from tests.authn.tokens import EC_KEY, sign, verification_key
 from tests.servers.echo import headers_of
-from tests.support import RunningSidecar, settings_for
+from tests.support import RunningSidecar, metric_samples, settings_for
 
 PUBLIC = "https://mcp.example.com"
 RESOURCE = f"{PUBLIC}/b"
@@ -59,18 +58,6 @@ async def sidecar(idp: Idp, echo_server: TestServer) -> AsyncIterator[RunningSid
 
 async def _token(idp: Idp, **claims: Any) -> str:
     return await idp.token({"aud": RESOURCE, "sub": "alice", "scope": "mcp:read mcp:tools", **claims})
-
-
-async def _metrics(
-    http: aiohttp.ClientSession, url: str
-) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with http.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 async def test_real_idp_token_accepted_and_never_forwarded(
@@ -292,7 +279,7 @@ async def test_local_key_tier_needs_no_http_at_all(
                 assert r.status == 200
         async with http.get(f"{sidecar.url}/readyz") as resp:
             assert resp.status == 200
-        metrics = await _metrics(http, sidecar.url)
+        metrics = await metric_samples(http, sidecar.url)
     assert not any(name == "mcp_sidecar_jwks_fetches_total" for name, _labels in metrics)
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "local")))] == 1
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "cache")))] == 1
@@ -305,7 +292,7 @@ async def test_validation_metrics_by_result_and_source(
     for headers in ({"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {token}"}, {}):
         async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers=headers):
             pass
-    metrics = await _metrics(http, sidecar.url)
+    metrics = await metric_samples(http, sidecar.url)
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "jwks")))] == 1
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "cache")))] == 1
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "missing"), ("source", "none")))] == 1
@@ -360,7 +347,7 @@ async def test_opaque_tokens_are_introspected_and_cached(
                 f"{sidecar.url}/b/mcp", data=b"{}", headers={"Authorization": f"Bearer {token}"}
             ) as r:
                 statuses.append(r.status)
-        metrics = await _metrics(http, sidecar.url)
+        metrics = await metric_samples(http, sidecar.url)
     assert statuses == [200, 200, 401, 401]
     assert (
         metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "introspection")))] == 1

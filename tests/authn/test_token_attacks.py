@@ -21,7 +21,6 @@ from tests.authn.tokens import (
     AUDIENCE,
     EC_KEY,
     ED_KEY,
-    ISSUER,
     RSA_KEY,
     b64,
     claims,
@@ -352,7 +351,3 @@ async def test_cache_off_verifies_every_time() -> None:
     token = sign(claims())
     for _ in range(2):
         assert (await validator.validate(token, AUDIENCES)).source == "local"
-
-
-def test_issuer_constant_matches_settings() -> None:
-    assert oidc_settings().issuer == ISSUER

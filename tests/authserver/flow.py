@@ -5,16 +5,21 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
 import httpx2
+import jwt
+from mcp import Client
 from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
@@ -24,7 +29,7 @@ from mcp.shared.auth import (
 
 from sidecar.config import Settings, load_config_data
 from sidecar.config.passwords import hash_password
-from tests.support import free_port
+from tests.support import RunningSidecar, free_port
 
 PASSWORD = "wonderland"
 PASSWORD_HASH = hash_password(PASSWORD)
@@ -259,6 +264,21 @@ class RawClient:
             }
         )
 
+    async def sign_in(self, **params: str | None) -> tuple[str, dict[str, Any]]:
+        """A new public client, a full login as alice and the code exchanged: (client_id, tokens)."""
+        client_id = await self.public_client()
+        verifier, challenge = pkce_pair()
+        status, tokens = await self.exchange(
+            client_id, await self.code(client_id, challenge, **params), verifier
+        )
+        assert status == 200, tokens
+        return client_id, tokens
+
+    async def refresh(self, client_id: str, refresh_token: str, **extra: str) -> tuple[int, dict[str, Any]]:
+        return await self.token(
+            {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token, **extra}
+        )
+
     async def call_mcp(self, access_token: str) -> int:
         """The status of an MCP initialize request carrying ``access_token``."""
         async with self.http.post(
@@ -270,3 +290,31 @@ class RawClient:
             json=INITIALIZE,
         ) as resp:
             return resp.status
+
+
+@dataclass
+class SignedIn:
+    """A running Mode B sidecar and an official MCP client that signs in to it on first use."""
+
+    sidecar: RunningSidecar
+    url: str
+    storage: MemoryTokens
+    provider: OAuthClientProvider
+    http_client: httpx2.AsyncClient
+
+    def client(self) -> Client:
+        return Client(streamable_http_client(self.url, http_client=self.http_client), mode="legacy")
+
+    def access_claims(self) -> dict[str, Any]:
+        assert self.storage.tokens is not None
+        return dict(jwt.decode(self.storage.tokens.access_token, options={"verify_signature": False}))
+
+
+@contextlib.asynccontextmanager
+async def signed_in(settings: Settings, browser: Browser) -> AsyncIterator[SignedIn]:
+    assert settings.server.public_url is not None
+    url = f"{settings.server.public_url}/mcp"
+    storage = MemoryTokens()
+    provider = oauth_provider(url, browser, storage)
+    async with RunningSidecar(settings) as sidecar, oauth_http_client(provider) as http_client:
+        yield SignedIn(sidecar, url, storage, provider, http_client)

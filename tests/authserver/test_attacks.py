@@ -96,44 +96,30 @@ async def test_code_replay_rejected_and_its_tokens_revoked(raw: RawClient) -> No
     status, body = await raw.exchange(client_id, code, verifier)
     assert (status, body["error"]) == (400, "invalid_grant")
     assert await raw.call_mcp(tokens["access_token"]) == 401  # what the code produced is revoked
-    status, body = await raw.token(
-        {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
-    )
+    status, body = await raw.refresh(client_id, tokens["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(raw: RawClient) -> None:
-    client_id = await raw.public_client()
-    verifier, challenge = pkce_pair()
-    _status, first = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
-    refresh = {"grant_type": "refresh_token", "client_id": client_id}
-    status, second = await raw.token({**refresh, "refresh_token": first["refresh_token"]})
+    client_id, first = await raw.sign_in()
+    status, second = await raw.refresh(client_id, first["refresh_token"])
     assert status == 200
     assert second["refresh_token"] != first["refresh_token"]
     assert await raw.call_mcp(second["access_token"]) == 200
-    status, body = await raw.token({**refresh, "refresh_token": first["refresh_token"]})  # stolen old copy
+    status, body = await raw.refresh(client_id, first["refresh_token"])  # stolen old copy
     assert (status, body["error"]) == (400, "invalid_grant")
-    status, body = await raw.token({**refresh, "refresh_token": second["refresh_token"]})
+    status, body = await raw.refresh(client_id, second["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")  # the whole family went with it
     assert await raw.call_mcp(second["access_token"]) == 401
 
 
 async def test_refresh_cannot_widen_scope_and_a_refusal_keeps_the_token(raw: RawClient) -> None:
-    client_id = await raw.public_client()
-    verifier, challenge = pkce_pair()
-    _status, tokens = await raw.exchange(
-        client_id, await raw.code(client_id, challenge, scope="openid"), verifier
-    )
-    refresh = {
-        "grant_type": "refresh_token",
-        "client_id": client_id,
-        "refresh_token": tokens["refresh_token"],
-    }
-    status, body = await raw.token({**refresh, "scope": "openid email"})
+    client_id, tokens = await raw.sign_in(scope="openid")
+    status, body = await raw.refresh(client_id, tokens["refresh_token"], scope="openid email")
     assert (status, body["error"]) == (400, "invalid_scope")
-    status, body = await raw.token({**refresh, "resource": "https://other.example/mcp"})
+    status, body = await raw.refresh(client_id, tokens["refresh_token"], resource="https://other.example/mcp")
     assert (status, body["error"]) == (400, "invalid_target")
-    status, body = await raw.token(refresh)  # the corrected retry still works
+    status, body = await raw.refresh(client_id, tokens["refresh_token"])  # the corrected retry still works
     assert status == 200, body
 
 
@@ -353,17 +339,13 @@ async def test_client_secret_brute_force_answered_the_same_way(raw: RawClient) -
 
 
 async def test_revocation_ends_the_session(raw: RawClient) -> None:
-    client_id = await raw.public_client()
-    verifier, challenge = pkce_pair()
-    _status, tokens = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
+    client_id, tokens = await raw.sign_in()
     async with raw.http.post(
         f"{raw.base}/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id}
     ) as resp:
         assert resp.status == 200
     assert await raw.call_mcp(tokens["access_token"]) == 401
-    status, body = await raw.token(
-        {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
-    )
+    status, body = await raw.refresh(client_id, tokens["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
@@ -390,15 +372,8 @@ async def test_codes_tokens_and_passwords_never_logged(mcp_server: str) -> None:
             verifier, challenge = pkce_pair()
             code = await raw.code(client_id, challenge)
             _status, tokens = await raw.exchange(client_id, code, verifier, client_secret=secret)
-            _status, refreshed = await raw.token(
-                {
-                    "grant_type": "refresh_token",
-                    "client_id": client_id,
-                    "client_secret": secret,
-                    "refresh_token": tokens["refresh_token"],
-                }
-            )
-            await raw.call_mcp(refreshed["access_token"])
+            _status, refreshed = await raw.refresh(client_id, tokens["refresh_token"], client_secret=secret)
+            assert await raw.call_mcp(refreshed["access_token"]) == 200  # the whole flow did happen
             async with http.post(
                 f"{raw.base}/oauth/revoke",
                 data={"token": refreshed["refresh_token"], "client_id": client_id, "client_secret": secret},
@@ -428,15 +403,11 @@ async def test_registration_flood_never_evicts_clients_in_use(mcp_server: str) -
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         raw = RawClient(http, settings.server.public_url)
-        client_id = await raw.public_client()
-        verifier, challenge = pkce_pair()
-        _status, tokens = await raw.exchange(client_id, await raw.code(client_id, challenge), verifier)
+        client_id, tokens = await raw.sign_in()
         assert (await raw.register())[0] == 201
         status, body = await raw.register()
         assert (status, body["error"]) == (503, "temporarily_unavailable")
-        status, body = await raw.token(
-            {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]}
-        )
+        status, body = await raw.refresh(client_id, tokens["refresh_token"])
         assert status == 200, body
 
 

@@ -13,7 +13,6 @@ import jwt
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.authserver.web import AUTH_SERVER
 from tests.authn.idp import Idp
@@ -22,9 +21,9 @@ from tests.authserver.flow import (
     MemoryTokens,
     RawClient,
     mode_b_settings,
-    oauth_http_client,
     oauth_provider,
     pkce_pair,
+    signed_in,
 )
 from tests.support import RunningSidecar
 
@@ -38,26 +37,21 @@ async def browser() -> AsyncIterator[Browser]:
 async def test_sdk_client_logs_in_with_static_upstream_calls_tools_and_refreshes(
     mcp_server: str, browser: Browser
 ) -> None:
-    settings = mode_b_settings(mcp_server)
-    assert settings.server.public_url is not None
-    url = f"{settings.server.public_url}/mcp"
-    storage = MemoryTokens()
-    provider = oauth_provider(url, browser, storage)
-    async with RunningSidecar(settings), oauth_http_client(provider) as http_client:
-        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+    async with signed_in(mode_b_settings(mcp_server), browser) as session:
+        async with session.client() as client:
             result = await client.call_tool("add", {"a": 20, "b": 22})
             assert result.structured_content == {"result": 42}
-        first = storage.tokens
+        first = session.storage.tokens
         assert first is not None
         assert first.refresh_token is not None
-        assert storage.client is not None
+        assert session.storage.client is not None
 
         # The access token expires: the client refreshes it (rotation) and carries on.
-        provider.context.token_expiry_time = time.time() - 1
-        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+        session.provider.context.token_expiry_time = time.time() - 1
+        async with session.client() as client:
             tools = await client.list_tools()
         assert "add" in {tool.name for tool in tools.tools}
-        second = storage.tokens
+        second = session.storage.tokens
         assert second is not None
         assert second.access_token != first.access_token
         assert second.refresh_token != first.refresh_token
@@ -79,20 +73,14 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
             "allow_private_ip": True,
         },
     }
-    settings = mode_b_settings(mcp_server, upstream=upstream)
-    assert settings.server.public_url is not None
-    url = f"{settings.server.public_url}/mcp"
-    storage = MemoryTokens()
-    provider = oauth_provider(url, browser, storage)
-    async with RunningSidecar(settings) as sidecar, oauth_http_client(provider) as http_client:
-        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+    async with signed_in(mode_b_settings(mcp_server, upstream=upstream), browser) as session:
+        async with session.client() as client:
             result = await client.call_tool("echo", {"text": "federated"})
         assert result.structured_content == {"result": "federated"}
         assert browser.consents == 1  # the user was asked before going upstream
-        assert storage.tokens is not None
-        claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+        claims = session.access_claims()
         assert claims["sub"].startswith("u-")  # the internal id, not the upstream's "johndoe"
-        server = sidecar.sidecar.app[AUTH_SERVER]
+        server = session.sidecar.sidecar.app[AUTH_SERVER]
         kept = await server.storage.get_upstream_tokens(claims["tsid"], "corp", time.time())
         assert kept is not None
         assert kept.id_token is not None
@@ -118,18 +106,12 @@ async def test_sdk_client_logs_in_through_a_plain_oauth2_upstream(
             "allow_private_ip": True,
         },
     }
-    settings = mode_b_settings(mcp_server, upstream=upstream)
-    assert settings.server.public_url is not None
-    url = f"{settings.server.public_url}/mcp"
-    storage = MemoryTokens()
-    provider = oauth_provider(url, browser, storage)
-    async with RunningSidecar(settings) as sidecar, oauth_http_client(provider) as http_client:
-        async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+    async with signed_in(mode_b_settings(mcp_server, upstream=upstream), browser) as session:
+        async with session.client() as client:
             result = await client.call_tool("add", {"a": 5, "b": 6})
         assert result.structured_content == {"result": 11}
-        assert storage.tokens is not None
-        claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
-        kept = await sidecar.sidecar.app[AUTH_SERVER].storage.get_upstream_tokens(
+        claims = session.access_claims()
+        kept = await session.sidecar.sidecar.app[AUTH_SERVER].storage.get_upstream_tokens(
             claims["tsid"], "plain", time.time()
         )
     assert kept is not None

@@ -4,35 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers.echo import build_echo_app
-from tests.support import RunningSidecar, free_port, settings_for
-
-
-@pytest.fixture
-async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
-    return await aiohttp_server(build_echo_app())
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+from tests.support import RunningSidecar, free_port, metric_samples, settings_for
 
 
 async def _ready(http: aiohttp.ClientSession, url: str) -> None:
@@ -94,12 +71,11 @@ async def test_metrics_cover_requests_streams_backends_and_mcp_methods(
             await stream.content.readuntil(b"\n\n")
             async with http.get(f"{sidecar.url}/metrics") as resp:
                 assert resp.headers["Content-Type"].startswith("text/plain")
-                during = _samples(await resp.text())
+            during = await metric_samples(http, sidecar.url)
         # The stream's handler ends when the sidecar notices the disconnect; wait for it.
         async with asyncio.timeout(5):
             while True:
-                async with http.get(f"{sidecar.url}/metrics") as resp:
-                    after = _samples(await resp.text())
+                after = await metric_samples(http, sidecar.url)
                 if after[("mcp_sidecar_active_streams", (("backend", "echo"),))] == 0:
                     break
                 await asyncio.sleep(0.05)

@@ -4,20 +4,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.servers.echo import STATE, EchoState, build_echo_app
+from tests.servers.echo import STATE, EchoState
 from tests.support import RunningSidecar, free_port, settings_for
 
 StartSidecar = Callable[..., Awaitable[RunningSidecar]]
-
-
-@pytest.fixture
-async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
-    return await aiohttp_server(build_echo_app())
 
 
 @pytest.fixture
@@ -48,12 +41,6 @@ async def start_sidecar() -> AsyncIterator[StartSidecar]:
 @pytest.fixture
 async def sidecar(start_sidecar: StartSidecar, echo_server: TestServer) -> RunningSidecar:
     return await start_sidecar([echo_backend(echo_server)])
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(auto_decompress=False) as session:
-        yield session
 
 
 @pytest.fixture
