@@ -41,6 +41,16 @@ async def wait_for_port(port: int, within: float = 20.0) -> None:
             return
 
 
+async def wait_until_ready(http: aiohttp.ClientSession, url: str, within: float = 10.0) -> None:
+    """Poll ``url``/readyz until it answers 200."""
+    async with asyncio.timeout(within):
+        while True:
+            async with http.get(f"{url}/readyz") as resp:
+                if resp.status == 200:
+                    return
+            await asyncio.sleep(0.05)
+
+
 @dataclass
 class Process:
     """A child process on loopback, terminated at teardown."""

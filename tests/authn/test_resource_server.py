@@ -23,7 +23,7 @@ from sidecar.authn.keys import StaticKeyProvider
 from tests.authn.idp import Idp
 from tests.authn.tokens import EC_KEY, sign, verification_key
 from tests.servers.echo import headers_of
-from tests.support import RunningSidecar, metric_samples, settings_for
+from tests.support import RunningSidecar, metric_samples, settings_for, wait_until_ready
 
 PUBLIC = "https://mcp.example.com"
 RESOURCE = f"{PUBLIC}/b"
@@ -246,12 +246,7 @@ async def test_readiness_waits_for_keys(
             assert resp.status == 503
             assert "keys: no usable signing keys yet" in (await resp.json())["reasons"]
         await idp.set_down(False)
-        async with asyncio.timeout(10):
-            while True:
-                async with http.get(f"{sidecar.url}/readyz") as resp:
-                    if resp.status == 200:
-                        break
-                await asyncio.sleep(0.1)
+        await wait_until_ready(http, sidecar.url)
 
 
 async def test_local_key_tier_needs_no_http_at_all(

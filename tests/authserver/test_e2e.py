@@ -34,6 +34,21 @@ async def browser() -> AsyncIterator[Browser]:
         yield Browser(http)
 
 
+def _corp_upstream(idp: Idp, **oidc_config: object) -> dict[str, object]:
+    """The real provider process as an OIDC upstream named "corp" (plain HTTP on loopback)."""
+    return {
+        "name": "corp",
+        "type": "oidc",
+        "oidc_config": {
+            "issuer_url": idp.issuer,
+            "client_id": "mcp-sidecar",
+            "insecure_allow_http": True,
+            "allow_private_ip": True,
+            **oidc_config,
+        },
+    }
+
+
 async def test_sdk_client_logs_in_with_static_upstream_calls_tools_and_refreshes(
     mcp_server: str, browser: Browser
 ) -> None:
@@ -62,17 +77,7 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
 ) -> None:
     """The upstream leg against a real OpenID Provider process: PKCE, state and nonce of its
     own, the ID token checked, and the user's upstream tokens kept for the backends."""
-    upstream = {
-        "name": "corp",
-        "type": "oidc",
-        "oidc_config": {
-            "issuer_url": idp.issuer,
-            "client_id": "mcp-sidecar",
-            "scopes": ["openid", "email"],
-            "insecure_allow_http": True,
-            "allow_private_ip": True,
-        },
-    }
+    upstream = _corp_upstream(idp, scopes=["openid", "email"])
     async with signed_in(mode_b_settings(mcp_server, upstream=upstream), browser) as session:
         async with session.client() as client:
             result = await client.call_tool("echo", {"text": "federated"})
@@ -121,16 +126,7 @@ async def test_sdk_client_logs_in_through_a_plain_oauth2_upstream(
 async def test_upstream_login_needs_the_users_consent(mcp_server: str, idp: Idp) -> None:
     """Confused deputy: a user already signed in upstream is still asked; "deny" goes back to
     the client as access_denied, and a consent post from another browser is refused."""
-    upstream = {
-        "name": "corp",
-        "type": "oidc",
-        "oidc_config": {
-            "issuer_url": idp.issuer,
-            "client_id": "mcp-sidecar",
-            "insecure_allow_http": True,
-            "allow_private_ip": True,
-        },
-    }
+    upstream = _corp_upstream(idp)
     settings = mode_b_settings(mcp_server, upstream=upstream)
     assert settings.server.public_url is not None
     base = settings.server.public_url

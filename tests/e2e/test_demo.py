@@ -14,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sidecar import __version__
 from tests.authserver.flow import Browser, MemoryTokens, oauth_http_client, oauth_provider
-from tests.support import Process, free_port
+from tests.support import Process, free_port, wait_until_ready
 
 
 async def _start_demo(*extra: str) -> tuple[Process, int]:
@@ -25,12 +25,9 @@ async def _start_demo(*extra: str) -> tuple[Process, int]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    async with aiohttp.ClientSession() as http, asyncio.timeout(20):
-        while True:
-            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                if resp.status == 200:
-                    return demo, port
-            await asyncio.sleep(0.1)
+    async with aiohttp.ClientSession() as http:
+        await wait_until_ready(http, f"http://127.0.0.1:{port}", within=20)
+    return demo, port
 
 
 async def _stop_demo(demo: Process, port: int) -> None:

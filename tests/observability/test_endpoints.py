@@ -9,16 +9,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.support import RunningSidecar, free_port, metric_samples, settings_for
-
-
-async def _ready(http: aiohttp.ClientSession, url: str) -> None:
-    async with asyncio.timeout(10):
-        while True:
-            async with http.get(f"{url}/readyz") as resp:
-                if resp.status == 200:
-                    return
-            await asyncio.sleep(0.05)
+from tests.support import RunningSidecar, free_port, metric_samples, settings_for, wait_until_ready
 
 
 async def test_readyz_waits_for_every_backend(echo_server: TestServer, http: aiohttp.ClientSession) -> None:
@@ -48,7 +39,7 @@ async def test_readyz_waits_for_every_backend(echo_server: TestServer, http: aio
             assert (await resp.json())["reasons"] == ["backend late: probe failed"]
         late = web.Application()  # any listener satisfies the default TCP probe
         async with TestServer(late, host="127.0.0.1", port=down_port):
-            await _ready(http, sidecar.url)
+            await wait_until_ready(http, sidecar.url)
         async with http.get(f"{sidecar.url}/health") as resp:
             assert resp.status == 200
 
@@ -58,7 +49,7 @@ async def test_metrics_cover_requests_streams_backends_and_mcp_methods(
 ) -> None:
     settings = settings_for([{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}])
     async with RunningSidecar(settings) as sidecar:
-        await _ready(http, sidecar.url)
+        await wait_until_ready(http, sidecar.url)
         async with http.post(
             f"{sidecar.url}/b/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
         ):
