@@ -8,12 +8,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
+import hypothesis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.servers.echo import build_echo_app
 from tests.support import Process, free_port
+
+# The fuzz tests check behaviour, never speed: no per-example deadline and no "too slow" health
+# check, which fail at random on a busy shared machine.
+hypothesis.settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
