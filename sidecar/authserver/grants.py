@@ -62,7 +62,7 @@ class TokenService:
         client_id = basic[0] if basic is not None else form.get("client_id")
         if not client_id:
             raise InvalidClient(_CLIENT_AUTH_FAILED)
-        client = await self._storage.get_client(client_id)
+        client = await self._storage.get_client(client_id, self._clock())
         presented, method = (
             (basic[1], "client_secret_basic")
             if basic is not None
@@ -179,8 +179,10 @@ class TokenService:
             "expires_in": int(lifespan),
             "scope": " ".join(scopes),
         }
-        await self._storage.mark_client_used(client.client_id)
+        await self._storage.touch_client(client.client_id, now)
+        live_until = now + lifespan
         if "refresh_token" in client.grant_types:
+            live_until = family_expires_at
             refresh, refresh_id = self._opaque.mint()
             await self._storage.put_refresh(
                 RefreshRecord(
@@ -188,6 +190,8 @@ class TokenService:
                 )
             )
             response["refresh_token"] = refresh
+        # The session holds its client until its last token expires (or it is revoked).
+        await self._storage.hold_client(client.client_id, session_id, live_until)
         return response
 
     async def revoke(self, form: Mapping[str, str], client: Client) -> None:

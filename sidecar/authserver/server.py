@@ -32,7 +32,7 @@ from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.storage.memory import MemoryStorage
-from sidecar.storage.protocol import Storage
+from sidecar.storage.protocol import Storage, StorageLimits
 from sidecar.storage.records import CodeGrant, PendingAuthorization
 
 log = structlog.get_logger("sidecar.authserver")
@@ -106,6 +106,7 @@ class AuthServer:
         could collect a code for them; the consent page names the client and where the code goes.
         """
         pending_id = secrets.token_urlsafe(24)
+        await self.storage.touch_client(request.client_id, self.clock())
         remembered: dict[str, str] = {}
         next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
         if not isinstance(self.upstream, StaticProvider):
@@ -137,6 +138,8 @@ class AuthServer:
                 session_id, result.tokens, now + self.settings.token_lifespans.refresh_token_lifespan
             )
         code, code_id = self.opaque.mint()
+        code_expires_at = now + self.settings.token_lifespans.auth_code_lifespan
+        await self.storage.hold_client(pending.client_id, session_id, code_expires_at)
         await self.storage.put_code(
             code_id,
             CodeGrant(
@@ -147,7 +150,7 @@ class AuthServer:
                 resource=pending.resource,
                 user=result.user,
                 session_id=session_id,
-                expires_at=now + self.settings.token_lifespans.auth_code_lifespan,
+                expires_at=code_expires_at,
             ),
         )
         self.metrics.authorizations.labels("code_issued").inc()
@@ -187,7 +190,10 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         raise AuthServerError(f"auth_server: {exc}") from None
     outbound = OutboundClient(timeout=10)
     upstream = _upstream(config.upstreams[0], outbound, origin + CALLBACK_PATH, metrics)
-    storage = MemoryStorage()
+    storage = MemoryStorage(
+        StorageLimits(max_clients=config.max_clients, client_idle_ttl=config.client_idle_ttl), events=metrics
+    )
+    metrics.watch_storage(storage.sizes)
     lifespans = config.token_lifespans
     tokens = TokenService(
         issuer=config.issuer,

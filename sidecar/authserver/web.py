@@ -97,7 +97,7 @@ def _oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.
         "basic"
     ):
         headers["WWW-Authenticate"] = 'Basic realm="mcp-sidecar"'
-    if isinstance(error, TooManyRequests):
+    if isinstance(error, TooManyRequests | TemporarilyUnavailable):
         headers["Retry-After"] = "60"
     return web.json_response(error.body(), status=error.status, headers=headers)
 
@@ -156,7 +156,7 @@ async def _register(request: web.Request) -> web.Response:
         except (ValueError, RecursionError):
             raise InvalidClientMetadata("the registration is not valid JSON") from None
         client, secret = register(body, scopes_supported=server.settings.scopes_supported, now=server.clock())
-        if not await server.storage.add_client(client, server.settings.max_clients):
+        if not await server.storage.add_client(client, server.clock()):
             server.metrics.client_registrations.labels("throttled").inc()
             raise TemporarilyUnavailable("the client registry is full; try again later")
     except OAuthError as error:
@@ -185,7 +185,7 @@ async def _authorize(request: web.Request) -> web.StreamResponse:
     server = request.app[AUTH_SERVER]
     params = _params(request)
     client_ids = params.get("client_id", [])
-    client = await server.storage.get_client(client_ids[0]) if len(client_ids) == 1 else None
+    client = await server.storage.get_client(client_ids[0], server.clock()) if len(client_ids) == 1 else None
     try:
         redirect_uri = check_redirect_target(params, client)
     except OAuthError as error:
@@ -251,7 +251,8 @@ async def _render_page(
 ) -> web.Response:
     """The login or consent page: it names the client and where the code will go (the client
     chose its name; the redirect URI's host is what the user can check)."""
-    client = await request.app[AUTH_SERVER].storage.get_client(pending.client_id)
+    server = request.app[AUTH_SERVER]
+    client = await server.storage.get_client(pending.client_id, server.clock())
     action = metadata.LOGIN_PATH if template == "login.html" else metadata.CONSENT_PATH
     response = aiohttp_jinja2.render_template(
         template,

@@ -137,6 +137,10 @@ class AuthServerSettings:
         "Where clients, codes and tokens live.", default_factory=lambda: MemoryStorage(type="memory")
     )
     max_clients: int = setting("Most dynamically registered clients kept.", default=1000)
+    client_idle_ttl: Seconds = setting(
+        "How long a client with no live session is kept after its last use (1h to 365d).",
+        default=parse_duration("30d"),
+    )
     insecure_allow_http: bool = setting(
         "Allow an http:// issuer that is not on loopback (development only).", default=False
     )

@@ -183,6 +183,8 @@ def _check_material(
             )
     if auth_server.max_clients < 1:
         yield ConfigIssue("auth_server.max_clients", "must be at least 1")
+    if not 3600 <= auth_server.client_idle_ttl <= 365 * 86400:
+        yield ConfigIssue("auth_server.client_idle_ttl", "must be between 1h and 365d")
 
 
 def _check_upstreams(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:

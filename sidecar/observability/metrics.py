@@ -7,7 +7,11 @@ fixed sets, statuses are HTTP status codes. ``docs/operations.md`` lists each me
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from sidecar import __version__
 
@@ -112,6 +116,15 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.registered_clients = Gauge(
+            "mcp_sidecar_registered_clients", "Clients in the authorization server's registry.", registry=r
+        )
+        self.client_evictions = Counter(
+            "mcp_sidecar_client_evictions",
+            "Clients removed from the registry: idle (past client_idle_ttl), capacity (made room).",
+            ["reason"],
+            registry=r,
+        )
         self.oauth_errors = Counter(
             "mcp_sidecar_oauth_errors",
             "OAuth errors answered, by endpoint and RFC 6749 error code.",
@@ -120,6 +133,17 @@ class Metrics:
         )
         self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
         Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
+
+    # The storage's ClientEvents.
+    def client_evicted(self, reason: str) -> None:
+        self.client_evictions.labels(reason).inc()
+
+    def clients_registered(self, count: int) -> None:
+        self.registered_clients.set(count)
+
+    def watch_storage(self, sizes: Callable[[], Mapping[str, int]]) -> None:
+        """Export the store's entry counts, read at each scrape."""
+        self.registry.register(_StorageEntries(sizes))
 
     @staticmethod
     def method_label(method: str) -> str:
@@ -159,3 +183,18 @@ class Metrics:
         if child is None:
             child = self._mcp_children[key] = self.mcp_requests.labels(backend, method)
         child.inc()
+
+
+class _StorageEntries(Collector):
+    def __init__(self, sizes: Callable[[], Mapping[str, int]]) -> None:
+        self._sizes = sizes
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "mcp_sidecar_storage_entries",
+            "Entries the authorization server's store keeps, by kind.",
+            labels=["store"],
+        )
+        for store, count in self._sizes().items():
+            family.add_metric([store], count)
+        yield family

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""In-process storage: dicts with expiry times, swept as they are written, with bounded sizes.
+"""In-process storage: dicts with expiry times, bounded by count, emptied as time passes.
 
 One event loop runs every method to completion without awaiting in between, so each method is
 atomic. State lives in one process: more workers or replicas need a shared store.
@@ -7,39 +7,45 @@ atomic. State lives in one process: more workers or replicas need a shared store
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from sidecar.storage.protocol import RefreshUse
+from sidecar.storage.protocol import ClientEvents, EvictionReason, RefreshUse, StorageLimits
 from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
 
 T = TypeVar("T")
-MAX_ENTRIES = 100_000
 
 
 class _Expiring(Generic[T]):
-    """Insertion-ordered map of ``key -> (value, expires_at)``, bounded and swept on write."""
+    """``key -> (value, expires_at)``, at most ``max_entries`` (the soonest to expire goes first).
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._items: OrderedDict[str, tuple[T, float]] = OrderedDict()
+    Expired entries leave on the next call at or after their expiry, through a heap of expiry
+    times, whatever the rate of writes.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._items: dict[str, tuple[T, float]] = {}
+        self._heap: list[tuple[float, str]] = []
         self._max = max_entries
 
-    def put(self, key: str, value: T, expires_at: float) -> None:
+    def put(self, key: str, value: T, expires_at: float, now: float) -> None:
+        self.expire(now)
         self._items[key] = (value, expires_at)
-        self._items.move_to_end(key)
+        heapq.heappush(self._heap, (expires_at, key))
         while len(self._items) > self._max:
-            self._items.popitem(last=False)
+            self._pop_soonest()
+        if len(self._heap) > 2 * len(self._items) + 1024:  # entries replaced or popped
+            self._heap = [(expires_at, key) for key, (_value, expires_at) in self._items.items()]
+            heapq.heapify(self._heap)
 
     def get(self, key: str, now: float) -> T | None:
+        self.expire(now)
         item = self._items.get(key)
-        if item is None:
-            return None
-        if now >= item[1]:
-            del self._items[key]
-            return None
-        return item[0]
+        return item[0] if item is not None else None
 
     def pop(self, key: str, now: float) -> T | None:
         value = self.get(key, now)
@@ -50,9 +56,16 @@ class _Expiring(Generic[T]):
         for key in [key for key in self._items if key.startswith(prefix)]:
             del self._items[key]
 
-    def sweep(self, now: float) -> None:
-        for key in [key for key, (_value, expires_at) in self._items.items() if now >= expires_at]:
-            del self._items[key]
+    def expire(self, now: float) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            _expires_at, key = heapq.heappop(self._heap)
+            item = self._items.get(key)
+            if item is not None and item[1] <= now:
+                del self._items[key]
+
+    def _pop_soonest(self) -> None:
+        _expires_at, key = heapq.heappop(self._heap)
+        self._items.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -70,69 +83,116 @@ class _Family:
     expires_at: float
 
 
+@dataclass(slots=True)
+class _Registered:
+    client: Client
+    last_used: float
+    holds: dict[str, float] = field(default_factory=dict)  # holder -> until
+
+    def held(self, now: float) -> bool:
+        for holder in [holder for holder, until in self.holds.items() if until <= now]:
+            del self.holds[holder]
+        return bool(self.holds)
+
+
+class _NoEvents:
+    def client_evicted(self, reason: EvictionReason) -> None:
+        pass
+
+    def clients_registered(self, count: int) -> None:
+        pass
+
+
 class MemoryStorage:
-    def __init__(self) -> None:
-        self._clients: OrderedDict[str, Client] = OrderedDict()
-        self._used_clients: set[str] = set()
-        self._pending: _Expiring[PendingAuthorization] = _Expiring()
-        self._codes: _Expiring[_Code] = _Expiring()
-        self._refresh: _Expiring[RefreshRecord] = _Expiring()
-        self._families: _Expiring[_Family] = _Expiring()
-        self._revoked: _Expiring[bool] = _Expiring()
-        self._upstream: _Expiring[UpstreamTokens] = _Expiring()
-        self._writes = 0
+    def __init__(
+        self,
+        limits: StorageLimits | None = None,
+        *,
+        events: ClientEvents | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._limits = limits or StorageLimits()
+        self._events = events or _NoEvents()
+        self._clock = clock
+        self._clients: OrderedDict[str, _Registered] = OrderedDict()  # least recently used first
+        records = self._limits.max_records
+        self._holders: _Expiring[str] = _Expiring(records)  # holder -> client id
+        self._pending: _Expiring[PendingAuthorization] = _Expiring(self._limits.max_pending)
+        self._codes: _Expiring[_Code] = _Expiring(records)
+        self._refresh: _Expiring[RefreshRecord] = _Expiring(records)
+        self._families: _Expiring[_Family] = _Expiring(records)
+        self._revoked: _Expiring[bool] = _Expiring(records)
+        self._upstream: _Expiring[UpstreamTokens] = _Expiring(records)
 
-    def _wrote(self) -> None:
-        self._writes += 1
-        if self._writes % 1000 == 0:
-            now = time.time()
-            for store in (
-                self._pending,
-                self._codes,
-                self._refresh,
-                self._families,
-                self._revoked,
-                self._upstream,
-            ):
-                store.sweep(now)
+    # -- the client registry ----------------------------------------------------------------
 
-    async def add_client(self, client: Client, max_clients: int) -> bool:
-        if len(self._clients) >= max_clients:
-            # Make room only from clients that never got a token and are past the time a login
-            # takes: a registration flood must not push out clients people use.
-            idle_before = client.created_at - 600
-            victim = next(
-                (
-                    cid
-                    for cid, known in self._clients.items()
-                    if cid not in self._used_clients and known.created_at < idle_before
-                ),
-                None,
-            )
+    async def add_client(self, client: Client, now: float) -> bool:
+        self._expire_idle(now)
+        if len(self._clients) >= self._limits.max_clients:
+            # A registration flood must not push out clients people use: only an idle client
+            # (nothing of it alive) makes room, the least recently used first.
+            victim = next((cid for cid, entry in self._clients.items() if not entry.held(now)), None)
             if victim is None:
                 return False
-            del self._clients[victim]
-        self._clients[client.client_id] = client
+            self._evict(victim, "capacity")
+        self._clients[client.client_id] = _Registered(client, last_used=now)
+        self._events.clients_registered(len(self._clients))
         return True
 
-    async def mark_client_used(self, client_id: str) -> None:
-        self._used_clients.add(client_id)
+    async def get_client(self, client_id: str, now: float) -> Client | None:
+        self._expire_idle(now)
+        entry = self._clients.get(client_id)
+        return entry.client if entry is not None else None
 
-    async def get_client(self, client_id: str) -> Client | None:
-        return self._clients.get(client_id)
+    async def touch_client(self, client_id: str, now: float) -> None:
+        entry = self._clients.get(client_id)
+        if entry is not None:
+            entry.last_used = max(entry.last_used, now)
+            self._clients.move_to_end(client_id)
+
+    async def hold_client(self, client_id: str, holder: str, until: float) -> None:
+        entry = self._clients.get(client_id)
+        if entry is not None:
+            entry.holds[holder] = max(entry.holds.get(holder, until), until)
+            self._holders.put(holder, client_id, entry.holds[holder], self._clock())
+
+    def _release(self, holder: str, now: float) -> None:
+        client_id = self._holders.pop(holder, now)
+        entry = self._clients.get(client_id) if client_id is not None else None
+        if entry is not None:
+            entry.holds.pop(holder, None)
+
+    def _expire_idle(self, now: float) -> None:
+        cutoff = now - self._limits.client_idle_ttl
+        idle = []
+        for client_id, entry in self._clients.items():
+            if entry.last_used > cutoff:
+                break
+            if not entry.held(now):
+                idle.append(client_id)
+        for client_id in idle:
+            self._evict(client_id, "idle")
+
+    def _evict(self, client_id: str, reason: EvictionReason) -> None:
+        del self._clients[client_id]
+        self._events.client_evicted(reason)
+        self._events.clients_registered(len(self._clients))
+
+    # -- the authorization flow -------------------------------------------------------------
 
     async def put_pending(self, pending: PendingAuthorization) -> None:
-        self._pending.put(pending.id, pending, pending.expires_at)
-        self._wrote()
+        self._pending.put(pending.id, pending, pending.expires_at, self._clock())
+        await self.hold_client(pending.client_id, pending.id, pending.expires_at)
 
     async def get_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
         return self._pending.get(pending_id, now)
 
     async def take_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
+        self._release(pending_id, now)
         return self._pending.pop(pending_id, now)
 
     async def put_code(self, code_id: str, grant: CodeGrant) -> None:
-        self._codes.put(code_id, _Code(grant), grant.expires_at)
+        self._codes.put(code_id, _Code(grant), grant.expires_at, self._clock())
 
     async def consume_code(self, code_id: str, now: float) -> tuple[CodeGrant | None, bool]:
         code = self._codes.get(code_id, now)
@@ -142,11 +202,11 @@ class MemoryStorage:
         return code.grant, replayed
 
     async def put_refresh(self, record: RefreshRecord) -> None:
-        self._refresh.put(record.id, record, record.family_expires_at)
+        now = self._clock()
+        self._refresh.put(record.id, record, record.family_expires_at, now)
         self._families.put(
-            record.session_id, _Family(record.id, record.family_expires_at), record.family_expires_at
+            record.session_id, _Family(record.id, record.family_expires_at), record.family_expires_at, now
         )
-        self._wrote()
 
     async def use_refresh(self, token_id: str, now: float) -> tuple[RefreshRecord | None, RefreshUse]:
         record = self._refresh.get(token_id, now)
@@ -166,18 +226,35 @@ class MemoryStorage:
         return self._refresh.get(token_id, now)
 
     async def revoke_session(self, session_id: str, until: float) -> None:
-        self._revoked.put(session_id, True, until)
-        self._families.pop(session_id, 0.0)
+        now = self._clock()
+        self._revoked.put(session_id, True, until, now)
+        self._families.pop(session_id, now)
         self._upstream.pop_prefix(f"{session_id}\0")  # the user's upstream tokens go with it
+        self._release(session_id, now)  # a revoked session no longer holds its client
 
     async def session_revoked(self, session_id: str, now: float) -> bool:
         return bool(self._revoked.get(session_id, now))
 
     async def put_upstream_tokens(self, session_id: str, tokens: UpstreamTokens, until: float) -> None:
-        self._upstream.put(f"{session_id}\0{tokens.provider}", tokens, until)
+        self._upstream.put(f"{session_id}\0{tokens.provider}", tokens, until, self._clock())
 
     async def get_upstream_tokens(self, session_id: str, provider: str, now: float) -> UpstreamTokens | None:
         return self._upstream.get(f"{session_id}\0{provider}", now)
+
+    def sizes(self) -> Mapping[str, int]:
+        now = self._clock()
+        stores: dict[str, _Expiring[Any]] = {
+            "client_holds": self._holders,
+            "pending_authorizations": self._pending,
+            "codes": self._codes,
+            "refresh_tokens": self._refresh,
+            "sessions": self._families,
+            "revoked_sessions": self._revoked,
+            "upstream_tokens": self._upstream,
+        }
+        for store in stores.values():
+            store.expire(now)
+        return {"clients": len(self._clients)} | {name: len(store) for name, store in stores.items()}
 
     async def close(self) -> None:
         self._clients.clear()

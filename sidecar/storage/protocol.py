@@ -1,13 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
 """The storage protocol. Every method is one atomic step, so a Redis implementation can map
-each single-use operation (codes, refresh rotation) onto one command or script."""
+each single-use operation (codes, refresh rotation) onto one command or script.
+
+The client registry has a lifecycle that every implementation keeps (``tests/storage`` is the
+contract): a client is *held* while something of it is alive — an authorization in progress, an
+unredeemed code, a session whose tokens have not expired — and idle otherwise. An idle client
+expires ``client_idle_ttl`` after its last use; when the registry is at ``max_clients``, the least
+recently used idle client makes room; only a registry of held clients refuses a registration.
+"""
 
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
+
+EvictionReason = Literal["idle", "capacity"]
 
 
 class StorageError(Exception):
@@ -20,23 +31,50 @@ class RefreshUse(enum.Enum):
     UNKNOWN = "unknown"  # never issued, expired, or its family was revoked
 
 
+@dataclass(frozen=True, slots=True)
+class StorageLimits:
+    """How much a store keeps, and for how long an unused client."""
+
+    max_clients: int = 1000
+    client_idle_ttl: float = 30 * 86400.0
+    max_pending: int = 10_000  # authorizations waiting for a login
+    max_records: int = 100_000  # of each other kind: codes, refresh tokens, sessions, markers
+
+
+class ClientEvents(Protocol):
+    """What the store tells the metrics about its registry."""
+
+    def client_evicted(self, reason: EvictionReason) -> None: ...
+
+    def clients_registered(self, count: int) -> None: ...
+
+
 class Storage(Protocol):
-    async def add_client(self, client: Client, max_clients: int) -> bool:
-        """Store a client; False when the registry is full of clients in use."""
+    async def add_client(self, client: Client, now: float) -> bool:
+        """Store a client, making room from idle clients; False when every client is held."""
         ...
 
-    async def mark_client_used(self, client_id: str) -> None:
-        """The client obtained tokens: it is never evicted to make room for new ones."""
+    async def get_client(self, client_id: str, now: float) -> Client | None:
+        """The client, or None when it is unknown or expired."""
         ...
 
-    async def get_client(self, client_id: str) -> Client | None: ...
+    async def touch_client(self, client_id: str, now: float) -> None:
+        """The client was used (an authorization or a token request): its idle time restarts."""
+        ...
 
-    async def put_pending(self, pending: PendingAuthorization) -> None: ...
+    async def hold_client(self, client_id: str, holder: str, until: float) -> None:
+        """Something of the client is alive until ``until`` (a pending authorization's id, a
+        session's id): the client is not idle before then, unless the holder is released."""
+        ...
+
+    async def put_pending(self, pending: PendingAuthorization) -> None:
+        """Store a pending authorization; it holds its client until it expires or is taken."""
+        ...
 
     async def get_pending(self, pending_id: str, now: float) -> PendingAuthorization | None: ...
 
     async def take_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
-        """Remove and return it (single use)."""
+        """Remove and return it (single use); its hold on the client ends."""
         ...
 
     async def put_code(self, code_id: str, grant: CodeGrant) -> None: ...
@@ -58,8 +96,8 @@ class Storage(Protocol):
         ...
 
     async def revoke_session(self, session_id: str, until: float) -> None:
-        """Revoke a login session: its refresh family, every access token carrying its id, and
-        the upstream tokens kept for it."""
+        """Revoke a login session: its refresh family, every access token carrying its id, the
+        upstream tokens kept for it, and its hold on the client."""
         ...
 
     async def session_revoked(self, session_id: str, now: float) -> bool: ...
@@ -69,5 +107,9 @@ class Storage(Protocol):
     async def get_upstream_tokens(
         self, session_id: str, provider: str, now: float
     ) -> UpstreamTokens | None: ...
+
+    def sizes(self) -> Mapping[str, int]:
+        """Entries kept, by kind (for the metrics; empty when counting would cost a round trip)."""
+        ...
 
     async def close(self) -> None: ...

@@ -36,10 +36,15 @@ PASSWORD_HASH = hash_password(PASSWORD)
 
 
 def mode_b_settings(
-    mcp_origin: str, *, upstream: dict[str, Any] | None = None, legacy_sse: bool = False, **auth_server: Any
+    mcp_origin: str,
+    *,
+    upstream: dict[str, Any] | None = None,
+    legacy_sse: bool = False,
+    server: dict[str, Any] | None = None,
+    **auth_server: Any,
 ) -> Settings:
     """A Mode B sidecar in front of the MCP server at ``mcp_origin`` (with ``legacy_sse``, also
-    its HTTP+SSE transport at /sse and /messages/)."""
+    its HTTP+SSE transport at /sse and /messages/); ``server`` adds keys to its server section."""
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     upstream = upstream or {
@@ -68,9 +73,15 @@ def mode_b_settings(
     if legacy_sse:
         backend.update(sse_path="/sse", messages_path="/messages/")
     section.update(auth_server)
+    server_section: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "public_url": public,
+        "drain_timeout": "1s",
+    }
     return load_config_data(
         {
-            "server": {"host": "127.0.0.1", "port": port, "public_url": public, "drain_timeout": "1s"},
+            "server": server_section | (server or {}),
             "backends": [backend],
             "incoming_auth": {"type": "oidc", "oidc": {"issuer": public}},
             "auth_server": section,
@@ -278,6 +289,13 @@ class RawClient:
         return await self.token(
             {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token, **extra}
         )
+
+    async def revoke(self, client_id: str, token: str) -> int:
+        """RFC 7009 revocation of ``token`` by a public client; returns the status."""
+        async with self.http.post(
+            f"{self.base}/oauth/revoke", data={"token": token, "client_id": client_id}
+        ) as resp:
+            return resp.status
 
     async def call_mcp(self, access_token: str) -> int:
         """The status of an MCP initialize request carrying ``access_token``."""

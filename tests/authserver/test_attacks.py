@@ -396,6 +396,7 @@ async def test_codes_tokens_and_passwords_never_logged(mcp_server: str) -> None:
 
 
 async def test_registration_flood_never_evicts_clients_in_use(mcp_server: str) -> None:
+    """A flood of registrations only pushes out idle clients, never one with a live session."""
     settings = mode_b_settings(mcp_server, max_clients=2)
     assert settings.server.public_url is not None
     async with (
@@ -404,9 +405,8 @@ async def test_registration_flood_never_evicts_clients_in_use(mcp_server: str) -
     ):
         raw = RawClient(http, settings.server.public_url)
         client_id, tokens = await raw.sign_in()
-        assert (await raw.register())[0] == 201
-        status, body = await raw.register()
-        assert (status, body["error"]) == (503, "temporarily_unavailable")
+        for _ in range(10):
+            assert (await raw.register())[0] == 201
         status, body = await raw.refresh(client_id, tokens["refresh_token"])
         assert status == 200, body
 

@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The rules every store keeps: single use, rotation, and nothing kept past its life or bound."""
+
+from __future__ import annotations
+
+import secrets
+
+from sidecar.storage.protocol import RefreshUse
+from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UserInfo
+from tests.storage.conftest import LIMITS, Store
+
+USER = UserInfo(user_id="u1", provider="local")
+
+
+def client(now: float) -> Client:
+    return Client(
+        client_id=secrets.token_urlsafe(8),
+        redirect_uris=("http://127.0.0.1/cb",),
+        token_endpoint_auth_method="none",
+        secret_hash=None,
+        grant_types=("authorization_code", "refresh_token"),
+        application_type="native",
+        client_name=None,
+        scope=None,
+        created_at=now,
+    )
+
+
+def pending(client_id: str, expires_at: float) -> PendingAuthorization:
+    return PendingAuthorization(
+        id=secrets.token_urlsafe(8),
+        client_id=client_id,
+        redirect_uri="http://127.0.0.1/cb",
+        state=None,
+        code_challenge="c",
+        scopes=(),
+        resource="r",
+        upstream="local",
+        browser_binding="b",
+        expires_at=expires_at,
+    )
+
+
+def grant(client_id: str, session_id: str, expires_at: float) -> CodeGrant:
+    return CodeGrant(client_id, "http://127.0.0.1/cb", "c", (), "r", USER, session_id, expires_at)
+
+
+def refresh(client_id: str, session_id: str, expires_at: float) -> RefreshRecord:
+    return RefreshRecord(secrets.token_urlsafe(8), session_id, client_id, (), "r", USER, expires_at)
+
+
+async def register(store: Store) -> Client:
+    new = client(store.clock.now)
+    assert await store.storage.add_client(new, store.clock.now)
+    return new
+
+
+# -- the client registry -----------------------------------------------------------------------
+
+
+async def test_idle_client_expires_after_client_idle_ttl(store: Store) -> None:
+    """A client with nothing alive is gone client_idle_ttl after its last use."""
+    known = await register(store)
+    store.clock.now += LIMITS.client_idle_ttl - 1
+    assert await store.storage.get_client(known.client_id, store.clock.now) == known
+    store.clock.now += 2
+    assert await store.storage.get_client(known.client_id, store.clock.now) is None
+    assert store.events.evicted == ["idle"]
+    assert store.events.count == 0
+
+
+async def test_use_restarts_the_idle_time(store: Store) -> None:
+    known = await register(store)
+    store.clock.now += LIMITS.client_idle_ttl - 1
+    await store.storage.touch_client(known.client_id, store.clock.now)
+    store.clock.now += LIMITS.client_idle_ttl - 1
+    assert await store.storage.get_client(known.client_id, store.clock.now) == known
+
+
+async def test_held_client_outlives_its_idle_time_until_the_hold_ends(store: Store) -> None:
+    """A session holds its client past client_idle_ttl; when the session expires, it is idle."""
+    known = await register(store)
+    session_end = store.clock.now + 2 * LIMITS.client_idle_ttl
+    await store.storage.hold_client(known.client_id, "session-1", session_end)
+    store.clock.now = session_end - 1
+    assert await store.storage.get_client(known.client_id, store.clock.now) == known
+    store.clock.now = session_end
+    assert await store.storage.get_client(known.client_id, store.clock.now) is None
+
+
+async def test_revoked_session_releases_its_client_at_once(store: Store) -> None:
+    known = await register(store)
+    await store.storage.hold_client(known.client_id, "s1", store.clock.now + 10 * LIMITS.client_idle_ttl)
+    await store.storage.revoke_session("s1", store.clock.now + 100)
+    store.clock.now += LIMITS.client_idle_ttl + 1
+    assert await store.storage.get_client(known.client_id, store.clock.now) is None
+
+
+async def test_full_registry_evicts_the_least_recently_used_idle_client(store: Store) -> None:
+    oldest, middle, newest = [await register(store) for _ in range(3)]
+    store.clock.now += 1
+    await store.storage.touch_client(oldest.client_id, store.clock.now)  # now middle is the LRU
+    await register(store)
+    assert await store.storage.get_client(middle.client_id, store.clock.now) is None
+    for kept in (oldest, newest):
+        assert await store.storage.get_client(kept.client_id, store.clock.now) == kept
+    assert store.events.evicted == ["capacity"]
+    assert store.events.count == 3
+
+
+async def test_full_registry_never_evicts_a_held_client(store: Store) -> None:
+    """Only a registry of held clients refuses; when one hold ends, registration works again."""
+    clients = [await register(store) for _ in range(3)]
+    for index, known in enumerate(clients):
+        await store.storage.hold_client(known.client_id, f"s{index}", store.clock.now + 600)
+    assert not await store.storage.add_client(client(store.clock.now), store.clock.now)
+    assert all([await store.storage.get_client(c.client_id, store.clock.now) for c in clients])
+    await store.storage.revoke_session("s1", store.clock.now + 600)
+    assert await store.storage.add_client(client(store.clock.now), store.clock.now)
+    assert await store.storage.get_client(clients[1].client_id, store.clock.now) is None
+
+
+async def test_pending_authorization_holds_its_client_until_taken(store: Store) -> None:
+    clients = [await register(store) for _ in range(3)]
+    waiting = pending(clients[0].client_id, store.clock.now + 600)
+    await store.storage.put_pending(waiting)
+    for index, known in enumerate(clients[1:]):
+        await store.storage.hold_client(known.client_id, f"s{index}", store.clock.now + 600)
+    assert not await store.storage.add_client(client(store.clock.now), store.clock.now)
+    assert await store.storage.take_pending(waiting.id, store.clock.now) == waiting
+    assert await store.storage.add_client(client(store.clock.now), store.clock.now)
+
+
+# -- single use and rotation -------------------------------------------------------------------
+
+
+async def test_code_is_single_use_and_a_replay_is_reported(store: Store) -> None:
+    await store.storage.put_code("c1", grant("client", "s1", store.clock.now + 60))
+    first, replayed = await store.storage.consume_code("c1", store.clock.now)
+    assert first is not None
+    assert not replayed
+    again, replayed = await store.storage.consume_code("c1", store.clock.now)
+    assert again == first
+    assert replayed
+
+
+async def test_pending_is_taken_once(store: Store) -> None:
+    waiting = pending("client", store.clock.now + 600)
+    await store.storage.put_pending(waiting)
+    assert await store.storage.take_pending(waiting.id, store.clock.now) == waiting
+    assert await store.storage.take_pending(waiting.id, store.clock.now) is None
+
+
+async def test_rotated_refresh_token_reused_revokes_the_family(store: Store) -> None:
+    first = refresh("client", "s1", store.clock.now + 3600)
+    await store.storage.put_refresh(first)
+    assert (await store.storage.use_refresh(first.id, store.clock.now))[1] is RefreshUse.OK
+    second = refresh("client", "s1", first.family_expires_at)
+    await store.storage.put_refresh(second)
+    assert (await store.storage.use_refresh(first.id, store.clock.now))[1] is RefreshUse.REUSED
+    assert await store.storage.session_revoked("s1", store.clock.now)
+    assert (await store.storage.use_refresh(second.id, store.clock.now))[1] is RefreshUse.UNKNOWN
+
+
+# -- bounds: time and count --------------------------------------------------------------------
+
+
+async def test_records_leave_when_they_expire_without_further_writes(store: Store) -> None:
+    """Expiry, not a write counter, empties the stores."""
+    await store.storage.put_pending(pending("client", store.clock.now + 600))
+    await store.storage.put_code("c1", grant("client", "s1", store.clock.now + 60))
+    await store.storage.put_refresh(refresh("client", "s1", store.clock.now + 3600))
+    await store.storage.revoke_session("s2", store.clock.now + 3600)
+    sizes = store.storage.sizes()
+    assert sizes["pending_authorizations"] == sizes["codes"] == sizes["refresh_tokens"] == 1
+    store.clock.now += 3600
+    after = store.storage.sizes()
+    assert after["pending_authorizations"] == after["codes"] == after["refresh_tokens"] == 0
+    assert after["sessions"] == after["revoked_sessions"] == 0
+
+
+async def test_each_store_is_bounded_by_count(store: Store) -> None:
+    for _ in range(3 * LIMITS.max_pending):
+        await store.storage.put_pending(pending("client", store.clock.now + 600))
+    for index in range(3 * LIMITS.max_records):
+        await store.storage.put_code(f"c{index}", grant("client", f"s{index}", store.clock.now + 60))
+    sizes = store.storage.sizes()
+    assert sizes["pending_authorizations"] == LIMITS.max_pending
+    assert sizes["codes"] == LIMITS.max_records
