@@ -60,8 +60,9 @@ def _derive(password: str, log_n: int, r: int, p: int, salt: bytes) -> bytes:
     )
 
 
-def hash_password(password: str) -> str:
-    log_n, r, p = _DEFAULT
+def hash_password(password: str, *, log_n: int = _DEFAULT[0]) -> str:
+    """A new hash; ``log_n`` below the default only where speed matters more than cost (tests)."""
+    _unused, r, p = _DEFAULT
     salt = secrets.token_bytes(16)
     return f"scrypt${log_n}${r}${p}${_b64(salt)}${_b64(_derive(password, log_n, r, p, salt))}"
 

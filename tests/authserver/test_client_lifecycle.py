@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.authserver.flow import RawClient, mode_b_settings, pkce_pair
+from sidecar.config.passwords import hash_password
+from tests.authserver.flow import PASSWORD, RawClient, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar, Samples, metric_samples
 
 
@@ -18,7 +19,14 @@ from tests.support import RunningSidecar, Samples, metric_samples
 async def sidecar(mcp_server: str, **auth_server: Any) -> AsyncIterator[RawClient]:
     """A Mode B sidecar that believes X-Forwarded-For from loopback, so each simulated user
     comes from an address of its own (the login and registration limits are per address)."""
-    settings = mode_b_settings(mcp_server, server={"trusted_proxies": ["127.0.0.1/32"]}, **auth_server)
+    # The cheapest scrypt cost the config accepts: these tests sign in hundreds of times.
+    users = [{"username": "alice", "password_hash": hash_password(PASSWORD, log_n=10)}]
+    settings = mode_b_settings(
+        mcp_server,
+        upstream={"name": "local", "type": "static", "static_config": {"users": users}},
+        server={"trusted_proxies": ["127.0.0.1/32"]},
+        **auth_server,
+    )
     assert settings.server.public_url is not None
     async with RunningSidecar(settings), aiohttp.ClientSession() as http:
         yield RawClient(http, settings.server.public_url)
@@ -100,7 +108,7 @@ async def test_steady_client_churn_keeps_every_store_within_its_bounds(mcp_serve
     """A soak in small: a few hundred clients register, sign in, refresh and sign out, as MCP
     clients that re-register after each restart do. Registration never fails, the registry stays
     at its bound, and nothing of an ended session pins anything."""
-    flows, max_clients = 200, 5
+    flows, max_clients = 300, 5
     async with sidecar(mcp_server, max_clients=max_clients) as raw:
         for number in range(flows):
             async with user(raw, number) as someone:
