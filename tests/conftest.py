@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.redis_servers import RedisClusterServers, RedisServer
 from tests.servers.echo import build_echo_app
 from tests.support import Process, free_port
 
@@ -55,3 +56,20 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client that leaves bodies as they came (no decompression)."""
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real standalone redis-server on loopback, shared by the run (tests use key prefixes of
+    their own)."""
+    server = RedisServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A real Redis Cluster of three masters on loopback, shared by the run."""
+    cluster = RedisClusterServers.start()
+    yield cluster
+    cluster.stop()

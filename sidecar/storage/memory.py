@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sidecar.storage.protocol import ClientEvents, EvictionReason, RefreshUse, StorageLimits
+from sidecar.storage.protocol import ClientEvents, EvictionReason, NoEvents, RefreshUse, StorageLimits
 from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
 
 T = TypeVar("T")
@@ -95,14 +95,6 @@ class _Registered:
         return bool(self.holds)
 
 
-class _NoEvents:
-    def client_evicted(self, reason: EvictionReason) -> None:
-        pass
-
-    def clients_registered(self, count: int) -> None:
-        pass
-
-
 class MemoryStorage:
     def __init__(
         self,
@@ -112,7 +104,7 @@ class MemoryStorage:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._limits = limits or StorageLimits()
-        self._events = events or _NoEvents()
+        self._events = events or NoEvents()
         self._clock = clock
         self._clients: OrderedDict[str, _Registered] = OrderedDict()  # least recently used first
         records = self._limits.max_records

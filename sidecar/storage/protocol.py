@@ -49,6 +49,16 @@ class ClientEvents(Protocol):
     def clients_registered(self, count: int) -> None: ...
 
 
+class NoEvents:
+    """ClientEvents that go nowhere."""
+
+    def client_evicted(self, reason: EvictionReason) -> None:
+        pass
+
+    def clients_registered(self, count: int) -> None:
+        pass
+
+
 class Storage(Protocol):
     async def add_client(self, client: Client, now: float) -> bool:
         """Store a client, making room from idle clients; False when every client is held."""

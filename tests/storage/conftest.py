@@ -1,18 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
 """The storage contract: every implementation of ``sidecar.storage.protocol.Storage`` runs the
-same tests, on a clock the test moves."""
+same tests (memory, a real standalone Redis, a real Redis Cluster), on a clock the test moves."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from sidecar.storage.memory import MemoryStorage
 from sidecar.storage.protocol import EvictionReason, Storage, StorageLimits
+from sidecar.storage.redis import RedisStorage
+from sidecar.storage.sealing import Sealer
+from tests.redis_servers import RedisClusterServers, RedisServer
 
 T0 = 1_800_000_000.0
+SECRET = b"s" * 16 + secrets.token_bytes(16)
 
 
 @dataclass
@@ -47,9 +54,30 @@ class Store:
 LIMITS = StorageLimits(max_clients=3, client_idle_ttl=3600.0, max_pending=5, max_records=50)
 
 
-@pytest.fixture(params=["memory"])
+def redis_storage(
+    client: aioredis.Redis | RedisCluster, clock: Clock, events: Events, prefix: str | None = None
+) -> RedisStorage:
+    return RedisStorage(
+        client,
+        key_prefix=prefix or f"test:{{{secrets.token_hex(6)}}}:",
+        sealer=Sealer([SECRET]),
+        limits=LIMITS,
+        events=events,
+        clock=clock,
+    )
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     clock, events = Clock(), Events()
-    storage = MemoryStorage(LIMITS, events=events, clock=clock)
+    storage: Storage
+    if request.param == "memory":
+        storage = MemoryStorage(LIMITS, events=events, clock=clock)
+    elif request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        storage = redis_storage(aioredis.Redis(host="127.0.0.1", port=server.port), clock, events)
+    else:
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        storage = redis_storage(RedisCluster(host="127.0.0.1", port=cluster.port), clock, events)
     yield Store(storage, clock, events)
     await storage.close()

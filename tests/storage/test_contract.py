@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from sidecar.storage.protocol import RefreshUse
 from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UserInfo
 from tests.storage.conftest import LIMITS, Store
@@ -50,6 +52,8 @@ def refresh(client_id: str, session_id: str, expires_at: float) -> RefreshRecord
 
 
 async def register(store: Store) -> Client:
+    """A new client, registered a second after the one before (ties in last use have no order)."""
+    store.clock.now += 1
     new = client(store.clock.now)
     assert await store.storage.add_client(new, store.clock.now)
     return new
@@ -165,6 +169,7 @@ async def test_rotated_refresh_token_reused_revokes_the_family(store: Store) -> 
 # -- bounds: time and count --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("store", ["memory"], indirect=True)  # Redis: TTLs, in test_redis.py
 async def test_records_leave_when_they_expire_without_further_writes(store: Store) -> None:
     """Expiry, not a write counter, empties the stores."""
     await store.storage.put_pending(pending("client", store.clock.now + 600))
@@ -179,6 +184,7 @@ async def test_records_leave_when_they_expire_without_further_writes(store: Stor
     assert after["sessions"] == after["revoked_sessions"] == 0
 
 
+@pytest.mark.parametrize("store", ["memory"], indirect=True)  # Redis: maxmemory bounds it
 async def test_each_store_is_bounded_by_count(store: Store) -> None:
     for _ in range(3 * LIMITS.max_pending):
         await store.storage.put_pending(pending("client", store.clock.now + 600))

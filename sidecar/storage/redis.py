@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Storage on Redis (standalone, Sentinel or Cluster) through redis-py's asyncio client.
+
+Every operation that reads and writes is one Lua script (``redis_scripts``), atomic across all
+the processes and replicas sharing the Redis. Every key starts with the configured prefix,
+which carries a hash tag (``{...}``): in Cluster mode all keys of one sidecar share a slot, so
+a script may touch several of them. (Several sidecars spread over a cluster by prefix.)
+
+At rest: codes, refresh tokens and pending authorizations are stored under the SHA-256 of their
+id (the ids are 192-bit random values, so an unkeyed hash cannot be inverted), and upstream
+tokens are sealed with AES-GCM (``sealing``). A dump of the Redis yields no usable code, refresh
+token or upstream token.
+
+Redis errors are mapped to ``StorageError`` here, at the boundary: callers answer 503.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from sidecar.storage import codec, redis_scripts
+from sidecar.storage.protocol import ClientEvents, NoEvents, RefreshUse, StorageError, StorageLimits
+from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
+from sidecar.storage.sealing import Sealer
+
+T = TypeVar("T")
+RedisClient = aioredis.Redis | RedisCluster
+
+
+def _digest(token_id: str) -> str:
+    return hashlib.sha256(token_id.encode()).hexdigest()
+
+
+class RedisStorage:
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        key_prefix: str,
+        sealer: Sealer,
+        limits: StorageLimits | None = None,
+        events: ClientEvents | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self._prefix = key_prefix
+        self._route = [key_prefix + "clients"]  # KEYS[1] of every script: the slot of them all
+        self._sealer = sealer
+        self._limits = limits or StorageLimits()
+        self._events = events or NoEvents()
+        self._clock = clock
+        self._scripts = {
+            name: client.register_script(getattr(redis_scripts, name))
+            for name in (
+                "ADD_CLIENT",
+                "GET_CLIENT",
+                "HOLD",
+                "PUT_PENDING",
+                "TAKE_PENDING",
+                "PUT_CODE",
+                "CONSUME_CODE",
+                "PUT_REFRESH",
+                "USE_REFRESH",
+                "REVOKE_SESSION",
+                "PUT_UPSTREAM",
+            )
+        }
+
+    async def _run(self, script: str, *args: str | float | bytes) -> Any:
+        return await self._call(lambda: self._scripts[script](keys=self._route, args=[self._prefix, *args]))
+
+    async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await command()
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"redis: {type(exc).__name__}") from None
+
+    async def _live(self, key: str, now: float, field: str = "") -> bytes | None:
+        """The value of a record hash (``v`` and ``e``, or ``v:field`` and ``e:field``), while
+        its expiry time is ahead of ``now``."""
+        suffix = f":{field}" if field else ""
+        raw, until = await self._call(lambda: self._redis.hmget(key, [f"v{suffix}", f"e{suffix}"]))
+        if not isinstance(raw, bytes) or until is None or float(until) <= now:
+            return None
+        return raw
+
+    async def check(self) -> None:
+        """One round trip: StorageError when Redis does not answer."""
+        await self._call(self._redis.ping)
+
+    def _report(self, idle: int, capacity: int, count: int) -> None:
+        for _ in range(idle):
+            self._events.client_evicted("idle")
+        for _ in range(capacity):
+            self._events.client_evicted("capacity")
+        if idle or capacity:
+            self._events.clients_registered(count)
+
+    # -- the client registry ----------------------------------------------------------------
+
+    async def add_client(self, client: Client, now: float) -> bool:
+        added, idle, capacity, count = await self._run(
+            "ADD_CLIENT",
+            client.client_id,
+            codec.encode(client),
+            now,
+            self._limits.max_clients,
+            self._limits.client_idle_ttl,
+        )
+        self._report(idle, capacity, count)
+        if added:
+            self._events.clients_registered(count)
+        return bool(added)
+
+    async def get_client(self, client_id: str, now: float) -> Client | None:
+        raw, idle, count = await self._run("GET_CLIENT", client_id, now, self._limits.client_idle_ttl)
+        self._report(idle, 0, count)
+        return codec.decode_client(raw) if raw else None
+
+    async def touch_client(self, client_id: str, now: float) -> None:
+        await self._call(lambda: self._redis.zadd(self._route[0], {client_id: now}, xx=True, gt=True))
+
+    async def hold_client(self, client_id: str, holder: str, until: float) -> None:
+        await self._run("HOLD", client_id, holder, until, self._clock())
+
+    # -- the authorization flow -------------------------------------------------------------
+
+    async def put_pending(self, pending: PendingAuthorization) -> None:
+        await self._run(
+            "PUT_PENDING",
+            _digest(pending.id),
+            pending.client_id,
+            pending.expires_at,
+            codec.encode(dataclasses.replace(pending, id="")),  # the id only as its digest
+            self._clock(),
+        )
+
+    async def get_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
+        raw = await self._live(f"{self._prefix}pending:{_digest(pending_id)}", now)
+        return dataclasses.replace(codec.decode_pending(raw), id=pending_id) if raw else None
+
+    async def take_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
+        raw = await self._run("TAKE_PENDING", _digest(pending_id), now)
+        return dataclasses.replace(codec.decode_pending(raw), id=pending_id) if raw else None
+
+    async def put_code(self, code_id: str, grant: CodeGrant) -> None:
+        await self._run("PUT_CODE", _digest(code_id), grant.expires_at, codec.encode(grant), self._clock())
+
+    async def consume_code(self, code_id: str, now: float) -> tuple[CodeGrant | None, bool]:
+        found = await self._run("CONSUME_CODE", _digest(code_id), now)
+        if not found:
+            return None, False
+        return codec.decode_code(found[0]), found[1] == b"1"
+
+    async def put_refresh(self, record: RefreshRecord) -> None:
+        await self._run(
+            "PUT_REFRESH",
+            _digest(record.id),
+            record.session_id,
+            record.family_expires_at,
+            codec.encode(dataclasses.replace(record, id="")),  # the id only as its digest
+            self._clock(),
+        )
+
+    async def use_refresh(self, token_id: str, now: float) -> tuple[RefreshRecord | None, RefreshUse]:
+        found = await self._run("USE_REFRESH", _digest(token_id), now)
+        use = RefreshUse(found[0].decode())
+        record = dataclasses.replace(codec.decode_refresh(found[1]), id=token_id) if len(found) > 1 else None
+        return record, use
+
+    async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:
+        raw = await self._live(f"{self._prefix}rt:{_digest(token_id)}", now)
+        return dataclasses.replace(codec.decode_refresh(raw), id=token_id) if raw else None
+
+    async def revoke_session(self, session_id: str, until: float) -> None:
+        await self._run("REVOKE_SESSION", session_id, until, self._clock())
+
+    async def session_revoked(self, session_id: str, now: float) -> bool:
+        until = await self._call(lambda: self._redis.get(f"{self._prefix}rev:{session_id}"))
+        return until is not None and float(until) > now
+
+    async def put_upstream_tokens(self, session_id: str, tokens: UpstreamTokens, until: float) -> None:
+        sealed = self._sealer.seal(codec.encode(tokens), _context(session_id, tokens.provider))
+        await self._run("PUT_UPSTREAM", session_id, tokens.provider, sealed, until, self._clock())
+
+    async def get_upstream_tokens(self, session_id: str, provider: str, now: float) -> UpstreamTokens | None:
+        sealed = await self._live(f"{self._prefix}up:{session_id}", now, provider)
+        if sealed is None:
+            return None
+        return codec.decode_upstream(self._sealer.open(sealed, _context(session_id, provider)))
+
+    def sizes(self) -> Mapping[str, int]:
+        return {}  # counting keys would cost a scan of the keyspace on every scrape
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _context(session_id: str, provider: str) -> bytes:
+    return f"{session_id}\0{provider}".encode()

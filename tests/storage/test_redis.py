@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What only a shared store must prove: atomic single use across connections, nothing kept
+without a TTL, nothing usable in a dump, and a Redis that goes away is a StorageError, not a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from sidecar.storage.protocol import RefreshUse, StorageError
+from sidecar.storage.records import UpstreamTokens
+from sidecar.storage.redis import RedisStorage
+from sidecar.storage.sealing import Sealer
+from tests.redis_servers import RedisNode, RedisServer
+from tests.storage.conftest import SECRET, Clock, Events, redis_storage
+from tests.storage.test_contract import client, grant, pending, refresh
+from tests.support import free_port
+
+
+@pytest.fixture
+async def two(redis_server: RedisServer) -> AsyncIterator[tuple[RedisStorage, RedisStorage, Clock]]:
+    """Two stores on separate connection pools sharing one prefix: two sidecar processes."""
+    clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
+    stores = [
+        redis_storage(aioredis.Redis(host="127.0.0.1", port=redis_server.port), clock, Events(), prefix)
+        for _ in range(2)
+    ]
+    yield stores[0], stores[1], clock
+    for store in stores:
+        await store.close()
+
+
+async def test_fifty_concurrent_redemptions_of_one_code_across_two_stores_succeed_once(
+    two: tuple[RedisStorage, RedisStorage, Clock],
+) -> None:
+    first, second, clock = two
+    await first.put_code("code-1", grant("c", "s1", clock.now + 60))
+    results = await asyncio.gather(
+        *[(first if i % 2 else second).consume_code("code-1", clock.now) for i in range(50)]
+    )
+    assert sum(1 for found, replayed in results if found is not None and not replayed) == 1
+    assert sum(1 for found, replayed in results if found is not None and replayed) == 49
+
+
+async def test_concurrent_uses_of_one_refresh_token_rotate_it_once(
+    two: tuple[RedisStorage, RedisStorage, Clock],
+) -> None:
+    """Exactly one use succeeds; every other copy is a reuse, which revokes the family."""
+    first, second, clock = two
+    record = refresh("c", "s1", clock.now + 3600)
+    await first.put_refresh(record)
+    results = await asyncio.gather(
+        *[(first if i % 2 else second).use_refresh(record.id, clock.now) for i in range(20)]
+    )
+    uses = [use for _record, use in results]
+    assert uses.count(RefreshUse.OK) == 1
+    assert set(uses) <= {RefreshUse.OK, RefreshUse.REUSED, RefreshUse.UNKNOWN}
+    assert await second.session_revoked("s1", clock.now)
+
+
+async def test_a_client_registered_through_one_store_is_known_to_the_other(
+    two: tuple[RedisStorage, RedisStorage, Clock],
+) -> None:
+    first, second, clock = two
+    known = client(clock.now)
+    assert await first.add_client(known, clock.now)
+    assert await second.get_client(known.client_id, clock.now) == known
+
+
+async def test_every_key_has_a_ttl_but_the_bounded_registry(redis_server: RedisServer) -> None:
+    """Nothing grows without bound: records expire with what they store."""
+    clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
+    raw = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    store = redis_storage(raw, clock, Events(), prefix)
+    known = client(clock.now)
+    await store.add_client(known, clock.now)
+    await store.put_pending(pending(known.client_id, clock.now + 600))
+    await store.put_code("code-1", grant(known.client_id, "s1", clock.now + 60))
+    await store.hold_client(known.client_id, "s1", clock.now + 3600)
+    await store.put_refresh(refresh(known.client_id, "s1", clock.now + 3600))
+    await store.put_upstream_tokens("s1", UpstreamTokens("corp", "at"), clock.now + 3600)
+    await store.revoke_session("s2", clock.now + 3600)
+    registry = {f"{prefix}clients", f"{prefix}client:{known.client_id}", f"{prefix}holds:{known.client_id}"}
+    keys = {key.decode() async for key in raw.scan_iter(f"{prefix}*")}
+    assert registry <= keys
+    for key in keys - registry:
+        assert await raw.pttl(key) > 0, key
+    await store.close()
+    await raw.aclose()
+
+
+async def test_a_dump_holds_no_code_refresh_token_or_upstream_token_in_clear(
+    redis_server: RedisServer,
+) -> None:
+    clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
+    raw = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    store = redis_storage(raw, clock, Events(), prefix)
+    code_id, refresh_record, waiting = (
+        secrets.token_urlsafe(24),
+        refresh("c", "s1", clock.now + 3600),
+        pending("c", clock.now + 600),
+    )
+    upstream = UpstreamTokens(
+        "corp", "upstream-access-" + secrets.token_hex(8), "upstream-refresh-" + secrets.token_hex(8)
+    )
+    await store.put_code(code_id, grant("c", "s1", clock.now + 60))
+    await store.put_refresh(refresh_record)
+    await store.put_pending(waiting)
+    await store.put_upstream_tokens("s1", upstream, clock.now + 3600)
+    dump = b""
+    async for key in raw.scan_iter(f"{prefix}*"):
+        dump += key + (await raw.dump(key) or b"")
+    for secret in (
+        code_id,
+        refresh_record.id,
+        waiting.id,
+        upstream.access_token,
+        upstream.refresh_token or "",
+    ):
+        assert secret.encode() not in dump
+    assert await store.get_upstream_tokens("s1", "corp", clock.now) == upstream
+    await store.close()
+    await raw.aclose()
+
+
+async def test_sealed_upstream_tokens_open_after_the_secret_rotates(redis_server: RedisServer) -> None:
+    clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
+    upstream = UpstreamTokens("corp", "at", "rt")
+    before = redis_storage(aioredis.Redis(host="127.0.0.1", port=redis_server.port), clock, Events(), prefix)
+    await before.put_upstream_tokens("s1", upstream, clock.now + 60)
+    after = RedisStorage(
+        aioredis.Redis(host="127.0.0.1", port=redis_server.port),
+        key_prefix=prefix,
+        sealer=Sealer([secrets.token_bytes(32), SECRET]),
+        clock=clock,
+    )
+    assert await after.get_upstream_tokens("s1", "corp", clock.now) == upstream
+    stranger = RedisStorage(
+        aioredis.Redis(host="127.0.0.1", port=redis_server.port),
+        key_prefix=prefix,
+        sealer=Sealer([secrets.token_bytes(32)]),
+        clock=clock,
+    )
+    with pytest.raises(StorageError):
+        await stranger.get_upstream_tokens("s1", "corp", clock.now)
+    for store in (before, after, stranger):
+        await store.close()
+
+
+async def test_redis_down_is_a_storage_error_not_a_hang_and_recovery_needs_no_restart(
+    tmp_path: Path,
+) -> None:
+    # A server of this test's own: it is stopped and started again on the same port.
+    node = RedisNode(free_port(), tmp_path).start()
+    clock = Clock()
+    store = redis_storage(
+        aioredis.Redis(host="127.0.0.1", port=node.port, socket_connect_timeout=1, socket_timeout=1),
+        clock,
+        Events(),
+    )
+    try:
+        known = client(clock.now)
+        assert await store.add_client(known, clock.now)
+        node.stop()
+        async with asyncio.timeout(10):
+            with pytest.raises(StorageError):
+                await store.get_client(known.client_id, clock.now)
+            with pytest.raises(StorageError):
+                await store.check()
+        node.start()
+        await store.check()
+        assert await store.get_client(known.client_id, clock.now) is None  # nothing was persisted
+        assert await store.add_client(known, clock.now)
+    finally:
+        await store.close()
+        node.stop()
