@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +15,7 @@ from tests.authserver.flow import mode_b_settings
 from tests.support import RunningSidecar, free_port, settings_for
 
 
-def _echo_settings(echo_server: TestServer, **server: object) -> Settings:
+def _echo_settings(echo_server: TestServer, **server: Any) -> Settings:
     return settings_for(
         [{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}], **server
     )
