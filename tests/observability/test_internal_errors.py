@@ -39,18 +39,25 @@ def _sidecar_with_failing_routes(echo_server: TestServer) -> RunningSidecar:
     return RunningSidecar(settings, app)
 
 
-async def test_unexpected_exception_is_a_json_500_with_the_request_id_and_no_detail(
-    echo_server: TestServer, http: aiohttp.ClientSession, json_logs: RenderedLogs
-) -> None:
-    """A handler's exception is answered 500 in JSON naming the request id; its text stays out."""
+async def _raise_once(
+    echo_server: TestServer, http: aiohttp.ClientSession
+) -> tuple[aiohttp.ClientResponse, str]:
+    """GET the raising route on a fresh sidecar: the response and its body as text."""
     async with (
         _sidecar_with_failing_routes(echo_server) as sidecar,
         http.get(f"{sidecar.url}/test/raise") as resp,
     ):
-        assert resp.status == 500
-        assert resp.content_type == "application/json"
-        request_id = resp.headers["X-Request-Id"]
-        raw = await resp.text()
+        return resp, await resp.text()
+
+
+async def test_unexpected_exception_is_a_json_500_with_the_request_id_and_no_detail(
+    echo_server: TestServer, http: aiohttp.ClientSession, json_logs: RenderedLogs
+) -> None:
+    """A handler's exception is answered 500 in JSON naming the request id; its text stays out."""
+    resp, raw = await _raise_once(echo_server, http)
+    assert resp.status == 500
+    assert resp.content_type == "application/json"
+    request_id = resp.headers["X-Request-Id"]
     body = json.loads(raw)
     assert body["error"] == "internal_error"
     assert request_id in body["error_description"]
@@ -65,11 +72,8 @@ async def test_unexpected_exception_is_logged_with_its_traceback_as_text(
     echo_server: TestServer, http: aiohttp.ClientSession, json_logs: RenderedLogs
 ) -> None:
     """The ``internal_error`` event carries the request id and the traceback rendered as text."""
-    async with (
-        _sidecar_with_failing_routes(echo_server) as sidecar,
-        http.get(f"{sidecar.url}/test/raise") as resp,
-    ):
-        request_id = resp.headers["X-Request-Id"]
+    resp, _raw = await _raise_once(echo_server, http)
+    request_id = resp.headers["X-Request-Id"]
     (event,) = json_logs.named("internal_error")
     assert event["level"] == "error"
     assert event["request_id"] == request_id
