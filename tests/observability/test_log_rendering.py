@@ -93,3 +93,13 @@ def test_standard_library_exception_is_rendered_as_traceback_text() -> None:
     assert line["exception"].startswith("Traceback (most recent call last):")
     assert "ValueError: boom" in line["exception"]
     assert "<traceback object" not in json.dumps(line)
+
+
+def test_standard_library_message_is_escaped_on_the_console() -> None:
+    """aiohttp's own records go through the same escaping as the sidecar's events."""
+    record = logging.LogRecord(
+        "aiohttp.server", logging.WARNING, __file__, 1, "odd request %s", (CLEAR_SCREEN,), None
+    )
+    line = stdlib_formatter(console=True).format(record)
+    assert CLEAR_SCREEN not in line
+    assert r"odd request \x1b[2J" in SGR.sub("", line)
