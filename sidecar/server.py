@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Running the app: listeners with a request-head deadline, and the graceful shutdown sequence.
+"""Running the app: listeners with a request-head deadline (and the Server-header rule for the
+answers aiohttp's parser gives), and the graceful shutdown sequence.
 
 Shutdown (SIGTERM/SIGINT): ``/readyz`` turns 503 at once; after ``server.shutdown_delay`` the
 listener stops and idle connections close; in-flight requests get ``server.drain_timeout``; then
