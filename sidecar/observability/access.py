@@ -71,9 +71,15 @@ def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middlewar
                 status = 499  # the handler was cancelled, mostly because the client left (nginx's code)
                 info.outcome = info.outcome or "cancelled"
                 raise
-            except Exception:
-                status = 500
-                response = _internal_error(request, info, metrics)
+            except Exception as exc:
+                if isinstance(exc, ConnectionResetError) and _client_gone(request):
+                    # A write found the connection closing: the client left, which is no bug.
+                    status = 499
+                    info.outcome = info.outcome or "client_disconnect"
+                    response = web.Response(status=status)  # never sent: nobody is left to read it
+                else:
+                    status = 500
+                    response = _internal_error(request, info, metrics)
             finally:
                 ended = time.perf_counter()
                 metrics.count_request(info.backend, request.method, status)
@@ -86,6 +92,10 @@ def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middlewar
         return response
 
     return middleware
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 def _internal_error(request: web.Request, info: RequestInfo, metrics: Metrics) -> web.Response:

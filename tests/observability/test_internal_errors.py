@@ -29,13 +29,24 @@ async def _raise_mid_stream(request: web.Request) -> web.StreamResponse:
     raise RuntimeError(SECRET_DETAIL)
 
 
+async def _write_after_the_connection_closed(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    await response.prepare(request)
+    assert request.transport is not None
+    # What a client that leaves between two writes looks like to the handler, without the race.
+    request.transport.close()
+    await response.write(b"late")
+    return response
+
+
 def _sidecar_with_failing_routes(echo_server: TestServer) -> RunningSidecar:
-    """The real app and middleware stack, plus two routes whose handlers raise (the app is
-    still open to routes until it starts)."""
+    """The real app and middleware stack, plus routes whose handlers raise (the app is still
+    open to routes until it starts)."""
     settings = settings_for([{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}])
     app = create_app(settings)
     app.router.add_get("/test/raise", _raise)
     app.router.add_get("/test/raise-mid-stream", _raise_mid_stream)
+    app.router.add_get("/test/closed", _write_after_the_connection_closed)
     return RunningSidecar(settings, app)
 
 
@@ -115,3 +126,18 @@ async def test_exception_after_the_response_started_drops_the_connection(
     assert f"RuntimeError: {SECRET_DETAIL}" in event["exception"]
     assert json_logs.named("request")[0]["status"] == 500
     assert samples[("mcp_sidecar_internal_errors_total", (("backend", "-"),))] == 1
+
+
+async def test_write_to_a_closed_connection_is_a_client_disconnect_not_an_internal_error(
+    echo_server: TestServer, http: aiohttp.ClientSession, json_logs: RenderedLogs
+) -> None:
+    """A ConnectionResetError once the connection is closing is logged as 499 client_disconnect."""
+    async with _sidecar_with_failing_routes(echo_server) as sidecar:
+        with pytest.raises(aiohttp.ClientError):
+            async with http.get(f"{sidecar.url}/test/closed") as resp:
+                await resp.read()
+        samples = await metric_samples(http, sidecar.url)
+    assert json_logs.named("internal_error") == []
+    (access,) = [e for e in json_logs.named("request") if e["path"] == "/test/closed"]
+    assert (access["status"], access["outcome"]) == (499, "client_disconnect")
+    assert ("mcp_sidecar_internal_errors_total", (("backend", "-"),)) not in samples
