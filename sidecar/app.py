@@ -4,11 +4,12 @@ shared resource (one ``cleanup_ctx`` generator each)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.authn.authenticator import Authenticator
@@ -42,6 +43,7 @@ def create_app(
         middlewares=[access_middleware(metrics, access_log=settings.server.access_log)],
         client_max_size=settings.server.max_request_body,
     )
+    app.on_response_prepare.append(server_header_hook(settings.server.server_header))
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[READINESS] = Readiness(settings.backends, metrics)
@@ -77,11 +79,30 @@ def create_app(
     return app
 
 
-def create_metrics_app(metrics: Metrics) -> web.Application:
+def create_metrics_app(metrics: Metrics, *, server_header: str = "") -> web.Application:
     """The app on ``server.metrics_port``: ``/metrics`` only."""
     app = web.Application()
+    app.on_response_prepare.append(server_header_hook(server_header))
     app.router.add_get("/metrics", metrics_handler(metrics))
     return app
+
+
+def apply_server_header(headers: CIMultiDict[str], value: str) -> None:
+    """``server.server_header`` in place of aiohttp's ``Python/3.x aiohttp/3.x`` (or a backend's)."""
+    # SECURITY: exact versions tell an attacker which known flaws to try (OWASP WSTG-INFO-02).
+    headers.popall("Server", None)
+    if value:
+        headers["Server"] = value
+
+
+def server_header_hook(value: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An ``on_response_prepare`` signal handler: it runs after aiohttp set its defaults, on every
+    response of the app (proxied, error, metrics, authorization server)."""
+
+    async def hook(_request: web.Request, response: web.StreamResponse) -> None:
+        apply_server_header(response.headers, value)
+
+    return hook
 
 
 def _add_backend_routes(

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Running the app: listeners with a request-head deadline, and the graceful shutdown sequence.
+"""Running the app: listeners with a request-head deadline (and the Server-header rule for the
+answers aiohttp's parser gives), and the graceful shutdown sequence.
 
 Shutdown (SIGTERM/SIGINT): ``/readyz`` turns 503 at once; after ``server.shutdown_delay`` the
 listener stops and idle connections close; in-flight requests get ``server.drain_timeout``; then
@@ -17,11 +18,26 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
-from sidecar.app import METRICS, READINESS, create_app, create_metrics_app
+from sidecar.app import METRICS, READINESS, apply_server_header, create_app, create_metrics_app
 from sidecar.config import Settings
 
 log = structlog.get_logger("sidecar.server")
+
+
+class _ProtocolErrorResponse(web.Response):
+    """The answer to a request aiohttp rejected before routing (malformed head, and the like).
+
+    No app signal runs for it, so ``server.server_header`` is applied here, after aiohttp's
+    defaults (this hooks a private method; ``test_protocol_error_has_no_server_header`` guards it).
+    """
+
+    server_header: str = ""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        apply_server_header(self.headers, self.server_header)
 
 
 class _HeadDeadlineHandler(RequestHandler):
@@ -35,6 +51,21 @@ class _HeadDeadlineHandler(RequestHandler):
     """
 
     header_timeout: float = 10.0
+    server_header: str = ""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        response = super().handle_error(request, status, exc, message)
+        assert isinstance(response, web.Response)  # noqa: S101 - aiohttp builds a plain Response
+        answer = _ProtocolErrorResponse(status=response.status, body=response.body, headers=response.headers)
+        answer.server_header = self.server_header
+        answer.force_close()
+        return answer
 
     def log_exception(self, *args: Any, **kwargs: Any) -> None:
         # SECURITY: a parser error's message quotes the offending request bytes, which may be
@@ -59,22 +90,28 @@ class _HeadDeadlineHandler(RequestHandler):
 
 class _HeadDeadlineServer(web.Server):
     header_timeout: float = 10.0
+    server_header: str = ""
 
     def __call__(self) -> RequestHandler:
         handler = _HeadDeadlineHandler(self, loop=self._loop, **self._kwargs)
         handler.header_timeout = self.header_timeout
+        handler.server_header = self.server_header
         return handler
 
 
 class _Runner(web.AppRunner):
-    def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, app: web.Application, *, header_timeout: float, server_header: str, **kwargs: Any
+    ) -> None:
         super().__init__(app, **kwargs)
         self._header_timeout = header_timeout
+        self._server_header = server_header
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _HeadDeadlineServer  # same state, our protocol factory
         server.header_timeout = self._header_timeout  # type: ignore[attr-defined]
+        server.server_header = self._server_header  # type: ignore[attr-defined]
         return server
 
 
@@ -89,6 +126,7 @@ class Sidecar:
             _Runner(
                 self.app,
                 header_timeout=server.header_timeout,
+                server_header=server.server_header,
                 handle_signals=False,
                 access_log=None,
                 keepalive_timeout=server.idle_timeout,
@@ -98,7 +136,13 @@ class Sidecar:
         ]
         if server.metrics_port is not None:
             self._runners.append(
-                web.AppRunner(create_metrics_app(self.app[METRICS]), access_log=None, handle_signals=False)
+                _Runner(
+                    create_metrics_app(self.app[METRICS], server_header=server.server_header),
+                    header_timeout=server.header_timeout,
+                    server_header=server.server_header,
+                    access_log=None,
+                    handle_signals=False,
+                )
             )
         self.ports: list[int] = []
 

@@ -4,7 +4,6 @@ bearer authentication (the authorization server has its own rules)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -37,6 +36,7 @@ from sidecar.authserver.server import BINDING_COOKIE, PENDING_LIFETIME, AuthServ
 from sidecar.authserver.upstreams.static import StaticProvider
 from sidecar.observability.access import REQUEST_INFO
 from sidecar.public_documents import ANY_ORIGIN, cors_preflight, public_json
+from sidecar.request_body import BodyIncomplete, BodyTimeout, BodyTooLarge, BoundedBody
 from sidecar.storage.protocol import StorageError
 from sidecar.storage.records import PendingAuthorization
 
@@ -114,18 +114,19 @@ def _error_page(request: web.Request, error: OAuthError, status: int = 400) -> w
 
 async def _body(request: web.Request) -> bytes:
     """The whole body, at most 16 KiB whatever the framing, within the idle timeout."""
-    if (request.content_length or 0) > MAX_FORM_BYTES:
-        raise InvalidRequest("the request body is too large")
-    body = bytearray()
     try:
-        async with asyncio.timeout(request.app[AUTH_SERVER].body_timeout):
-            while chunk := await request.content.readany():
-                body += chunk
-                if len(body) > MAX_FORM_BYTES:
-                    raise InvalidRequest("the request body is too large")
-    except TimeoutError:
+        return await BoundedBody(
+            request.content,
+            declared=request.content_length,
+            limit=MAX_FORM_BYTES,
+            timeout=request.app[AUTH_SERVER].body_timeout,
+        ).read()
+    except BodyTooLarge:
+        raise InvalidRequest("the request body is too large") from None
+    except BodyTimeout:
         raise RequestTimeout("the request body did not arrive in time") from None
-    return bytes(body)
+    except BodyIncomplete:
+        raise InvalidRequest("the request body ended before it was complete") from None
 
 
 async def _form(request: web.Request) -> dict[str, str]:

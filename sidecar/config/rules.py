@@ -25,6 +25,7 @@ from sidecar.proxy.headers import HOP_BY_HOP
 RESERVED_PREFIXES = ("/health", "/readyz", "/metrics", "/.well-known", "/oauth")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # RFC 9110 §5.1 token
+_FIELD_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
 # Headers whose meaning an identity value must never take over.
 _RESERVED_HEADERS = frozenset(
     {
@@ -107,6 +108,14 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
     for key in ("header_timeout", "idle_timeout"):
         if getattr(server, key) <= 0:
             yield ConfigIssue(f"server.{key}", "must be greater than zero")
+    # RFC 9110 §5.5: a field value is visible characters and inner spaces; CR or LF would split
+    # the response head.
+    if not _FIELD_VALUE.fullmatch(server.server_header):
+        yield ConfigIssue(
+            "server.server_header",
+            "must be printable ASCII without leading or trailing spaces",
+            "write it as e.g. mcp-sidecar, or leave it empty to send no Server header",
+        )
 
 
 def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:

@@ -60,6 +60,9 @@ class ServerSettings:
     metrics_port: int | None = setting(
         "Serve /metrics on this separate port instead of the main one (e.g. 9464).", default=None
     )
+    server_header: str = setting(
+        "Value of the Server response header; empty (the default) sends none.", default=""
+    )
     access_log: bool = setting(
         "Write one `request` event per request (at info level); off saves ~10% CPU at high request rates.",
         default=True,

@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The outermost middleware: a request id, one ``request`` log event per request, the request
-metrics, and JSON bodies for the errors aiohttp raises itself (404, 405, 413)."""
+metrics, and JSON bodies for the errors aiohttp raises itself (404, 405, 413) and for any
+unexpected exception (500).
+
+The request id is bound to the logging context for the whole request, so every event logged
+while the request is handled carries the same ``request_id`` as its access event.
+"""
 
 from __future__ import annotations
 
@@ -51,30 +56,65 @@ def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middlewar
         info = RequestInfo(request_id=f"{_PREFIX}{next(_counter):08x}", started=time.perf_counter())
         request[REQUEST_INFO] = info
         status = 500
-        try:
-            response: web.StreamResponse = await handler(request)
-            status = response.status
-        except web.HTTPException as exc:
-            status = exc.status
-            if status < 400:
-                raise  # a redirect raised by a handler goes out as it is
-            response = json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
-        except asyncio.CancelledError:
-            status = 499  # the handler was cancelled, mostly because the client left (nginx's code)
-            info.outcome = info.outcome or "cancelled"
-            raise
-        finally:
-            ended = time.perf_counter()
-            metrics.count_request(info.backend, request.method, status)
-            if info.backend != NO_BACKEND:
-                metrics.duration(info.backend).observe((info.first_byte or ended) - info.started)
-            if access_log:
-                _log_request(request, info, status, ended)
+        # aiohttp runs each request in a task of its own (a copy of the context); the binding is
+        # still undone on the way out, so nothing logged after this middleware carries the id.
+        with structlog.contextvars.bound_contextvars(request_id=info.request_id):
+            try:
+                response: web.StreamResponse = await handler(request)
+                status = response.status
+            except web.HTTPException as exc:
+                status = exc.status
+                if status < 400:
+                    raise  # a redirect raised by a handler goes out as it is
+                response = json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+            except asyncio.CancelledError:
+                status = 499  # the handler was cancelled, mostly because the client left (nginx's code)
+                info.outcome = info.outcome or "cancelled"
+                raise
+            except Exception as exc:
+                if isinstance(exc, ConnectionResetError) and _client_gone(request):
+                    # A write found the connection closing: the client left, which is no bug.
+                    status = 499
+                    info.outcome = info.outcome or "client_disconnect"
+                    response = web.Response(status=status)  # never sent: nobody is left to read it
+                else:
+                    status = 500
+                    response = _internal_error(request, info, metrics)
+            finally:
+                ended = time.perf_counter()
+                metrics.count_request(info.backend, request.method, status)
+                if info.backend != NO_BACKEND:
+                    metrics.duration(info.backend).observe((info.first_byte or ended) - info.started)
+                if access_log:
+                    _log_request(request, info, status, ended)
         if not response.prepared:
             response.headers.setdefault("X-Request-Id", info.request_id)
         return response
 
     return middleware
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _internal_error(request: web.Request, info: RequestInfo, metrics: Metrics) -> web.Response:
+    """A bug or an unforeseen failure: logged with its traceback, answered with the request id only.
+
+    SECURITY: the exception's message and traceback stay in the log; they may name internal
+    paths, hosts or data of other requests (CWE-209).
+    """
+    info.outcome = "internal_error"
+    metrics.internal_errors.labels(info.backend).inc()
+    log.exception("internal_error", method=request.method, path=request.path, backend=info.backend)
+    if request.writer.output_size > 0 and request.transport is not None:
+        # The response head is already out: a second response cannot follow. Closing the
+        # connection tells the client the response is truncated; writing this one then fails
+        # with a ConnectionError, which aiohttp expects there.
+        request.transport.close()
+    return json_error(
+        500, "internal_error", f"the sidecar failed to handle this request (request id {info.request_id})"
+    )
 
 
 def _log_request(request: web.Request, info: RequestInfo, status: int, ended: float) -> None:

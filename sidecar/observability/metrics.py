@@ -77,6 +77,12 @@ class Metrics:
             ["backend"],
             registry=r,
         )
+        self.internal_errors = Counter(
+            "mcp_sidecar_internal_errors",
+            "Requests that failed with an unexpected exception in the sidecar (answered 500).",
+            ["backend"],
+            registry=r,
+        )
         self.token_validations = Counter(
             "mcp_sidecar_token_validations",
             "Bearer-token checks by result (ok, or the rejection reason) and key source "

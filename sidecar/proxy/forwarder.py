@@ -27,16 +27,20 @@ from sidecar.authn.errors import AuthError
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
-from sidecar.proxy.body import BUFFER_LIMIT, BodyTimeout, BodyTooLarge, StreamedBody, read_small_body
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
+from sidecar.request_body import BodyError, BodyTimeout, BodyTooLarge, BoundedBody
 
 log = structlog.get_logger("sidecar.proxy")
 
 _READ_ALL_LIMIT = 64 * 1024  # responses with a known length up to this are relayed in one write
+# Request bodies with a declared length up to this (every JSON-RPC message in practice) are read
+# whole, so the MCP method can be counted and a JSON-RPC error can answer for an unreachable
+# backend; larger or chunked bodies are streamed to the backend chunk by chunk.
+_BUFFER_LIMIT = 64 * 1024
 # JSON-RPC "implementation-defined server error" range (JSON-RPC 2.0 §5.1).
 _RPC_BACKEND_UNAVAILABLE = -32001
 _RPC_BACKEND_TIMEOUT = -32002
@@ -127,8 +131,8 @@ class Forwarder:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             body = await self._body(request)
-        except (BodyTooLarge, BodyTimeout, asyncio.IncompleteReadError) as exc:
-            return self._body_error(exc)
+        except BodyError as error:
+            return self._body_error(error)
         rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
         if rpc is not None:
             info.mcp_method = rpc.method
@@ -151,7 +155,7 @@ class Forwarder:
         info: RequestInfo,
         *,
         target: URL,
-        body: bytes | StreamedBody | None,
+        body: bytes | BoundedBody | None,
         rpc: jsonrpc.RpcSummary | None,
         origin: str | None,
         extra_headers: dict[str, str],
@@ -161,12 +165,12 @@ class Forwarder:
             forwarded=extra_headers,
             drop=self._drop,
             backend_origin=self.route.target_origin,
-            keep_content_length=isinstance(body, StreamedBody),
+            keep_content_length=isinstance(body, BoundedBody),
         )
         try:
             backend_response = await self._send(request.method, target, headers, body)
         except BackendFailure as failure:
-            if isinstance(body, StreamedBody) and body.error is not None:
+            if isinstance(body, BoundedBody) and body.error is not None:
                 return self._body_error(body.error)  # the body, not the backend, failed
             return self._failure_response(failure, rpc)
         try:
@@ -180,21 +184,20 @@ class Forwarder:
         finally:
             _close(backend_response)
 
-    async def _body(self, request: web.Request) -> bytes | StreamedBody | None:
+    async def _body(self, request: web.Request) -> bytes | BoundedBody | None:
         if not request.body_exists:
             return None
         length = request.content_length
-        if length is not None and length > self._max_body:
-            raise BodyTooLarge
-        if length is not None and length <= BUFFER_LIMIT:
-            return await read_small_body(request.content, length, self._idle_timeout)
-        return StreamedBody(request.content, self._max_body, self._idle_timeout)
+        body = BoundedBody(request.content, declared=length, limit=self._max_body, timeout=self._idle_timeout)
+        if length is not None and length <= _BUFFER_LIMIT:
+            return await body.read()
+        return body
 
     async def _send(
-        self, method: str, target: URL, headers: CIMultiDict[str], body: bytes | StreamedBody | None
+        self, method: str, target: URL, headers: CIMultiDict[str], body: bytes | BoundedBody | None
     ) -> aiohttp.ClientResponse:
         data: bytes | AsyncIterable[bytes] | None = (
-            body.__aiter__() if isinstance(body, StreamedBody) else body
+            body.__aiter__() if isinstance(body, BoundedBody) else body
         )
         read_timeout = self._backend.read_timeout
         try:
@@ -217,7 +220,7 @@ class Forwarder:
                 504, "backend_timeout", f"backend {self._name!r} did not answer in time"
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            if isinstance(body, StreamedBody) and body.error is not None:
+            if isinstance(body, BoundedBody) and body.error is not None:
                 raise BackendFailure(
                     502, "bad_gateway", "the request body failed"
                 ) from None  # the client's fault
@@ -234,14 +237,14 @@ class Forwarder:
             )
         return json_error(failure.status, failure.reason, failure.description)
 
-    def _body_error(self, error: Exception) -> web.Response:
+    def _body_error(self, error: BodyError) -> web.Response:
         if isinstance(error, BodyTooLarge):
             return json_error(
                 413, "request_too_large", f"the request body is larger than {self._max_body} bytes"
             )
         if isinstance(error, BodyTimeout):
             return json_error(408, "request_timeout", "the request body did not arrive in time")
-        return json_error(400, "incomplete_body", "the request body ended before its Content-Length")
+        return json_error(400, "incomplete_body", "the request body ended before it was complete")
 
     async def _relay(
         self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo, origin: str | None

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""How events are rendered: tracebacks as text, and nothing a client sends reaches the operator's
+terminal as a control sequence."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+
+import aiohttp
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sidecar.observability.logging import escape_for_terminal, stdlib_formatter
+from tests.observability.conftest import RenderedLogs
+from tests.support import RunningSidecar, settings_for
+
+CLEAR_SCREEN = "\x1b[2J"
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # the console renderer's own colours
+# What a terminal acts on: C0 and C1 controls, DEL, and the bidirectional overrides.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+async def test_console_log_escapes_control_characters_from_the_request_path(
+    http: aiohttp.ClientSession, console_logs: RenderedLogs
+) -> None:
+    """A path decoding to ``ESC [2J`` is written as ``\\x1b[2J``, never as the raw sequence."""
+    settings = settings_for([{"name": "echo", "url": "http://127.0.0.1:9/", "path": "/b"}])
+    async with (
+        RunningSidecar(settings) as sidecar,
+        http.get(f"{sidecar.url}/%1b%5b2J%07%C2%9B%E2%80%AE") as resp,
+    ):
+        assert resp.status == 404
+    (line,) = [line for line in console_logs.text.splitlines() if "request" in line and "404" in line]
+    for raw in (CLEAR_SCREEN, "\x07", "\x9b", "\u202e"):
+        assert raw not in line
+    # The renderer's own colours are the only escape sequences left.
+    assert r"path=/\x1b[2J\x07\x9b\u202e" in SGR.sub("", line)
+
+
+def test_console_log_escapes_claims_keys_and_nested_values() -> None:
+    """A ``sub`` claim, a key and a value inside a list are all escaped before rendering."""
+    event = escape_for_terminal(
+        None,
+        "info",
+        {
+            "event": "request",
+            "subject": f"alice{CLEAR_SCREEN}",
+            f"key{CLEAR_SCREEN}": 1,
+            "scopes": [f"read{CLEAR_SCREEN}"],
+            "status": 200,
+        },
+    )
+    rendered = structlog.dev.ConsoleRenderer(colors=False)(None, "info", event)
+    assert isinstance(rendered, str)
+    assert not CONTROL.search(rendered)
+    assert r"subject=alice\x1b[2J" in rendered
+    assert r"key\x1b[2J=1" in rendered
+    assert "status=200" in rendered
+
+
+@given(st.dictionaries(st.text(), st.one_of(st.text(), st.lists(st.text()), st.integers()), max_size=5))
+def test_console_rendering_never_writes_a_control_character(fields: dict[str, object]) -> None:
+    """Whatever the keys and values, the console line holds no control character."""
+    event = escape_for_terminal(None, "info", {"event": "fuzz", **fields})
+    rendered = structlog.dev.ConsoleRenderer(colors=False)(None, "info", event)
+    assert isinstance(rendered, str)
+    assert not CONTROL.search(rendered)
+
+
+def test_console_traceback_keeps_its_lines_but_escapes_controls() -> None:
+    """The traceback stays readable (line breaks kept); a control character inside it is escaped."""
+    event = escape_for_terminal(
+        None, "error", {"event": "internal_error", "exception": f"Traceback\n  line{CLEAR_SCREEN}"}
+    )
+    assert event["exception"] == "Traceback\n  line\\x1b[2J"
+
+
+def test_standard_library_exception_is_rendered_as_traceback_text() -> None:
+    """An aiohttp (standard-library) record with exc_info renders a traceback, not its repr."""
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", None, sys.exc_info()
+        )
+    line = json.loads(stdlib_formatter(console=False).format(record))
+    assert line["event"] == "Error handling request"
+    assert line["logger"] == "aiohttp.server"
+    assert line["exception"].startswith("Traceback (most recent call last):")
+    assert "ValueError: boom" in line["exception"]
+    assert "<traceback object" not in json.dumps(line)
+
+
+def test_standard_library_message_is_escaped_on_the_console() -> None:
+    """aiohttp's own records go through the same escaping as the sidecar's events."""
+    record = logging.LogRecord(
+        "aiohttp.server", logging.WARNING, __file__, 1, "odd request %s", (CLEAR_SCREEN,), None
+    )
+    line = stdlib_formatter(console=True).format(record)
+    assert CLEAR_SCREEN not in line
+    assert r"odd request \x1b[2J" in SGR.sub("", line)
