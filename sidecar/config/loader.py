@@ -77,6 +77,11 @@ def load_config_text(text: str, base: Path | None = None) -> Settings:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue("", _yaml_problem(exc), "fix the YAML syntax there")]) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "the file nests too deeply", "flatten it")]) from None
+    except Exception as exc:  # PyYAML's constructors let through what int(), float() or date() raise
+        problem = f"the file holds a value YAML cannot read ({exc.__class__.__name__}: {exc})"
+        raise ConfigError([ConfigIssue("", problem, "quote the value to make it a string")]) from None
     return load_config_data(raw, base)
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from sidecar.authserver.keys import public_jwk, thumbprint
 from sidecar.config import ConfigError, load_config_data
 from sidecar.config.keyfiles import signing_key_from_pem
 from tests.authserver.flow import PASSWORD_HASH, RawClient, mode_b_raw, mode_b_settings, pkce_pair
-from tests.support import RunningSidecar, free_port, settings_for
+from tests.support import RunningSidecar, free_port, run_cli, settings_for
 
 AS_PATHS = [
     "/.well-known/oauth-authorization-server",
@@ -176,13 +174,7 @@ def test_broken_auth_server_config_fails_closed(tmp_path: Path, case: str) -> No
     assert any(issue.path.startswith(EXPECTED[case]) for issue in info.value.issues), info.value
     config = tmp_path / "sidecar.yaml"
     config.write_text(yaml.safe_dump(raw))
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("serve", "--config", str(config))
     assert result.returncode != 0
     assert EXPECTED[case] in result.stderr
 
@@ -190,13 +182,8 @@ def test_broken_auth_server_config_fails_closed(tmp_path: Path, case: str) -> No
 def test_valid_mode_b_config_passes_check_config(tmp_path: Path) -> None:
     config = tmp_path / "sidecar.yaml"
     config.write_text(yaml.safe_dump(mode_b_raw()))
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "check-config", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_cli("check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
     assert "mode B" in result.stdout
 
 
