@@ -107,6 +107,8 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
         if problem := origin_problem(server.public_url):
             yield ConfigIssue("server.public_url", problem, "write it as https://mcp.example.com")
         elif cleartext := cleartext_url_problem(server.public_url):
+            # SECURITY: clients would send bearer tokens, codes and login cookies readable on the
+            # wire. A warning, not an error, so a test setup on a private host name still starts.
             yield warning("server.public_url", cleartext, "use https, the URL clients reach the sidecar at")
     for index, origin in enumerate(server.allowed_origins):
         if problem := origin_problem(origin):

@@ -4,7 +4,9 @@ for exposure (file modes) and strength (HMAC secrets)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,12 @@ import pytest
 import yaml
 
 from sidecar.authserver.keys import public_jwk, thumbprint
+from sidecar.authserver.server import AuthServerError, build_auth_server
 from sidecar.cli import keygen
 from sidecar.config import ConfigError, load_config_data
 from sidecar.config.keyfiles import signing_key_from_pem
+from sidecar.config.secrets import Secrets
+from sidecar.observability.metrics import Metrics
 from tests.authserver.flow import RawClient, mode_b_raw, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar, run_cli
 
@@ -95,6 +100,27 @@ async def test_upstream_client_secret_is_read_once_at_load(tmp_path: Path, mcp_s
         http.get(f"{base}/.well-known/oauth-authorization-server") as resp,
     ):
         assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("auth_server", "path"),
+    [
+        ({"signing_key_config": {"signing_key_file": "key.pem"}}, "auth_server.signing_key_config"),
+        ({"hmac_secret_files": ["hmac"]}, "auth_server.hmac_secret_files"),
+        ({"upstreams": [_oauth2_upstream(client_secret_file="secret")]}, "auth_server.upstreams[0]"),
+    ],
+)
+def test_server_refuses_settings_whose_secrets_were_not_loaded(
+    tmp_path: Path, auth_server: dict[str, Any], path: str
+) -> None:
+    """Fail closed: settings that name key or secret files but carry no loaded values (built
+    without the loader) stop the server; never an ephemeral key or no secret in their place."""
+    _keygen(tmp_path / "key.pem")
+    _keygen(tmp_path / "hmac", hmac_secret=True)
+    _secret_file(tmp_path / "secret", "upstream-secret")
+    loaded = load_config_data(mode_b_raw(**auth_server), base=tmp_path)
+    with pytest.raises(AuthServerError, match=re.escape(path)):
+        build_auth_server(dataclasses.replace(loaded, secrets=Secrets()), Metrics())
 
 
 def test_loaded_secrets_never_appear_in_repr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
