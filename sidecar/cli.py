@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from sidecar import __version__
-from sidecar.config import ConfigError, Settings, load_config_file
+from sidecar.config import ConfigError, ConfigIssue, Settings, load_config_file
 from sidecar.config.loader import config_path_from_env
 from sidecar.config.passwords import hash_password
 from sidecar.observability.logging import configure_logging
@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_config_error(exc)
         return EXIT_CONFIG
+    _print_issues(f"{len(settings.warnings)} warning(s)", settings.warnings)
     if args.command == "check-config":
         backends = ", ".join(f"{b.name} at {b.path}" for b in settings.backends)
         mode = "B (embedded authorization server)" if settings.auth_server is not None else "A"
@@ -84,8 +85,17 @@ def _print_config_error(exc: ConfigError) -> None:
     if not exc.issues:
         print("mcp-sidecar: no config file: pass --config FILE or set MCP_SIDECAR_CONFIG", file=sys.stderr)
         return
-    print(f"mcp-sidecar: the configuration has {len(exc.issues)} problem(s):", file=sys.stderr)
-    for issue in exc.issues:
+    errors = sum(issue.severity == "error" for issue in exc.issues)
+    _print_issues(f"the configuration has {errors} problem(s)", exc.issues)
+
+
+def _print_issues(title: str, issues: Sequence[ConfigIssue]) -> None:
+    """Errors and warnings alike, one per line by key path, on stderr (never on stdout, which
+    ``check-config`` keeps for its verdict)."""
+    if not issues:
+        return
+    print(f"mcp-sidecar: {title}:", file=sys.stderr)
+    for issue in issues:
         print(f"  - {issue}", file=sys.stderr)
 
 

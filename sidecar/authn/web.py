@@ -16,7 +16,6 @@ from sidecar.authn.keys import KeyProvider
 from sidecar.authn.protected_resource import WELL_KNOWN, metadata, metadata_path
 from sidecar.authn.validator import TokenValidator
 from sidecar.config.schema import OidcIncoming, Settings
-from sidecar.config.secrets import read_secret
 from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient, OutboundPolicy
 from sidecar.public_documents import cors_preflight, public_json
@@ -72,7 +71,7 @@ def build_authn(
         metrics=metrics,
     )
     introspector = None
-    secret = read_secret(oidc.client_secret_file, oidc.client_secret_env)
+    secret = settings.secrets.introspection_secret  # read by the loader, once
     if oidc.introspection_url is not None and oidc.client_id is not None and secret is not None:
         introspector = Introspector(
             client=outbound,

@@ -24,9 +24,8 @@ from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
 from sidecar.authserver.upstreams.oidc import OidcProvider
 from sidecar.authserver.upstreams.static import StaticProvider
 from sidecar.config.auth_server import AuthServerSettings, OidcUpstream, StaticUpstream, Upstream
-from sidecar.config.keyfiles import KeyFileError, load_hmac_secret, load_signing_key
 from sidecar.config.schema import Settings
-from sidecar.config.secrets import SecretError, read_secret
+from sidecar.config.secrets import Secrets
 from sidecar.config.values import canonical_origin
 from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient
@@ -176,20 +175,18 @@ def binding_hash(value: str) -> str:
 
 
 def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
-    """Create the authorization server or raise AuthServerError naming the key path."""
+    """Create the authorization server or raise AuthServerError naming the key path. Keys and
+    secrets come from ``settings.secrets``, read by the loader: no file is read here."""
     config = settings.auth_server
     if config is None:
         raise AuthServerError("auth_server: not configured")
     origin = canonical_origin(settings.server.public_url or config.issuer)
-    try:
-        keys = _signing_keys(config)
-        opaque = OpaqueTokens(
-            [load_hmac_secret(path) for path in config.hmac_secret_files] or [_ephemeral_hmac()]
-        )
-    except KeyFileError as exc:
-        raise AuthServerError(f"auth_server: {exc}") from None
+    keys = _signing_keys(config, settings.secrets)
+    if len(settings.secrets.hmac_secrets) != len(config.hmac_secret_files):
+        raise AuthServerError("auth_server.hmac_secret_files: not loaded (use sidecar.config's loader)")
+    opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
     outbound = OutboundClient(timeout=10)
-    upstream = _upstream(config.upstreams[0], outbound, origin + CALLBACK_PATH, metrics)
+    upstream = _upstream(config.upstreams[0], settings.secrets, outbound, origin + CALLBACK_PATH, metrics)
     storage = MemoryStorage(
         StorageLimits(max_clients=config.max_clients, client_idle_ttl=config.client_idle_ttl), events=metrics
     )
@@ -224,15 +221,15 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
 
 
 def _upstream(
-    config: Upstream, outbound: OutboundClient, callback: str, metrics: Metrics
+    config: Upstream, loaded_secrets: Secrets, outbound: OutboundClient, callback: str, metrics: Metrics
 ) -> UpstreamProvider:
     if isinstance(config, StaticUpstream):
         return StaticProvider(config)
     remote = config.oidc_config if isinstance(config, OidcUpstream) else config.oauth2_config
-    try:
-        secret = read_secret(remote.client_secret_file, remote.client_secret_env)
-    except SecretError as exc:
-        raise AuthServerError(f"auth_server.upstreams[0]: {exc}") from None
+    secret = loaded_secrets.upstream_secrets[0] if loaded_secrets.upstream_secrets else None
+    if secret is None and (remote.client_secret_file is not None or remote.client_secret_env is not None):
+        # Fail closed: settings built without the loader would otherwise log in without a secret.
+        raise AuthServerError("auth_server.upstreams[0]: the client secret was not loaded")
     if isinstance(config, OidcUpstream):
         return OidcProvider(
             config, client=outbound, client_secret=secret, callback_url=callback, metrics=metrics
@@ -240,7 +237,7 @@ def _upstream(
     return OAuth2Provider(config, client=outbound, client_secret=secret, callback_url=callback)
 
 
-def _signing_keys(config: AuthServerSettings) -> SigningKeys:
+def _signing_keys(config: AuthServerSettings, loaded_secrets: Secrets) -> SigningKeys:
     if config.signing_key_config is None:
         log.warning(
             "ephemeral_signing_key",
@@ -248,11 +245,13 @@ def _signing_keys(config: AuthServerSettings) -> SigningKeys:
             effect="tokens stop validating when this process restarts; set a key file in production",
         )
         return SigningKeys(ephemeral_signing_key())
-    key_config = config.signing_key_config
-    return SigningKeys(
-        load_signing_key(key_config.signing_key_file),
-        [load_signing_key(path) for path in key_config.fallback_key_files],
-    )
+    loaded = loaded_secrets.signing_key
+    if loaded is None or len(loaded_secrets.fallback_keys) != len(
+        config.signing_key_config.fallback_key_files
+    ):
+        # Fail closed: never an ephemeral key in place of a configured one.
+        raise AuthServerError("auth_server.signing_key_config: the keys were not loaded")
+    return SigningKeys(loaded, loaded_secrets.fallback_keys)
 
 
 def _ephemeral_hmac() -> bytes:

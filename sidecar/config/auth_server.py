@@ -129,6 +129,10 @@ class AuthServerSettings:
         "Files of secrets (>= 32 bytes) that sign opaque codes and refresh tokens; the first is current.",
         default=(),
     )
+    insecure_allow_weak_secrets: bool = setting(
+        "Accept HMAC secrets that are short or easy to guess, with a warning (development only).",
+        default=False,
+    )
     token_lifespans: TokenLifespans = setting("Token lifetimes.", default_factory=TokenLifespans)
     upstreams: tuple[Upstream, ...] = setting(
         "Upstream identity providers users log in with (one for now).", default=()

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``setting()``: how a configuration key is declared (a dataclass field with its doc)."""
+"""``setting()``: how a configuration key is declared (a dataclass field with its doc).
+
+Fields declared otherwise (``Settings.secrets``, ``Settings.warnings``) are what the loader
+derives, not keys: :func:`config_fields` leaves them out."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import Field, field
 from typing import Any
 
 MISSING: Any = dataclasses.MISSING
@@ -23,3 +26,8 @@ def setting(
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def config_fields(cls: type[Any]) -> tuple[Field[Any], ...]:
+    """The fields of ``cls`` that are configuration keys (declared with :func:`setting`)."""
+    return tuple(f for f in dataclasses.fields(cls) if "doc" in f.metadata)

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reading the authorization server's key material: PEM signing keys and HMAC secrets."""
+"""The authorization server's key material, parsed and judged: PEM signing keys and HMAC
+secrets. No I/O here; ``material.py`` reads the files."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -12,15 +12,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 MIN_RSA_BITS = 2048
 MIN_HMAC_BYTES = 32
+MIN_HMAC_DISTINCT_BYTES = 8
+MAX_REPEATED_PATTERN = 16
 
 
 class KeyFileError(Exception):
-    """A key file is missing, unreadable, of an unsupported kind or too weak (names the file only)."""
+    """A key file is of an unsupported kind or too weak (names the file only, never its bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    private_key: Any  # a cryptography private key
+    private_key: Any = field(repr=False)  # a cryptography private key
     algorithm: str  # ES256 | RS256 | EdDSA
 
 
@@ -46,21 +48,20 @@ def signing_key_from_pem(data: bytes, source: str) -> SigningKey:
     raise KeyFileError(f"{source} holds an unsupported key type; use EC P-256, RSA >= 2048 or Ed25519")
 
 
-def load_signing_key(path: str) -> SigningKey:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read key file {path!r}: {exc.strerror}") from None
-    return signing_key_from_pem(data, f"key file {path!r}")
+def hmac_secret_problem(secret: bytes) -> str | None:
+    """Why ``secret`` is too weak to sign codes and refresh tokens, or None.
 
-
-def load_hmac_secret(path: str) -> bytes:
-    try:
-        secret = Path(path).read_bytes().strip()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read HMAC secret file {path!r}: {exc.strerror}") from None
+    Guessable bytes are judged without any claim to measure entropy: too short, too few distinct
+    byte values (``aaaa…``, ``0101…``), or one short pattern repeated (``passwordpassword…``,
+    ``0123456789abcdef0123…``). A random secret such as ``mcp-sidecar keygen --hmac`` writes, or
+    ``openssl rand -hex 32``, never trips these.
+    """
     if len(secret) < MIN_HMAC_BYTES:
-        raise KeyFileError(
-            f"HMAC secret file {path!r} holds {len(secret)} bytes; at least {MIN_HMAC_BYTES} are needed"
-        )
-    return secret
+        return f"holds {len(secret)} bytes; at least {MIN_HMAC_BYTES} are needed"
+    distinct = len(set(secret))
+    if distinct < MIN_HMAC_DISTINCT_BYTES:
+        return f"has too few distinct bytes ({distinct}), so it is easy to guess"
+    for period in range(1, MAX_REPEATED_PATTERN + 1):
+        if secret[period:] == secret[:-period]:
+            return f"repeats a pattern of {period} bytes, so it is easy to guess"
+    return None

@@ -2,16 +2,18 @@
 """Turn a YAML document into :class:`Settings`, collecting every problem with its key path.
 
 Parsing is derived from the schema's field types, so adding a key is one line in ``schema.py``.
-This module is the only place that reads the config file or the environment.
+This module is the only place that reads the config file or the environment (the files and
+variables the settings name are read by ``material.py``, which it calls).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +21,8 @@ from typing import Any, Literal
 import yaml
 
 from sidecar.config.errors import ConfigError, ConfigIssue
+from sidecar.config.fields import config_fields
+from sidecar.config.material import read_material
 from sidecar.config.rules import check_rules
 from sidecar.config.schema import Settings
 from sidecar.config.values import ByteSize, IPNetwork, Seconds, parse_duration, parse_network, parse_size
@@ -50,7 +54,8 @@ class _Report:
 
 
 def load_config_file(path: str | Path) -> Settings:
-    """Read, parse and check a config file; raise :class:`ConfigError` listing every problem."""
+    """Read, parse and check a config file; raise :class:`ConfigError` listing every problem.
+    Relative file names in it resolve against its folder, whatever the working directory."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -63,32 +68,55 @@ def load_config_file(path: str | Path) -> Settings:
                 )
             ]
         ) from None
-    return load_config_text(text)
+    return load_config_text(text, base=Path(path).absolute().parent)
 
 
-def load_config_text(text: str) -> Settings:
+def load_config_text(text: str, base: Path | None = None) -> Settings:
+    """Parse YAML ``text``; ``base`` is the folder relative file names resolve against."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            [ConfigIssue("", f"the file is not valid YAML{where}", "fix the YAML syntax")]
-        ) from None
-    return load_config_data(raw)
+        raise ConfigError([ConfigIssue("", _yaml_problem(exc), "fix the YAML syntax there")]) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue("", "the file nests too deeply", "flatten it")]) from None
+    except Exception as exc:  # PyYAML's constructors let through what int(), float() or date() raise
+        problem = f"the file holds a value YAML cannot read ({exc.__class__.__name__}: {exc})"
+        raise ConfigError([ConfigIssue("", problem, "quote the value to make it a string")]) from None
+    return load_config_data(raw, base)
 
 
-def load_config_data(raw: object) -> Settings:
-    """Parse and check; every problem found, by key path, in one :class:`ConfigError`."""
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's own reason and place, e.g. ``line 3, column 5: mapping values are not
+    allowed here (while scanning a simple key at line 2, column 1)``; never the line's text."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"the file is not valid YAML: character {exc.position + 1} is refused ({exc.reason})"
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f"the file is not valid YAML: {' '.join(str(exc).split())}"
+    mark = exc.problem_mark
+    text = f"the file is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context:
+        context_mark = exc.context_mark
+        at = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark else ""
+        text += f" ({exc.context}{at})"
+    return text
+
+
+def load_config_data(raw: object, base: Path | None = None) -> Settings:
+    """Parse, read the secrets and keys it names (relative to ``base``, else the working
+    directory) and check; every problem found, by key path, in one :class:`ConfigError`.
+    The warnings of a usable configuration are in ``Settings.warnings``."""
     report = _Report()
     try:
-        settings = _parse(Settings, {} if raw is None else raw, "", report)
+        parsed = typing.cast(Settings, _parse(Settings, {} if raw is None else raw, "", report))
     except _Invalid:
         raise ConfigError(report.issues) from None
-    issues = report.issues + [i for i in check_rules(settings) if not report.concerns_failed_key(i)]
-    if issues:
+    secrets, material_issues = read_material(parsed, base)
+    settings = dataclasses.replace(parsed, secrets=secrets)
+    issues = report.issues + material_issues
+    issues += [i for i in check_rules(settings) if not report.concerns_failed_key(i)]
+    if any(issue.severity == "error" for issue in issues):
         raise ConfigError(issues)
-    return typing.cast(Settings, settings)
+    return dataclasses.replace(settings, warnings=tuple(issues))
 
 
 def _join(prefix: str, key: str) -> str:
@@ -170,15 +198,22 @@ def _parse_tagged(members: list[Any], raw: Any, path: str, report: _Report) -> A
     return _parse_dataclass(by_tag[tag], raw, path, report)
 
 
+def _known_key_hint(key: object, known: Iterable[str]) -> str:
+    """The nearest known key (a typo, ``require_scopes``), or all of them when none is near."""
+    names = list(known)
+    if close := difflib.get_close_matches(str(key), names, n=1):
+        return f"did you mean {close[0]}?"
+    return f"known keys here: {', '.join(names)}"
+
+
 def _parse_dataclass(cls: type[Any], raw: Any, path: str, report: _Report) -> Any:
     if not isinstance(raw, Mapping):
         report.add(ConfigIssue(path, f"must be a mapping of keys, got {type(raw).__name__}"))
         raise _Invalid
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in config_fields(cls)}
     for key in raw:
         if key not in fields:
-            known = ", ".join(fields)
-            report.add(ConfigIssue(_join(path, str(key)), "is not a known key", f"known keys here: {known}"))
+            report.add(ConfigIssue(_join(path, str(key)), "is not a known key", _known_key_hint(key, fields)))
     values: dict[str, Any] = {}
     bad = False
     for name, f in fields.items():
@@ -202,7 +237,7 @@ def _parse_dataclass(cls: type[Any], raw: Any, path: str, report: _Report) -> An
 
 def iter_keys(cls: type[Any] = Settings, prefix: str = "") -> Iterator[tuple[str, str]]:
     """Yield ``(key path, doc)`` for every key of the schema, lists written ``backends[].name``."""
-    for f in dataclasses.fields(cls):
+    for f in config_fields(cls):
         path = f"{prefix}{f.name}"
         yield path, f.metadata["doc"]
         for child_prefix, child in _nested(cls, f.name, path):

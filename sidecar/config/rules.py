@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Cross-field rules, run after parsing by both ``serve`` and ``check-config``."""
+"""Cross-field rules, run after parsing by both ``serve`` and ``check-config``. They do no I/O:
+the files and variables the settings name were read by the loader (``material.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from sidecar.config.errors import ConfigIssue
+from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.rules_auth_server import check_auth_server
 from sidecar.config.schema import (
     SUPPORTED_ALGORITHMS,
@@ -17,13 +18,18 @@ from sidecar.config.schema import (
     ServerSettings,
     Settings,
 )
-from sidecar.config.secrets import SecretError, read_secret
-from sidecar.config.values import is_loopback_host, origin_problem, split_url
+from sidecar.config.values import (
+    NAME_FIX,
+    cleartext_url_problem,
+    is_loopback_host,
+    name_problem,
+    origin_problem,
+    split_url,
+)
 from sidecar.proxy.headers import HOP_BY_HOP
 
 # Paths the sidecar serves itself; a backend may not claim them.
 RESERVED_PREFIXES = ("/health", "/readyz", "/metrics", "/.well-known", "/oauth")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # RFC 9110 §5.1 token
 _FIELD_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
 # Headers whose meaning an identity value must never take over.
@@ -98,8 +104,13 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
                 "must differ from server.port",
                 "omit it to serve /metrics on the main port",
             )
-    if server.public_url is not None and (problem := origin_problem(server.public_url)):
-        yield ConfigIssue("server.public_url", problem, "write it as https://mcp.example.com")
+    if server.public_url is not None:
+        if problem := origin_problem(server.public_url):
+            yield ConfigIssue("server.public_url", problem, "write it as https://mcp.example.com")
+        elif cleartext := cleartext_url_problem(server.public_url):
+            # SECURITY: clients would send bearer tokens, codes and login cookies readable on the
+            # wire. A warning, not an error, so a test setup on a private host name still starts.
+            yield warning("server.public_url", cleartext, "use https, the URL clients reach the sidecar at")
     for index, origin in enumerate(server.allowed_origins):
         if problem := origin_problem(origin):
             yield ConfigIssue(
@@ -156,7 +167,7 @@ def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:
             f"unsupported or empty: {bad_algs}",
             f"choose from {', '.join(SUPPORTED_ALGORITHMS)} (symmetric and none are never accepted)",
         )
-    yield from _check_secret_and_headers(oidc, where)
+    yield from _check_introspection_and_headers(oidc, where)
 
 
 def _check_oidc_bounds(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
@@ -174,24 +185,15 @@ def _check_oidc_bounds(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
             yield ConfigIssue(f"{where}.{key}", f"must be at least {text}")
 
 
-def _check_secret_and_headers(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
-    if oidc.client_secret_file is not None and oidc.client_secret_env is not None:
+def _check_introspection_and_headers(oidc: OidcSettings, where: str) -> Iterator[ConfigIssue]:
+    # Whether the secret can be read is the loader's finding, reported on the secret's own key.
+    no_secret = oidc.client_secret_file is None and oidc.client_secret_env is None
+    if oidc.introspection_url is not None and (oidc.client_id is None or no_secret):
         yield ConfigIssue(
-            f"{where}.client_secret_file", "is set together with client_secret_env", "set only one of them"
+            f"{where}.introspection_url",
+            "needs client_id and a client secret",
+            "set client_id and client_secret_file (or client_secret_env)",
         )
-    else:
-        try:
-            secret = read_secret(oidc.client_secret_file, oidc.client_secret_env)
-        except SecretError as exc:
-            key = "client_secret_file" if oidc.client_secret_file is not None else "client_secret_env"
-            yield ConfigIssue(f"{where}.{key}", str(exc))
-        else:
-            if oidc.introspection_url is not None and (oidc.client_id is None or secret is None):
-                yield ConfigIssue(
-                    f"{where}.introspection_url",
-                    "needs client_id and a client secret",
-                    "set client_id and client_secret_file (or client_secret_env)",
-                )
     for index, mapping in enumerate(oidc.identity_headers):
         name = mapping.header.lower()
         reserved = name in HOP_BY_HOP or name in _RESERVED_HEADERS or name.startswith("mcp-param-")
@@ -217,12 +219,8 @@ def _endpoint_problem(url: str, allow_http: bool) -> tuple[str, str] | None:
 
 
 def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:
-    if not _NAME.fullmatch(backend.name):
-        yield ConfigIssue(
-            f"{where}.name",
-            f"{backend.name!r} is not a valid name",
-            "use 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit",
-        )
+    if problem := name_problem(backend.name):
+        yield ConfigIssue(f"{where}.name", problem, NAME_FIX)
     yield from _check_backend_url(backend, where)
     for key in ("path", "sse_path", "messages_path"):
         value = getattr(backend, key)

@@ -8,12 +8,13 @@
 - V-07 every audience incoming auth accepts is one of ``auth_server.allowed_audiences``.
 - An embedded authorization server requires ``incoming_auth.type: oidc``.
 
-V-01..V-03 concern outgoing auth strategies that are not built yet.
+V-01..V-03 concern outgoing auth strategies that are not built yet. Reading the key and secret
+files (and their V-05 checks) is the loader's (``material.py``); these rules only look at what it
+read, in ``Settings.secrets``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from sidecar.config.auth_server import (
@@ -24,14 +25,17 @@ from sidecar.config.auth_server import (
     OidcUpstreamConfig,
     StaticUpstream,
 )
-from sidecar.config.errors import ConfigIssue
-from sidecar.config.keyfiles import KeyFileError, SigningKey, load_hmac_secret, load_signing_key
+from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.passwords import PasswordHashError, parse_password_hash
 from sidecar.config.schema import OidcIncoming, Settings
-from sidecar.config.secrets import SecretError, read_secret
-from sidecar.config.values import canonical_origin, is_loopback_host, split_url
+from sidecar.config.values import (
+    NAME_FIX,
+    canonical_origin,
+    cleartext_url_problem,
+    name_problem,
+    split_url,
+)
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _LIFESPANS = {
     "access_token_lifespan": (60.0, 86400.0, "1m", "1d"),
     "refresh_token_lifespan": (3600.0, 90 * 86400.0, "1h", "90d"),
@@ -43,13 +47,6 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
     auth_server = settings.auth_server
     if auth_server is None:
         return
-    # The current signing key is read once here; its problems are reported with the key files.
-    current: SigningKey | KeyFileError | None = None
-    if auth_server.signing_key_config is not None:
-        try:
-            current = load_signing_key(auth_server.signing_key_config.signing_key_file)
-        except KeyFileError as exc:
-            current = exc
     incoming = settings.incoming_auth
     if not isinstance(incoming, OidcIncoming):
         yield ConfigIssue(
@@ -64,9 +61,11 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
                 "V-04: differs from incoming_auth.oidc.issuer",
                 "make both the same string, byte for byte (every token would be refused)",
             )
-        if not isinstance(current, KeyFileError):
-            algorithm = current.algorithm if current is not None else "ES256"  # the ephemeral key's
-            yield from _check_validation_fits(auth_server, incoming, algorithm)
+        current = settings.secrets.signing_key
+        if auth_server.signing_key_config is None:
+            yield from _check_validation_fits(auth_server, incoming, "ES256")  # the ephemeral key's
+        elif current is not None:  # else the key file's problem is already reported
+            yield from _check_validation_fits(auth_server, incoming, current.algorithm)
         public = settings.server.public_url
         audiences = (
             [incoming.oidc.audience]
@@ -87,7 +86,7 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
                     "list every MCP endpoint URL (public_url + path) in allowed_audiences",
                 )
     yield from _check_issuer(auth_server, settings.server.public_url)
-    yield from _check_material(auth_server, current)
+    yield from _check_limits(auth_server)
     yield from _check_upstreams(auth_server)
 
 
@@ -121,12 +120,15 @@ def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> It
     ):
         yield ConfigIssue(where, "V-05: must be an absolute https URL without query or fragment")
         return
-    if parts.scheme == "http" and not (is_loopback_host(parts.hostname) or auth_server.insecure_allow_http):
-        yield ConfigIssue(
-            where,
-            "V-05: must use https (http only on loopback)",
-            "use https, or set auth_server.insecure_allow_http: true for development",
-        )
+    if cleartext := cleartext_url_problem(auth_server.issuer):
+        if auth_server.insecure_allow_http:
+            yield warning(where, cleartext, "development only: use https")
+        else:
+            yield ConfigIssue(
+                where,
+                "V-05: must use https (http only on loopback)",
+                "use https, or set auth_server.insecure_allow_http: true for development",
+            )
     if (
         public_url is not None
         and split_url(public_url)
@@ -148,34 +150,7 @@ def _check_issuer(auth_server: AuthServerSettings, public_url: str | None) -> It
             yield ConfigIssue(f"auth_server.scopes_supported[{index}]", f"{scope!r} is not a valid scope")
 
 
-def _check_material(
-    auth_server: AuthServerSettings, current: SigningKey | KeyFileError | None
-) -> Iterator[ConfigIssue]:
-    keys = auth_server.signing_key_config
-    if keys is not None:
-        problems: list[tuple[str, KeyFileError]] = []
-        if isinstance(current, KeyFileError):
-            problems.append(("signing_key_file", current))
-        for index, path in enumerate(keys.fallback_key_files):
-            try:
-                load_signing_key(path)
-            except KeyFileError as exc:
-                problems.append((f"fallback_key_files[{index}]", exc))
-        for key, problem in problems:
-            yield ConfigIssue(
-                f"auth_server.signing_key_config.{key}",
-                f"V-05: {problem}",
-                "create one with: mcp-sidecar keygen --out FILE",
-            )
-    for index, path in enumerate(auth_server.hmac_secret_files):
-        try:
-            load_hmac_secret(path)
-        except KeyFileError as exc:
-            yield ConfigIssue(
-                f"auth_server.hmac_secret_files[{index}]",
-                f"V-05: {exc}",
-                "create one with: mcp-sidecar keygen --hmac --out FILE",
-            )
+def _check_limits(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
     for key, (low, high, low_text, high_text) in _LIFESPANS.items():
         if not low <= getattr(auth_server.token_lifespans, key) <= high:
             yield ConfigIssue(
@@ -201,12 +176,8 @@ def _check_upstreams(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
     seen: set[str] = set()
     for index, upstream in enumerate(auth_server.upstreams):
         where = f"auth_server.upstreams[{index}]"
-        if not _NAME.fullmatch(upstream.name):
-            yield ConfigIssue(
-                f"{where}.name",
-                f"V-06: {upstream.name!r} is not a valid name",
-                "use 1-63 characters of a-z, 0-9, _ and -",
-            )
+        if problem := name_problem(upstream.name):
+            yield ConfigIssue(f"{where}.name", f"V-06: {problem}", NAME_FIX)
         elif upstream.name in seen:
             yield ConfigIssue(
                 f"{where}.name", f"V-06: {upstream.name!r} is used twice", "give each upstream its own name"
@@ -235,16 +206,6 @@ def _check_remote_upstream(
             yield ConfigIssue(
                 f"{where}.{key}", "must use https", "or set insecure_allow_http: true for development"
             )
-    if config.client_secret_file is not None and config.client_secret_env is not None:
-        yield ConfigIssue(
-            f"{where}.client_secret_file", "is set together with client_secret_env", "set only one"
-        )
-        return
-    try:
-        read_secret(config.client_secret_file, config.client_secret_env)
-    except SecretError as exc:
-        key = "client_secret_file" if config.client_secret_file is not None else "client_secret_env"
-        yield ConfigIssue(f"{where}.{key}", str(exc))
 
 
 def _check_static_upstream(upstream: StaticUpstream, where: str) -> Iterator[ConfigIssue]:

@@ -9,11 +9,13 @@ an undocumented key). The loader derives parsing from the field types; cross-fie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sidecar.config.auth_server import AuthServerSettings
+from sidecar.config.errors import ConfigIssue
 from sidecar.config.fields import setting
+from sidecar.config.secrets import Secrets
 from sidecar.config.values import ByteSize, IPNetwork, Seconds, parse_duration
 
 
@@ -256,3 +258,6 @@ class Settings:
     auth_server: AuthServerSettings | None = setting(
         "The embedded OAuth 2.1 / OIDC authorization server (Mode B); absent = Mode A.", default=None
     )
+    # Not keys: what the loader read from the files and variables named above, and its warnings.
+    secrets: Secrets = field(default_factory=Secrets, repr=False, compare=False)
+    warnings: tuple[ConfigIssue, ...] = field(default=(), compare=False)

@@ -1,32 +1,62 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Secrets come from a file (``*_file``) or an environment variable (``*_env``), never inline.
-This module reads them; the values are never logged or put in an error message."""
+"""Secrets and keys, read once by the loader and carried in ``Settings.secrets``.
+
+A secret comes from a file (``*_file``) or an environment variable (``*_env``), never inline.
+This module holds the loaded values and the two low-level reads; ``material.py`` decides what to
+read for which key. Values are never logged, put in an error message or shown by ``repr``.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from sidecar.config.keyfiles import SigningKey
 
 
 class SecretError(Exception):
     """A secret source is missing, unreadable or empty; the message names the source only."""
 
 
-def read_secret(file: str | None, env: str | None) -> str | None:
-    """The secret from ``file`` or ``env`` (surrounding whitespace stripped), None when neither is set."""
-    if file is not None:
-        try:
-            value = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(f"cannot read secret file {file!r}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise SecretError(f"secret file {file!r} is not UTF-8 text") from None
-        if not value:
-            raise SecretError(f"secret file {file!r} is empty")
-        return value
-    if env is not None:
-        value = os.environ.get(env, "").strip()
-        if not value:
-            raise SecretError(f"environment variable {env} is not set or empty")
-        return value
-    return None
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """Everything the settings point to in files and variables, as read at load.
+
+    ``signing_key`` is None when no key file is configured (the server then makes an ephemeral
+    one); ``upstream_secrets`` lines up with ``auth_server.upstreams``.
+    """
+
+    introspection_secret: str | None = field(default=None, repr=False)
+    signing_key: SigningKey | None = field(default=None, repr=False)
+    fallback_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
+    hmac_secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    upstream_secrets: tuple[str | None, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFile:
+    data: bytes = field(repr=False)
+    mode: int  # permission bits of the file that was read, not of one looked up again
+
+    @property
+    def exposed(self) -> bool:
+        """Group or others may read or write it."""
+        return bool(self.mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def read_secret_file(path: Path, what: str) -> SecretFile:
+    """The bytes and mode of one open file, so the mode checked is that of the bytes used."""
+    try:
+        with path.open("rb") as file:
+            return SecretFile(file.read(), stat.S_IMODE(os.fstat(file.fileno()).st_mode))
+    except OSError as exc:
+        raise SecretError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+
+
+def read_secret_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SecretError(f"environment variable {name} is not set or empty")
+    return value

@@ -20,6 +20,8 @@ ByteSize = NewType("ByteSize", int)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME_FIX = "use 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
@@ -104,3 +106,20 @@ def canonical_origin(value: str) -> str:
     port = parts.port
     default = {"http": 80, "https": 443}.get(scheme)
     return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid backend or upstream name (it goes into logs and metric
+    labels), or None when it is."""
+    return None if _NAME.fullmatch(value) else f"{value!r} is not a valid name"
+
+
+def cleartext_url_problem(value: str) -> str | None:
+    """Why a URL the sidecar is reached at sends tokens in the clear, or None: ``http`` on a
+    host that is not loopback."""
+    parts = split_url(value)
+    if parts is None or parts.scheme != "http" or not parts.hostname or is_loopback_host(parts.hostname):
+        return None
+    return (
+        "uses http on a host that is not loopback: tokens, codes and cookies would cross the network in clear"
+    )

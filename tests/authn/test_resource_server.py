@@ -319,7 +319,8 @@ async def test_mcp_sdk_client_with_a_real_token(idp: Idp, mcp_server: str) -> No
 async def test_opaque_tokens_are_introspected_and_cached(
     idp: Idp, echo_server: TestServer, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    """RFC 7662 against the IdP's real introspection endpoint, with client authentication."""
+    """RFC 7662 against the IdP's real introspection endpoint, with client authentication by the
+    secret the loader read (its file is gone before the sidecar starts)."""
     secret = tmp_path / "introspection-secret"
     secret.write_text("introspection-secret\n")
     settings = settings_for(
@@ -332,6 +333,7 @@ async def test_opaque_tokens_are_introspected_and_cached(
         ),
         public_url=PUBLIC,
     )
+    secret.unlink()
     now = int(time.time())
     good = await idp.opaque_token({"aud": RESOURCE, "sub": "erin", "exp": now + 60, "scope": "mcp:read"})
     wrong_aud = await idp.opaque_token({"aud": f"{PUBLIC}/elsewhere", "exp": now + 60})

@@ -35,6 +35,27 @@ PASSWORD = "wonderland"
 PASSWORD_HASH = hash_password(PASSWORD)
 
 
+def mode_b_raw(public: str = "https://mcp.example.com", **auth_server: Any) -> dict[str, Any]:
+    """The smallest Mode B config document on ``public``, one static user, no key files."""
+    return {
+        "server": {"public_url": public},
+        "backends": [{"name": "demo", "url": "http://127.0.0.1:3001/mcp", "path": "/mcp"}],
+        "incoming_auth": {"type": "oidc", "oidc": {"issuer": public}},
+        "auth_server": {
+            "issuer": public,
+            "allowed_audiences": [f"{public}/mcp"],
+            "upstreams": [
+                {
+                    "name": "local",
+                    "type": "static",
+                    "static_config": {"users": [{"username": "alice", "password_hash": PASSWORD_HASH}]},
+                }
+            ],
+            **auth_server,
+        },
+    }
+
+
 def mode_b_settings(
     mcp_origin: str,
     *,

@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from sidecar.app import create_app
 from sidecar.authserver.keys import public_jwk, thumbprint
 from sidecar.config import ConfigError, load_config_data
 from sidecar.config.keyfiles import signing_key_from_pem
-from tests.authserver.flow import PASSWORD_HASH, RawClient, mode_b_settings, pkce_pair
-from tests.support import RunningSidecar, free_port, settings_for
+from tests.authserver.flow import PASSWORD_HASH, RawClient, mode_b_raw, mode_b_settings, pkce_pair
+from tests.support import RunningSidecar, free_port, run_cli, settings_for
 
 AS_PATHS = [
     "/.well-known/oauth-authorization-server",
@@ -84,28 +83,6 @@ def _write_key(path: Path, key: Any) -> str:
     return str(path)
 
 
-def _mode_b_raw(
-    tmp_path: Path, public: str = "https://mcp.example.com", **auth_server: Any
-) -> dict[str, Any]:
-    return {
-        "server": {"public_url": public},
-        "backends": [{"name": "demo", "url": "http://127.0.0.1:3001/mcp", "path": "/mcp"}],
-        "incoming_auth": {"type": "oidc", "oidc": {"issuer": public}},
-        "auth_server": {
-            "issuer": public,
-            "allowed_audiences": [f"{public}/mcp"],
-            "upstreams": [
-                {
-                    "name": "local",
-                    "type": "static",
-                    "static_config": {"users": [{"username": "alice", "password_hash": PASSWORD_HASH}]},
-                }
-            ],
-            **auth_server,
-        },
-    }
-
-
 WEAK_RSA = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the attack
 
 
@@ -114,10 +91,12 @@ def _kid_of(path: str) -> str:
 
 
 def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
-    raw = _mode_b_raw(tmp_path)
+    raw = mode_b_raw()
     weak = tmp_path / "weak.pem"
     short = tmp_path / "short"
     short.write_text("too-short")
+    guessable = tmp_path / "guessable"
+    guessable.write_text("password" * 8)
     patches: dict[str, Any] = {
         "v04_issuer_mismatch": {
             "incoming_auth": {"type": "oidc", "oidc": {"issuer": "https://mcp.example.com/"}}
@@ -138,6 +117,7 @@ def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
             }
         },
         "v05_short_hmac": {"auth_server": {**raw["auth_server"], "hmac_secret_files": [str(short)]}},
+        "v05_guessable_hmac": {"auth_server": {**raw["auth_server"], "hmac_secret_files": [str(guessable)]}},
         "v05_lifespan": {
             "auth_server": {**raw["auth_server"], "token_lifespans": {"access_token_lifespan": "30d"}}
         },
@@ -175,6 +155,7 @@ EXPECTED = {
     "v05_unreadable_key": "auth_server.signing_key_config.signing_key_file",
     "v05_rsa_1024": "auth_server.signing_key_config.signing_key_file",
     "v05_short_hmac": "auth_server.hmac_secret_files[0]",
+    "v05_guessable_hmac": "auth_server.hmac_secret_files[0]",
     "v05_lifespan": "auth_server.token_lifespans.access_token_lifespan",
     "v06_duplicate_upstream": "auth_server.upstreams",
     "v07_audience": "incoming_auth.oidc.audience",
@@ -193,36 +174,25 @@ def test_broken_auth_server_config_fails_closed(tmp_path: Path, case: str) -> No
     assert any(issue.path.startswith(EXPECTED[case]) for issue in info.value.issues), info.value
     config = tmp_path / "sidecar.yaml"
     config.write_text(yaml.safe_dump(raw))
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("serve", "--config", str(config))
     assert result.returncode != 0
     assert EXPECTED[case] in result.stderr
 
 
 def test_valid_mode_b_config_passes_check_config(tmp_path: Path) -> None:
     config = tmp_path / "sidecar.yaml"
-    config.write_text(yaml.safe_dump(_mode_b_raw(tmp_path)))
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "check-config", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    config.write_text(yaml.safe_dump(mode_b_raw()))
+    result = run_cli("check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
     assert "mode B" in result.stdout
 
 
-async def test_tokens_validate_in_process_with_an_unroutable_issuer(tmp_path: Path, mcp_server: str) -> None:
+async def test_tokens_validate_in_process_with_an_unroutable_issuer(mcp_server: str) -> None:
     """Seed 001: the issuer's public name does not resolve here; the sidecar's own tokens still
     validate, with no DNS lookup or HTTP request for their keys."""
     port = free_port()
     public = "https://mcp.sidecar-test.invalid"
-    raw = _mode_b_raw(tmp_path, public)
+    raw = mode_b_raw(public)
     raw["server"] = {"host": "127.0.0.1", "port": port, "public_url": public}
     raw["backends"][0]["url"] = f"{mcp_server}/mcp"
     settings = load_config_data(raw)
@@ -249,7 +219,7 @@ async def test_key_rotation_fallback_keys_still_validate(tmp_path: Path, mcp_ser
     old_key = _write_key(tmp_path / "old.pem", ec.generate_private_key(ec.SECP256R1()))
     new_key = _write_key(tmp_path / "new.pem", ec.generate_private_key(ec.SECP256R1()))
     hmac_file = tmp_path / "hmac"
-    hmac_file.write_text("h" * 48)
+    hmac_file.write_text(secrets.token_urlsafe(48))
     before = mode_b_settings(
         mcp_server, signing_key_config={"signing_key_file": old_key}, hmac_secret_files=[str(hmac_file)]
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.cli import main
-from sidecar.config import ConfigError, load_config_data, load_config_file, load_config_text
+from sidecar.config import ConfigError, ConfigIssue, load_config_data, load_config_file, load_config_text
 from sidecar.config.values import parse_duration, parse_size
+from tests.authserver.flow import mode_b_raw
+from tests.support import Process, free_port
 
 GOOD_BACKEND = {"name": "everything", "url": "http://127.0.0.1:3001/mcp", "path": "/mcp"}
 
@@ -349,3 +352,257 @@ def test_any_document_gives_settings_or_a_config_error(raw: dict[str, Any]) -> N
     except ConfigError as exc:
         issues = exc.issues
     assert all(isinstance(issue.path, str) and str(issue) for issue in issues)
+
+
+def _only_issue(raw: Any) -> ConfigIssue:
+    with pytest.raises(ConfigError) as info:
+        load_config_data(raw)
+    [issue] = info.value.issues
+    return issue
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "hint"),
+    [
+        (
+            {"backends": [{**GOOD_BACKEND, "require_scopes": ["a"]}]},
+            "backends[0].require_scopes",
+            "did you mean required_scopes?",
+        ),
+        ({"backends": [GOOD_BACKEND], "sever": {}}, "sever", "did you mean server?"),
+        (
+            {"backends": [GOOD_BACKEND], "server": {"publicurl": "x"}},
+            "server.publicurl",
+            "did you mean public_url?",
+        ),
+        (_oidc_config(audiences=["x"]), "incoming_auth.oidc.audiences", "did you mean audience?"),
+        (
+            {"backends": [GOOD_BACKEND], "server": {"zzz": 1}},
+            "server.zzz",
+            "known keys here: host, port, public_url",
+        ),
+    ],
+)
+def test_unknown_key_suggests_the_nearest_known_key(raw: Any, path: str, hint: str) -> None:
+    """An unknown key names the known key it is closest to, or lists them all when none is close."""
+    issue = _only_issue(raw)
+    assert (issue.path, issue.problem) == (path, "is not a known key")
+    assert hint in issue.fix
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("server:\n  port: 80\n  host: a: b\n", "at line 3, column 10: mapping values are not allowed here"),
+        ("backends: [", "at line 1, column 12: expected the node content, but found '<stream end>'"),
+        ('a: "open\n', "found unexpected end of stream (while scanning a quoted scalar at line 1, column 4)"),
+        ("key: value\n\tbad: tab", "at line 2, column 1: found character '\\t' that cannot start any token"),
+        ("backends:\n  - name: a\n   url: x\n", "at line 3, column 4: expected <block end>"),
+        ("\x00", "character 1 is refused (special characters are not allowed)"),
+        ("a: 2001-13-45", "holds a value YAML cannot read (ValueError: month must be in 1..12)"),
+        ("a: !!float x", "holds a value YAML cannot read"),
+        ("a: !!int ", "holds a value YAML cannot read (IndexError"),
+        ("[" * 5000, "nests too deeply"),
+    ],
+)
+def test_yaml_errors_show_the_parsers_reason_and_place(text: str, reason: str) -> None:
+    """A file that is not valid YAML is reported with what the parser found and where (line and
+    column), as one top-level issue, never a traceback."""
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text)
+    [issue] = info.value.issues
+    assert issue.path == ""
+    assert reason in issue.problem
+
+
+_YAML_PIECES = st.sampled_from(
+    [
+        "server:",
+        "backends:",
+        "\n",
+        "  ",
+        "- ",
+        ": ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        '"',
+        "'",
+        "&a ",
+        "*a",
+        "!!int ",
+        "!!float ",
+        "!!binary ",
+        "!!timestamp ",
+        "2001-13-45",
+        "0x",
+        "\t",
+        "#",
+        "|",
+        ">",
+        "?",
+        "%",
+    ]
+)
+
+
+@given(st.lists(_YAML_PIECES | st.text(max_size=4), max_size=30).map("".join))
+def test_any_text_gives_settings_or_a_config_error(text: str) -> None:
+    """Fuzzed: whatever the file holds, broken YAML included, the loader answers with issues that
+    name a key path (or the top level), never a crash."""
+    issues: tuple[ConfigIssue, ...] = ()
+    try:
+        load_config_text(text)
+    except ConfigError as exc:
+        issues = exc.issues or (ConfigIssue("", ""),)
+    assert all(issue.problem for issue in issues)
+
+
+@pytest.mark.parametrize(
+    ("public_url", "warned"),
+    [
+        ("http://mcp.example.com", True),
+        ("http://10.0.0.5:8080", True),
+        ("https://mcp.example.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost:8080", False),
+        ("http://[::1]:8080", False),
+    ],
+)
+def test_http_public_url_on_a_host_that_is_not_loopback_warns(public_url: str, warned: bool) -> None:
+    """Tokens and cookies would cross the network in clear: a warning on server.public_url."""
+    settings = load_config_data({"server": {"public_url": public_url}, "backends": [GOOD_BACKEND]})
+    assert [(w.path, w.severity) for w in settings.warnings] == (
+        [("server.public_url", "warning")] if warned else []
+    )
+
+
+def test_http_issuer_allowed_for_development_warns() -> None:
+    """auth_server.insecure_allow_http lets an http issuer on a remote host through, with a warning."""
+    settings = load_config_data(mode_b_raw("http://mcp.example.com", insecure_allow_http=True))
+    assert {w.path for w in settings.warnings} == {"server.public_url", "auth_server.issuer"}
+
+
+def test_check_config_prints_warnings_by_key_path_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Warnings go to stderr like errors, by key path; check-config still says OK and exits 0."""
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        "server: {public_url: 'http://mcp.example.com'}\n"
+        "backends: [{name: a, url: 'http://127.0.0.1:1/m', path: /a}]\n"
+    )
+    assert main(["check-config", "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "configuration OK" in out
+    assert "warning: server.public_url: uses http on a host that is not loopback" in err
+
+
+def test_warnings_are_listed_with_the_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A configuration with errors and warnings lists both, and counts only the errors as problems."""
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        "server: {public_url: 'http://mcp.example.com', port: 70000}\n"
+        "backends: [{name: a, url: 'http://127.0.0.1:1/m', path: /a}]\n"
+    )
+    assert main(["check-config", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "the configuration has 1 problem(s)" in err
+    assert "  - server.port: must be between 0 and 65535" in err
+    assert "  - warning: server.public_url:" in err
+
+
+async def test_serve_prints_warnings_before_it_starts(tmp_path: Path) -> None:
+    """`serve` reports the same warnings, by key path, then runs."""
+    port = free_port()
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        f"server: {{host: 127.0.0.1, port: {port}, public_url: 'http://mcp.example.com'}}\n"
+        "backends: [{name: a, url: 'http://127.0.0.1:1/m', path: /a}]\n"
+    )
+    process = await Process.start(
+        ["-m", "sidecar", "serve", "--config", str(config)],
+        port,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    process.stop()
+    _out, err = process.popen.communicate()
+    assert "warning: server.public_url: uses http on a host that is not loopback" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        ({"backends": [{**GOOD_BACKEND, "name": "Bad Name"}]}, "backends[0].name"),
+        ({"backends": [{**GOOD_BACKEND, "name": "-dash"}]}, "backends[0].name"),
+        (
+            mode_b_raw(upstreams=[{"name": "Bad Name", "type": "static", "static_config": {"users": []}}]),
+            "auth_server.upstreams[0].name",
+        ),
+        (
+            mode_b_raw(upstreams=[{"name": "-dash", "type": "static", "static_config": {"users": []}}]),
+            "auth_server.upstreams[0].name",
+        ),
+    ],
+)
+def test_backend_and_upstream_names_follow_one_rule(raw: Any, path: str) -> None:
+    """Names go into logs and metric labels: the same rule, and the same fix, for both."""
+    with pytest.raises(ConfigError) as info:
+        load_config_data(raw)
+    [issue] = [i for i in info.value.issues if i.path == path]
+    assert "is not a valid name" in issue.problem
+    assert issue.fix == "use 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit"
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (_oidc_config(client_secret_file="/x", client_secret_env="Y"), "incoming_auth.oidc"),
+        (
+            mode_b_raw(
+                upstreams=[
+                    {
+                        "name": "corp",
+                        "type": "oidc",
+                        "oidc_config": {
+                            "issuer_url": "https://idp.example.com",
+                            "client_id": "c",
+                            "client_secret_file": "/x",
+                            "client_secret_env": "Y",
+                        },
+                    }
+                ]
+            ),
+            "auth_server.upstreams[0].oidc_config",
+        ),
+        (
+            mode_b_raw(
+                upstreams=[
+                    {
+                        "name": "plain",
+                        "type": "oauth2",
+                        "oauth2_config": {
+                            "authorization_endpoint": "https://idp.example.com/a",
+                            "token_endpoint": "https://idp.example.com/t",
+                            "userinfo_endpoint": "https://idp.example.com/u",
+                            "client_id": "c",
+                            "client_secret_file": "/x",
+                            "client_secret_env": "Y",
+                        },
+                    }
+                ]
+            ),
+            "auth_server.upstreams[0].oauth2_config",
+        ),
+    ],
+)
+def test_secret_file_and_env_together_are_refused_for_every_secret(raw: Any, where: str) -> None:
+    """Every client secret comes from one source: setting both is one error, and neither is read."""
+    issue = _only_issue(raw)
+    assert (issue.path, issue.problem) == (
+        f"{where}.client_secret_file",
+        "is set together with client_secret_env",
+    )
