@@ -51,6 +51,7 @@ def create_app(
     auth_server = build_auth_server(settings, metrics) if settings.auth_server is not None else None
     if auth_server is not None:
         key_provider = key_provider or auth_server.keys
+        app[READINESS].add_check(auth_server.not_ready)
     authn = build_authn(
         settings,
         metrics,

@@ -14,7 +14,8 @@ OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + descripti
   ├─ InvalidRedirectUri        400 invalid_redirect_uri (RFC 7591 §3.2.2)
   ├─ InvalidClientMetadata     400 invalid_client_metadata (RFC 7591 §3.2.2)
   ├─ TooManyRequests           429 slow_down-style throttle (registration)
-  └─ TemporarilyUnavailable    503 temporarily_unavailable
+  └─ TemporarilyUnavailable    503 temporarily_unavailable (with Retry-After)
+       └─ StorageUnavailable   503, the store does not answer
 """
 
 from __future__ import annotations
@@ -93,3 +94,14 @@ class RequestTimeout(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+    def __init__(self, description: str, retry_after: int = 60) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+
+class StorageUnavailable(TemporarilyUnavailable):
+    """The store does not answer: the client may retry soon."""
+
+    def __init__(self) -> None:
+        super().__init__("storage is unavailable; try again shortly", retry_after=5)

@@ -26,6 +26,7 @@ from sidecar.authserver.errors import (
 )
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys
 from sidecar.authserver.registration import hash_secret
+from sidecar.authserver.revocation import Revocations
 from sidecar.authserver.tokens import access_token_claims, mint_access_token
 from sidecar.storage.protocol import RefreshUse, Storage
 from sidecar.storage.records import Client, RefreshRecord, UserInfo
@@ -48,11 +49,13 @@ class TokenService:
         keys: SigningKeys,
         opaque: OpaqueTokens,
         storage: Storage,
+        revocations: Revocations,
         lifespans: Lifespans,
         clock: Callable[[], float],
     ) -> None:
         self._issuer, self._keys, self._opaque = issuer, keys, opaque
         self._storage, self._lifespans, self._clock = storage, lifespans, clock
+        self._revocations = revocations
 
     async def authenticate_client(self, form: Mapping[str, str], authorization: str | None) -> Client:
         """RFC 6749 §2.3 / OAuth 2.1 §2.4: by the method the client registered, and only it."""
@@ -95,7 +98,7 @@ class TokenService:
             raise InvalidGrant("the authorization code is invalid or expired")
         if replayed:
             # RFC 9700 §4.2.4 / OAuth 2.1 §4.1.3: a used code came back; revoke what it produced.
-            await self._storage.revoke_session(grant.session_id, now + self._lifespans.refresh)
+            await self._revocations.revoke(grant.session_id, now + self._lifespans.refresh)
             raise InvalidGrant("the authorization code was already used; its tokens are revoked")
         if grant.client_id != client.client_id:
             raise InvalidGrant("the authorization code was issued to another client")
@@ -135,12 +138,14 @@ class TokenService:
         record, use = (
             await self._storage.use_refresh(token_id, now) if token_id else (None, RefreshUse.UNKNOWN)
         )
+        if use is RefreshUse.REUSED and record is not None:
+            self._revocations.revoked_here(record.session_id)  # the store revoked the family
         if use is RefreshUse.REUSED:
             raise InvalidGrant("the refresh token was already used; the whole grant is revoked")
         if record is None or use is not RefreshUse.OK:
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
         if record.client_id != client.client_id:
-            await self._storage.revoke_session(record.session_id, record.family_expires_at)
+            await self._revocations.revoke(record.session_id, record.family_expires_at)
             raise InvalidGrant("the refresh token was issued to another client")
         return await self._issue(
             client,
@@ -202,11 +207,11 @@ class TokenService:
         if (token_id := self._opaque.verify(token)) is not None:
             record = await self._storage.get_refresh(token_id, now)
             if record is not None and record.client_id == client.client_id:
-                await self._storage.revoke_session(record.session_id, record.family_expires_at)
+                await self._revocations.revoke(record.session_id, record.family_expires_at)
             return
         session = self._own_access_token_session(token, client)
         if session is not None:
-            await self._storage.revoke_session(session, now + self._lifespans.refresh)
+            await self._revocations.revoke(session, now + self._lifespans.refresh)
 
     def _own_access_token_session(self, token: str, client: Client) -> str | None:
         try:

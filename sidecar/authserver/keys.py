@@ -121,6 +121,11 @@ class OpaqueTokens:
     def _mac(self, secret: bytes, token_id: str) -> str:
         return _b64(hmac.new(secret, token_id.encode(), hashlib.sha256).digest())
 
+    @property
+    def secrets(self) -> tuple[bytes, ...]:
+        """The HMAC secrets, the current one first (storage derives its sealing keys from them)."""
+        return self._secrets
+
     def mint(self) -> tuple[str, str]:
         """A new ``(token, id)``."""
         token_id = secrets.token_urlsafe(24)

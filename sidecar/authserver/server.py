@@ -4,6 +4,7 @@ authorization flow that tie the pure modules to storage and the upstream."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -19,6 +20,7 @@ from sidecar.authserver.errors import InvalidRequest
 from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
 from sidecar.authserver.metadata import CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH
+from sidecar.authserver.revocation import Revocations
 from sidecar.authserver.upstreams import UpstreamResult
 from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
 from sidecar.authserver.upstreams.oidc import OidcProvider
@@ -30,12 +32,14 @@ from sidecar.config.values import canonical_origin
 from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient
 from sidecar.proxy.forwarded import ProxyTrust
-from sidecar.storage.memory import MemoryStorage
-from sidecar.storage.protocol import Storage, StorageLimits
+from sidecar.storage.factory import open_storage
+from sidecar.storage.protocol import Storage, StorageError, StorageLimits
 from sidecar.storage.records import CodeGrant, PendingAuthorization
 
 log = structlog.get_logger("sidecar.authserver")
 PENDING_LIFETIME = 600.0  # a user has ten minutes to log in upstream
+STORAGE_PROBE_INTERVAL = 5.0
+REVOCATION_CHECK_INTERVAL = 5.0  # how late another process's revocation may reach this one
 BINDING_COOKIE = "mcp_sidecar_authz"
 
 
@@ -71,6 +75,7 @@ class AuthServer:
     keys: SigningKeys
     opaque: OpaqueTokens
     storage: Storage
+    revocations: Revocations
     tokens: TokenService
     upstream: UpstreamProvider
     outbound: OutboundClient
@@ -81,6 +86,29 @@ class AuthServer:
     registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
     # SECURITY: password guessing on the static login page, per client address.
     login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
+    storage_answering: bool = True  # as of the last storage call or probe
+
+    def storage_failed(self) -> None:
+        if self.storage_answering:
+            log.warning("storage_unavailable", effect="requests that need storage answer 503")
+        self.storage_answering = False
+
+    def not_ready(self) -> str | None:
+        """The /readyz reason while the store does not answer."""
+        return None if self.storage_answering else "storage: not answering"
+
+    async def probe_storage(self, interval: float = STORAGE_PROBE_INTERVAL) -> None:
+        """Ping the store for /readyz, for as long as the server runs."""
+        while True:
+            try:
+                await self.storage.check()
+            except StorageError:
+                self.storage_failed()
+            else:
+                if not self.storage_answering:
+                    log.info("storage_available")
+                self.storage_answering = True
+            await asyncio.sleep(interval)
 
     def client_address(self, peer: str | None, forwarded_for: list[str]) -> str:
         """The client's address, through trusted proxies (server.trusted_proxies) only."""
@@ -91,7 +119,7 @@ class AuthServer:
         return self.settings.issuer
 
     async def session_revoked(self, session_id: str) -> bool:
-        return await self.storage.session_revoked(session_id, self.clock())
+        return await self.revocations.revoked(session_id)
 
     async def start_pending(
         self, request: AuthorizationRequest, binding: str
@@ -187,23 +215,36 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
     opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
     outbound = OutboundClient(timeout=10)
     upstream = _upstream(config.upstreams[0], settings.secrets, outbound, origin + CALLBACK_PATH, metrics)
-    storage = MemoryStorage(
-        StorageLimits(max_clients=config.max_clients, client_idle_ttl=config.client_idle_ttl), events=metrics
+    storage = open_storage(
+        config.storage,
+        settings.secrets,
+        opaque.secrets,
+        StorageLimits(max_clients=config.max_clients, client_idle_ttl=config.client_idle_ttl),
+        metrics,
     )
     metrics.watch_storage(storage.sizes)
+    # Memory storage answers for free; a shared store is asked at most every few seconds per session.
+    revocations = Revocations(
+        storage, time.time, interval=0.0 if config.storage.type == "memory" else REVOCATION_CHECK_INTERVAL
+    )
     lifespans = config.token_lifespans
     tokens = TokenService(
         issuer=config.issuer,
         keys=keys,
         opaque=opaque,
         storage=storage,
+        revocations=revocations,
         clock=time.time,
         lifespans=Lifespans(
             lifespans.access_token_lifespan, lifespans.refresh_token_lifespan, lifespans.auth_code_lifespan
         ),
     )
     log.info(
-        "auth_server_created", issuer=config.issuer, kid=keys.kid, upstream=upstream.name, storage="memory"
+        "auth_server_created",
+        issuer=config.issuer,
+        kid=keys.kid,
+        upstream=upstream.name,
+        storage=config.storage.type,
     )
     return AuthServer(
         config,
@@ -211,6 +252,7 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         keys,
         opaque,
         storage,
+        revocations,
         tokens,
         upstream,
         outbound,

@@ -28,6 +28,7 @@ from sidecar.authserver.errors import (
     InvalidRequest,
     OAuthError,
     RequestTimeout,
+    StorageUnavailable,
     TemporarilyUnavailable,
     TooManyRequests,
 )
@@ -39,6 +40,7 @@ from sidecar.public_documents import ANY_ORIGIN, cors_preflight, public_json
 from sidecar.request_body import BodyIncomplete, BodyTimeout, BodyTooLarge, BoundedBody
 from sidecar.storage.protocol import StorageError
 from sidecar.storage.records import PendingAuthorization
+from sidecar.tasks import BackgroundTasks
 
 log = structlog.get_logger("sidecar.authserver.web")
 AUTH_SERVER = web.AppKey("auth_server", AuthServer)
@@ -66,25 +68,30 @@ def add_routes(app: web.Application, server: AuthServer) -> None:
         app.router.add_route("OPTIONS", path, cors_preflight)
     app.router.add_get(metadata.JWKS_PATH, public_json(server.keys.jwks()))
     app.router.add_route("OPTIONS", metadata.JWKS_PATH, cors_preflight)
-    app.router.add_post(metadata.REGISTER_PATH, _register)
+    app.router.add_post(metadata.REGISTER_PATH, _storage_guard(_register, "register"))
     app.router.add_route("OPTIONS", metadata.REGISTER_PATH, cors_preflight)
-    app.router.add_get(metadata.AUTHORIZE_PATH, _authorize, allow_head=False)  # HEAD must not start a login
-    app.router.add_post(metadata.TOKEN_PATH, _token)
+    app.router.add_get(
+        metadata.AUTHORIZE_PATH, _storage_guard(_authorize), allow_head=False
+    )  # HEAD must not start a login
+    app.router.add_post(metadata.TOKEN_PATH, _storage_guard(_token, "token"))
     app.router.add_route("OPTIONS", metadata.TOKEN_PATH, cors_preflight)
-    app.router.add_post(metadata.REVOKE_PATH, _revoke)
+    app.router.add_post(metadata.REVOKE_PATH, _storage_guard(_revoke, "revoke"))
     app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
     if isinstance(server.upstream, StaticProvider):
-        app.router.add_get(metadata.LOGIN_PATH, _page("login.html"))
-        app.router.add_post(metadata.LOGIN_PATH, _login_submit)
+        app.router.add_get(metadata.LOGIN_PATH, _storage_guard(_page("login.html")))
+        app.router.add_post(metadata.LOGIN_PATH, _storage_guard(_login_submit))
     else:
-        app.router.add_get(metadata.CONSENT_PATH, _page("consent.html"))
-        app.router.add_post(metadata.CONSENT_PATH, _consent_submit)
-        app.router.add_get(metadata.CALLBACK_PATH, _callback)
+        app.router.add_get(metadata.CONSENT_PATH, _storage_guard(_page("consent.html")))
+        app.router.add_post(metadata.CONSENT_PATH, _storage_guard(_consent_submit))
+        app.router.add_get(metadata.CALLBACK_PATH, _storage_guard(_callback))
     app.cleanup_ctx.append(_lifecycle)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    tasks = BackgroundTasks()
+    tasks.spawn(app[AUTH_SERVER].probe_storage(), name="probe:storage")
     yield
+    await tasks.close()
     await app[AUTH_SERVER].close()
 
 
@@ -97,8 +104,10 @@ def _oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.
         "basic"
     ):
         headers["WWW-Authenticate"] = 'Basic realm="mcp-sidecar"'
-    if isinstance(error, TooManyRequests | TemporarilyUnavailable):
+    if isinstance(error, TooManyRequests):
         headers["Retry-After"] = "60"
+    if isinstance(error, TemporarilyUnavailable):
+        headers["Retry-After"] = str(error.retry_after)
     return web.json_response(error.body(), status=error.status, headers=headers)
 
 
@@ -109,7 +118,25 @@ def _error_page(request: web.Request, error: OAuthError, status: int = 400) -> w
         "error.html", request, {"error": error.error, "description": error.description}, status=status
     )
     response.headers.update(_PAGE_HEADERS)
+    if isinstance(error, TemporarilyUnavailable):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+def _storage_guard(handler: Handler, endpoint: str | None = None) -> Handler:
+    """A store that does not answer is a 503 with Retry-After (JSON at ``endpoint``, else the
+    error page), never a 500: the request can be retried once the store is back."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StorageError:
+            request.app[AUTH_SERVER].storage_failed()
+            if endpoint is None:
+                return _error_page(request, StorageUnavailable(), status=503)
+            return _oauth_error(request, endpoint, StorageUnavailable())
+
+    return guarded
 
 
 async def _body(request: web.Request) -> bytes:
@@ -358,8 +385,6 @@ async def _token(request: web.Request) -> web.Response:
         response = await server.tokens.exchange(form, client)
     except OAuthError as error:
         return _oauth_error(request, "token", error)
-    except StorageError:
-        return _oauth_error(request, "token", _unavailable())
     server.metrics.tokens_issued.labels(form["grant_type"]).inc()
     return web.json_response(response, headers={**_NO_STORE, **ANY_ORIGIN})
 
@@ -373,7 +398,3 @@ async def _revoke(request: web.Request) -> web.Response:
     except OAuthError as error:
         return _oauth_error(request, "revoke", error)
     return web.Response(status=200, headers={**_NO_STORE, **ANY_ORIGIN})
-
-
-def _unavailable() -> OAuthError:
-    return TemporarilyUnavailable("storage is unavailable")

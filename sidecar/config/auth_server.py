@@ -114,6 +114,65 @@ class MemoryStorage:
 
 
 @dataclass(frozen=True, slots=True)
+class SentinelConfig:
+    master_name: str = setting("The name the sentinels know the master by.")
+    sentinel_addrs: tuple[str, ...] = setting("Sentinels as host:port, at least one.")
+    db: int = setting("Database number.", default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class AclUserConfig:
+    username_env_var: str | None = setting("Environment variable holding the ACL user name.", default=None)
+    username_file: str | None = setting("File holding the ACL user name.", default=None)
+    password_env_var: str | None = setting("Environment variable holding the ACL password.", default=None)
+    password_file: str | None = setting("File holding the ACL password.", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTls:
+    ca_cert_file: str | None = setting(
+        "PEM file of the CA that signed the server certificates; absent = the system CAs.", default=None
+    )
+    insecure_skip_verify: bool = setting(
+        "Accept any server certificate and host name (development only).", default=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    addr: str | None = setting(
+        "host:port of a standalone server, or of any node of a cluster (with cluster_mode).", default=None
+    )
+    sentinel_config: SentinelConfig | None = setting(
+        "Find the master through Redis Sentinel (instead of addr).", default=None
+    )
+    cluster_mode: bool = setting("addr is a node of a Redis Cluster.", default=False)
+    acl_user_config: AclUserConfig | None = setting("ACL user and password (Redis 6+ AUTH).", default=None)
+    key_prefix: str = setting(
+        "Prefix of every key, with a hash tag {...} (all keys of one sidecar share a cluster slot); "
+        "sidecars sharing a Redis need different prefixes.",
+        default="mcp-sidecar:{default}:",
+    )
+    dial_timeout: Seconds = setting("Time to open a connection.", default=parse_duration("5s"))
+    read_timeout: Seconds = setting("Time to wait for a reply.", default=parse_duration("3s"))
+    write_timeout: Seconds = setting(
+        "Time to send a command; a storage call fails after write_timeout + read_timeout.",
+        default=parse_duration("3s"),
+    )
+    pool_size: int = setting("Most connections per process (per node in a cluster).", default=50)
+    tls: RedisTls | None = setting("TLS to Redis (and to the sentinels); absent = plain TCP.", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisStorage:
+    type: Literal["redis"] = setting("Storage kind: redis (shared by workers and replicas; durable).")
+    redis_config: RedisConfig = setting("How to reach Redis.")
+
+
+StorageConfig = MemoryStorage | RedisStorage
+
+
+@dataclass(frozen=True, slots=True)
 class AuthServerSettings:
     issuer: str = setting("The authorization server's issuer: the sidecar's public origin (RFC 8414).")
     allowed_audiences: tuple[str, ...] = setting(
@@ -137,7 +196,7 @@ class AuthServerSettings:
     upstreams: tuple[Upstream, ...] = setting(
         "Upstream identity providers users log in with (one for now).", default=()
     )
-    storage: MemoryStorage = setting(
+    storage: StorageConfig = setting(
         "Where clients, codes and tokens live.", default_factory=lambda: MemoryStorage(type="memory")
     )
     max_clients: int = setting("Most dynamically registered clients kept.", default=1000)

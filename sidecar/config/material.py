@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sidecar.config.auth_server import (
     AuthServerSettings,
@@ -19,6 +20,8 @@ from sidecar.config.auth_server import (
     OAuth2UpstreamConfig,
     OidcUpstream,
     OidcUpstreamConfig,
+    RedisConfig,
+    RedisStorage,
     Upstream,
 )
 from sidecar.config.errors import ConfigIssue, warning
@@ -67,8 +70,10 @@ class _Reader:
             self.upstream_secret(f"auth_server.upstreams[{index}]", upstream)
             for index, upstream in enumerate(config.upstreams)
         )
+        redis = self.redis(config.storage.redis_config) if isinstance(config.storage, RedisStorage) else {}
         # After a failed read there are errors, and these settings are never used.
         return Secrets(
+            **redis,
             introspection_secret=introspection,
             signing_key=current,
             fallback_keys=tuple(key for key in fallbacks if key is not None),
@@ -86,25 +91,53 @@ class _Reader:
             return None
         return self.secret(where, config.client_secret_file, config.client_secret_env)
 
-    def secret(self, where: str, file: str | None, env: str | None) -> str | None:
-        """A client secret from ``<where>.client_secret_file`` or ``<where>.client_secret_env``
-        (surrounding whitespace stripped); None when neither is set or on a problem."""
+    def secret(
+        self,
+        where: str,
+        file: str | None,
+        env: str | None,
+        keys: tuple[str, str] = ("client_secret_file", "client_secret_env"),
+    ) -> str | None:
+        """A secret from ``<where>.<keys[0]>`` (a file) or ``<where>.<keys[1]>`` (a variable),
+        surrounding whitespace stripped; None when neither is set or on a problem."""
+        file_key, env_key = keys
         if file is not None and env is not None:
             self.issues.append(
-                ConfigIssue(
-                    f"{where}.client_secret_file",
-                    "is set together with client_secret_env",
-                    "set only one of them",
-                )
+                ConfigIssue(f"{where}.{file_key}", f"is set together with {env_key}", "set only one of them")
             )
             return None
         if env is not None:
             try:
                 return read_secret_env(env)
             except SecretError as exc:
-                self.issues.append(ConfigIssue(f"{where}.client_secret_env", str(exc)))
+                self.issues.append(ConfigIssue(f"{where}.{env_key}", str(exc)))
                 return None
-        return None if file is None else self.secret_file(f"{where}.client_secret_file", file)
+        return None if file is None else self.secret_file(f"{where}.{file_key}", file)
+
+    def redis(self, config: RedisConfig) -> dict[str, Any]:
+        """The ACL user, password and CA certificate of ``auth_server.storage.redis_config``."""
+        where = "auth_server.storage.redis_config"
+        found: dict[str, Any] = {}
+        if (acl := config.acl_user_config) is not None:
+            found["redis_username"] = self.secret(
+                f"{where}.acl_user_config",
+                acl.username_file,
+                acl.username_env_var,
+                ("username_file", "username_env_var"),
+            )
+            found["redis_password"] = self.secret(
+                f"{where}.acl_user_config",
+                acl.password_file,
+                acl.password_env_var,
+                ("password_file", "password_env_var"),
+            )
+        if config.tls is not None and config.tls.ca_cert_file is not None:
+            key = f"{where}.tls.ca_cert_file"
+            data = self.file(key, config.tls.ca_cert_file, "CA certificate file")
+            if data is not None and b"-----BEGIN CERTIFICATE-----" not in data:
+                self.issues.append(ConfigIssue(key, "is not a PEM certificate"))
+            found["redis_ca_cert"] = data
+        return found
 
     def secret_file(self, key: str, name: str) -> str | None:
         data = self.file(key, name, "secret file")

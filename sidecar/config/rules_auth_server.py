@@ -27,6 +27,7 @@ from sidecar.config.auth_server import (
 )
 from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.passwords import PasswordHashError, parse_password_hash
+from sidecar.config.rules_storage import check_storage
 from sidecar.config.schema import OidcIncoming, Settings
 from sidecar.config.values import (
     NAME_FIX,
@@ -88,6 +89,7 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
     yield from _check_issuer(auth_server, settings.server.public_url)
     yield from _check_limits(auth_server)
     yield from _check_upstreams(auth_server)
+    yield from check_storage(auth_server.storage, 1)
 
 
 def _check_validation_fits(

@@ -33,6 +33,9 @@ class Secrets:
     fallback_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
     hmac_secrets: tuple[bytes, ...] = field(default=(), repr=False)
     upstream_secrets: tuple[str | None, ...] = field(default=(), repr=False)
+    redis_username: str | None = field(default=None, repr=False)
+    redis_password: str | None = field(default=None, repr=False)
+    redis_ca_cert: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

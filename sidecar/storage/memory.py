@@ -233,6 +233,9 @@ class MemoryStorage:
     async def get_upstream_tokens(self, session_id: str, provider: str, now: float) -> UpstreamTokens | None:
         return self._upstream.get(f"{session_id}\0{provider}", now)
 
+    async def check(self) -> None:
+        pass
+
     def sizes(self) -> Mapping[str, int]:
         now = self._clock()
         stores: dict[str, _Expiring[Any]] = {

@@ -118,6 +118,10 @@ class Storage(Protocol):
         self, session_id: str, provider: str, now: float
     ) -> UpstreamTokens | None: ...
 
+    async def check(self) -> None:
+        """Raise StorageError unless the store answers (readiness)."""
+        ...
+
     def sizes(self) -> Mapping[str, int]:
         """Entries kept, by kind (for the metrics; empty when counting would cost a round trip)."""
         ...

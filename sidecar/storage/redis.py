@@ -16,6 +16,7 @@ Redis errors are mapped to ``StorageError`` here, at the boundary: callers answe
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import time
@@ -49,8 +50,10 @@ class RedisStorage:
         limits: StorageLimits | None = None,
         events: ClientEvents | None = None,
         clock: Callable[[], float] = time.time,
+        timeout: float = 6.0,
     ) -> None:
         self._redis = client
+        self._timeout = timeout
         self._prefix = key_prefix
         self._route = [key_prefix + "clients"]  # KEYS[1] of every script: the slot of them all
         self._sealer = sealer
@@ -79,8 +82,9 @@ class RedisStorage:
 
     async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await command()
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(self._timeout):
+                return await command()
+        except (RedisError, OSError, TimeoutError) as exc:
             raise StorageError(f"redis: {type(exc).__name__}") from None
 
     async def _live(self, key: str, now: float, field: str = "") -> bytes | None:
