@@ -7,7 +7,7 @@ import asyncio
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], what: str, within: float = 20.0) -> None:
+    """Until ``condition()`` holds; TimeoutError naming ``what`` after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"waited {within:.0f} s for {what}")
+        await asyncio.sleep(0.05)
 
 
 async def wait_for_port(port: int, within: float = 20.0) -> None:
