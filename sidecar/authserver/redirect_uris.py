@@ -8,24 +8,15 @@ IP literal (RFC 8252 §8.3), or a private-use scheme (RFC 8252 §7.1, reverse do
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit, urlunsplit
 
 from sidecar.authserver.errors import InvalidRedirectUri
+from sidecar.config.values import is_loopback_host
 
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")  # contains a dot: reverse DNS
 _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob"})
 MAX_URI_LENGTH = 2000
-
-
-def _is_loopback_literal(host: str | None) -> bool:
-    if host is None:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def check_registrable(uri: str) -> str:
@@ -46,7 +37,7 @@ def check_registrable(uri: str) -> str:
         raise InvalidRedirectUri("a redirect URI must not carry user information")
     if scheme == "https" and parts.hostname:
         return uri
-    if scheme == "http" and _is_loopback_literal(parts.hostname):
+    if scheme == "http" and is_loopback_host(parts.hostname):
         return uri
     if scheme == "http":
         raise InvalidRedirectUri("http redirect URIs are allowed on loopback only; use https")
@@ -70,12 +61,12 @@ def matches(requested: str, registered: tuple[str, ...]) -> bool:
         parts = urlsplit(requested)
     except ValueError:
         return False
-    if parts.scheme != "http" or not _is_loopback_literal(parts.hostname):
+    if parts.scheme != "http" or not is_loopback_host(parts.hostname):
         return False
     stripped = _without_port(requested)
     return any(
         urlsplit(r).scheme == "http"
-        and _is_loopback_literal(urlsplit(r).hostname)
+        and is_loopback_host(urlsplit(r).hostname)
         and _without_port(r) == stripped
         for r in registered
     )

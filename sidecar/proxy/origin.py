@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from sidecar.config.values import canonical_origin, origin_problem
-
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+from sidecar.config.values import canonical_origin, is_loopback_host, origin_problem
 
 
 class OriginPolicy:
@@ -32,7 +30,7 @@ class OriginPolicy:
         if canonical in self._allowed:
             return True
         parts = urlsplit(canonical)
-        return self._loopback_any_port and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+        return self._loopback_any_port and parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
 class HostPolicy:
