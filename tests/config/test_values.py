@@ -47,9 +47,11 @@ def _backend_url_allowed(url: str) -> bool:
     try:
         load_config_data({"backends": [{"name": "b", "url": url, "path": "/mcp"}]})
     except ConfigError as error:
-        assert [issue.path for issue in error.issues] == ["backends[0].url"]
-        return False
-    return True
+        issues = [issue.path for issue in error.issues]
+    else:
+        return True
+    assert issues == ["backends[0].url"]
+    return False
 
 
 def _redirect_uri_registrable(uri: str) -> bool:
