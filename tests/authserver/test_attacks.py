@@ -205,6 +205,33 @@ async def test_non_loopback_redirect_port_may_not_vary(raw: RawClient) -> None:
     assert resp.status == 400
 
 
+@pytest.mark.parametrize("uri", ["https://app.example.com\\@evil.example/cb", "https://app\\evil.example/cb"])
+async def test_backslash_in_redirect_authority_refused_at_registration(raw: RawClient, uri: str) -> None:
+    """A URI the URL library refuses (so no redirect to it could be built) is never registered."""
+    status, body = await raw.register(redirect_uris=[uri])
+    assert (status, body["error"]) == (400, "invalid_redirect_uri")
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.1:abc/callback",  # a port the URL library refuses
+        "http://127.0.0.1:9\\@evil.example/callback",
+        "http://user@127.0.0.1:54321/callback",  # RFC 8252 §7.3: only the port may vary
+    ],
+)
+async def test_loopback_redirect_uri_varying_more_than_the_port_gets_an_error_page(
+    raw: RawClient, redirect_uri: str
+) -> None:
+    """Not a login that ends in a 500 once the pending request is spent: an error page at once."""
+    _verifier, challenge = pkce_pair()
+    resp = await raw.authorize(
+        raw.authorize_url(await raw.public_client(), challenge, redirect_uri=redirect_uri)
+    )
+    assert resp.status == 400
+    assert "Location" not in resp.headers
+
+
 async def test_unknown_client_gets_an_error_page(raw: RawClient) -> None:
     _verifier, challenge = pkce_pair()
     resp = await raw.authorize(raw.authorize_url("no-such-client", challenge))
