@@ -30,7 +30,7 @@ from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.body import BUFFER_LIMIT, BodyTimeout, BodyTooLarge, StreamedBody, read_small_body
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
-from sidecar.proxy.origin import HostPolicy, OriginPolicy
+from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
 
@@ -83,16 +83,23 @@ class Forwarder:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
         info.backend = self._name
+        try:
+            authority, bad_host = request_authority(request.headers.get("Host"), request.raw_path), None
+        except BadHost as exc:
+            authority, bad_host = None, exc
         forwarded = self._trust.resolve(
             request.remote or "",
             own_proto=request.scheme,
-            own_host=request.host,
+            # The value the Host check reads; the socket address only when no Host was sent.
+            own_host=authority if authority is not None else request.host,
             xff=request.headers.getall("X-Forwarded-For", ()),
             xf_proto=request.headers.get("X-Forwarded-Proto"),
             xf_host=request.headers.get("X-Forwarded-Host"),
         )
         info.client_ip = forwarded.client_ip  # logged for refused requests too
-        if not self._hosts.allows(request.headers.get("Host")):
+        if bad_host is not None:
+            return json_error(400, "invalid_host", str(bad_host))
+        if not self._hosts.allows(authority):
             return json_error(421, "misdirected_request", "this Host is not served here")
         origin = request.headers.get("Origin")
         if origin is not None:
