@@ -101,7 +101,12 @@ class Forwarder:
             return json_error(400, "invalid_host", str(bad_host))
         if not self._hosts.allows(authority):
             return json_error(421, "misdirected_request", "this Host is not served here")
-        origin = request.headers.get("Origin")
+        origins = request.headers.getall("Origin", [])
+        if len(origins) > 1:
+            # SECURITY: only the first would be checked, and a later hop may read another one.
+            # RFC 6454 §7.3: a user agent never sends more than one Origin.
+            return json_error(403, "origin_not_allowed", "a request may carry one Origin header, not several")
+        origin = origins[0] if origins else None
         if origin is not None:
             if not self._origins.allows(origin):
                 message = f"Origin {origin!r} is not allowed to call this server"

@@ -10,6 +10,7 @@ import time
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 
 from tests.proxy.conftest import StartSidecar, echo_backend
 from tests.servers.echo import EchoState, headers_of
@@ -484,3 +485,24 @@ async def test_host_with_non_numeric_port_refused(
     async with http.get(f"{sidecar.url}/b/mcp", headers={"Host": host}) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"] == "invalid_host"
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        ["https://app.example.com", "https://evil.example"],
+        ["https://evil.example", "https://app.example.com"],
+        ["https://app.example.com", "https://app.example.com"],
+    ],
+)
+async def test_several_origin_headers_refused(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession, origins: list[str]
+) -> None:
+    """A browser sends one Origin (RFC 6454 §7.3); several are refused, not the first one checked."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_origins=["https://app.example.com"])
+    headers = CIMultiDict(("Origin", origin) for origin in origins)
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers=headers) as resp:
+        assert resp.status == 403
+        body = await resp.json()
+    assert body["error"] == "origin_not_allowed"
+    assert "one Origin header" in body["error_description"]
