@@ -62,7 +62,8 @@ def check_registrable(uri: str) -> str:
     return uri
 
 
-def _registrable(uri: str) -> bool:
+def is_registrable(uri: str) -> bool:
+    """Whether :func:`check_registrable` accepts ``uri``."""
     try:
         check_registrable(uri)
     except InvalidRedirectUri:
@@ -81,12 +82,12 @@ def _loopback_without_port(uri: str) -> str | None:
 def matches(requested: str, registered: tuple[str, ...]) -> bool:
     """Exact match, or the same loopback URI on another port (RFC 8252 §7.3); never a URI that
     could not be registered, so never one the redirect cannot be built with."""
-    if not _registrable(requested):
+    if not is_registrable(requested):
         return False
     if requested in registered:
         return True
     # RFC 8252 §7.3: only the port may vary; userinfo, host, path and query may not.
     stripped = _loopback_without_port(requested)
     return stripped is not None and any(
-        _registrable(uri) and _loopback_without_port(uri) == stripped for uri in registered
+        is_registrable(uri) and _loopback_without_port(uri) == stripped for uri in registered
     )

@@ -168,6 +168,9 @@ async def test_head_on_authorize_starts_nothing(raw: RawClient) -> None:
         "https://evil.example/callback",
         "http://127.0.0.1:9/callback#frag",
         "javascript:alert(1)//",
+        "http://user@127.0.0.1:54321/callback",  # RFC 8252 §7.3: only the port may vary
+        "http://127.0.0.1:abc/callback",  # a port the URL library refuses: no login ending in a 500
+        "http://127.0.0.1:9\\@evil.example/callback",
     ],
 )
 async def test_redirect_uri_variants_get_an_error_page_not_a_redirect(
@@ -210,26 +213,6 @@ async def test_backslash_in_redirect_authority_refused_at_registration(raw: RawC
     """A URI the URL library refuses (so no redirect to it could be built) is never registered."""
     status, body = await raw.register(redirect_uris=[uri])
     assert (status, body["error"]) == (400, "invalid_redirect_uri")
-
-
-@pytest.mark.parametrize(
-    "redirect_uri",
-    [
-        "http://127.0.0.1:abc/callback",  # a port the URL library refuses
-        "http://127.0.0.1:9\\@evil.example/callback",
-        "http://user@127.0.0.1:54321/callback",  # RFC 8252 §7.3: only the port may vary
-    ],
-)
-async def test_loopback_redirect_uri_varying_more_than_the_port_gets_an_error_page(
-    raw: RawClient, redirect_uri: str
-) -> None:
-    """Not a login that ends in a 500 once the pending request is spent: an error page at once."""
-    _verifier, challenge = pkce_pair()
-    resp = await raw.authorize(
-        raw.authorize_url(await raw.public_client(), challenge, redirect_uri=redirect_uri)
-    )
-    assert resp.status == 400
-    assert "Location" not in resp.headers
 
 
 async def test_unknown_client_gets_an_error_page(raw: RawClient) -> None:

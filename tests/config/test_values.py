@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.authserver.errors import InvalidRedirectUri
-from sidecar.authserver.redirect_uris import check_registrable
+from sidecar.authserver.redirect_uris import is_registrable
 from sidecar.config import ConfigError, load_config_data
 from sidecar.config.values import is_loopback_host
 from sidecar.proxy.origin import OriginPolicy
@@ -54,14 +53,6 @@ def _backend_url_allowed(url: str) -> bool:
     return False
 
 
-def _redirect_uri_registrable(uri: str) -> bool:
-    try:
-        check_registrable(uri)
-    except InvalidRedirectUri:
-        return False
-    return True
-
-
 @pytest.mark.parametrize(
     "host", ["localhost", "127.0.0.1", "127.8.9.10", "::1", "10.0.0.1", "app.example.com", "127.0.0.1.nip.io"]
 )
@@ -72,6 +63,6 @@ def test_one_loopback_rule_for_backends_redirect_uris_and_origins(host: str) -> 
     assert (
         is_loopback_host(host)
         == _backend_url_allowed(f"http://{authority}/mcp")
-        == _redirect_uri_registrable(f"http://{authority}/cb")
+        == is_registrable(f"http://{authority}/cb")
         == origins.allows(f"http://{authority}")
     )
