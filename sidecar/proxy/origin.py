@@ -61,7 +61,7 @@ class BadHost(ValueError):
 
 # RFC 9110 §7.2, RFC 3986 §3.2.2: a name (the unreserved characters of a reg-name: what DNS and
 # service names use), an IPv4 address or a bracketed IPv6 literal, then an optional numeric port.
-_HOST = re.compile(r"^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$")
+_HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
 # RFC 9112 §3.2.2: an absolute-form request target, as a client talking to a proxy sends it.
 _ABSOLUTE_FORM = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -70,13 +70,13 @@ _NOT_A_HOST = "is not a host name or address with an optional numeric port"
 
 def is_host(value: str) -> bool:
     """``host[:port]`` with a usable name or literal and a port from 0 to 65535."""
-    match = _HOST.match(value)
+    match = _HOST.fullmatch(value)
     return match is not None and (match[1] is None or int(match[1]) <= 65535)
 
 
 def _name_and_port(authority: str, scheme: str) -> tuple[str, str | None]:
     """A checked authority for comparison: the name lower-cased, the scheme's default port as none."""
-    match = _HOST.match(authority)
+    match = _HOST.fullmatch(authority)
     port = match[1] if match is not None else None
     name = authority[: len(authority) - len(port) - 1] if port is not None else authority
     return name.lower(), None if port == _DEFAULT_PORTS.get(scheme) else port

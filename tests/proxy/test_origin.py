@@ -36,6 +36,7 @@ from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, is_host, req
         ("exa mple.com", "/mcp", BadHost),
         ("example.com/x", "/mcp", BadHost),
         ("[::1", "/mcp", BadHost),
+        ("mcp.example.com\n", "/mcp", BadHost),  # the whole value, not a line of it
     ],
 )
 def test_request_authority_table(
