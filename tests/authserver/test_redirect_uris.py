@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from sidecar.authserver.authorize import redirect_with
-from sidecar.authserver.errors import InvalidRedirectUri
+from sidecar.authserver.authorize import check_redirect_target, redirect_with
+from sidecar.authserver.errors import InvalidRedirectUri, InvalidRequest
 from sidecar.authserver.redirect_uris import check_registrable, matches
+from sidecar.storage.records import Client
 
 LOOPBACK = "http://127.0.0.1:9/callback"
 
@@ -82,6 +83,25 @@ def test_loopback_redirect_only_the_port_may_vary(requested: str, registered: st
 def test_registered_uri_the_url_library_refuses_never_matches() -> None:
     """A URI stored before the round-trip rule cannot be redirected to, even on an exact match."""
     assert not matches("https://app\\evil.example/cb", ("https://app\\evil.example/cb",))
+
+
+@pytest.mark.parametrize("redirect_uri", [[], ["https://app\\evil.example/cb"]])
+def test_stored_client_with_an_unusable_redirect_uri_gets_an_error_page(redirect_uri: list[str]) -> None:
+    """A client stored before the round-trip rule: its sole URI, named or implied, is refused
+    before the authorization starts (an error page), not at the redirect after the login."""
+    client = Client(
+        client_id="old",
+        redirect_uris=("https://app\\evil.example/cb",),
+        token_endpoint_auth_method="none",
+        secret_hash=None,
+        grant_types=("authorization_code",),
+        application_type="native",
+        client_name=None,
+        scope=None,
+        created_at=0.0,
+    )
+    with pytest.raises(InvalidRequest):
+        check_redirect_target({"redirect_uri": redirect_uri}, client)
 
 
 _URL_CHARS = st.sampled_from(list(":/?#[]@!$&'()*+,;=%\\.-_~0aZ9"))
