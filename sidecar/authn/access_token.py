@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -117,7 +118,16 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise errors.Malformed(f"the {name} claim is not a number")
-    return float(value)
+    # SECURITY: a signed 10**400 overflows float() (a 500 counted as a success) and 1e400 parses
+    # as infinity (a token that never expires). RFC 7519 §2: a NumericDate is a number of seconds;
+    # neither is one.
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise errors.Malformed(f"the {name} claim is out of range")
+    return number
 
 
 def check_issuer(claims: Mapping[str, Any], issuer: str) -> None:

@@ -75,7 +75,8 @@ class Authenticator:
 
     async def authenticate(self, request: web.Request, backend: str) -> Identity:
         policy = self.policies[backend]
-        started, source, result = time.perf_counter(), "none", "ok"
+        # Anything but a clean answer counts as "error", never as "ok".
+        started, source, result = time.perf_counter(), "none", "error"
         try:
             # Parsed only when there is a query (a substring test would miss %-encoded names).
             query = request.query if request.query_string else _NO_QUERY
@@ -90,6 +91,8 @@ class Authenticator:
         except errors.AuthError as exc:
             result = reason_of(exc)
             raise
+        else:
+            result = "ok"
         finally:
             self._metrics.count_validation(result, source, time.perf_counter() - started)
         return identity

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode
+
+from yarl import URL
 
 from sidecar.authserver import pkce
 from sidecar.authserver.errors import (
@@ -66,8 +67,9 @@ class RedirectableError(Exception):
 
 
 def redirect_with(redirect_uri: str, params: Mapping[str, str | None]) -> str:
-    query = urlencode({k: v for k, v in params.items() if v is not None})
-    return redirect_uri + ("&" if "?" in redirect_uri else "?") + query
+    """``redirect_uri`` with ``params`` added to its query, which is kept (RFC 6749 §3.1.2),
+    written by the URL library the ``Location`` header is built with, so it is sent as returned."""
+    return str(URL(redirect_uri).extend_query({k: v for k, v in params.items() if v is not None}))
 
 
 def check_redirect_target(params: Mapping[str, Sequence[str]], client: Client | None) -> str:
@@ -77,14 +79,14 @@ def check_redirect_target(params: Mapping[str, Sequence[str]], client: Client | 
     values = params.get("redirect_uri", [])
     if len(values) > 1:
         raise InvalidRequest("redirect_uri given more than once")
-    if not values:
-        if len(client.redirect_uris) == 1:
-            return client.redirect_uris[0]
+    if not values and len(client.redirect_uris) != 1:
         raise InvalidRequest("redirect_uri is required")
-    # RFC 9700 §2.1: exact string match (a loopback port may vary, RFC 8252 §7.3).
-    if not matches(values[0], client.redirect_uris):
-        raise InvalidRequest("redirect_uri is not registered for this client")
-    return values[0]
+    uri = values[0] if values else client.redirect_uris[0]
+    # RFC 9700 §2.1: exact string match (a loopback port may vary, RFC 8252 §7.3). The sole
+    # registered URI is matched too: one stored before today's registration rules may be unusable.
+    if not matches(uri, client.redirect_uris):
+        raise InvalidRequest("redirect_uri is not registered for this client, or not usable")
+    return uri
 
 
 def parse_request(

@@ -61,14 +61,22 @@ def parse_network(raw: object) -> IPNetwork:
     raise ValueError(f"expected an IP address or CIDR such as 10.0.0.0/8 or ::1, got {raw!r}")
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback literals; other names are not resolved at config time."""
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` (any case) and loopback IP literals: 127.0.0.0/8, ``::1`` and
+    127.x written IPv4-mapped (``::ffff:127.0.0.1``). Names are never resolved. The one loopback
+    rule of the sidecar: backend URLs and issuers here, loopback redirect URIs (RFC 8252 §7.3,
+    §8.3) and the loopback Origins accepted when ``server.public_url`` is not set."""
+    if not host:
+        return False
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def origin_problem(value: str) -> str | None:

@@ -10,13 +10,11 @@ written by the client and is dropped.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sidecar.config.values import IPNetwork
-
-_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+from sidecar.proxy.origin import is_host
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +73,7 @@ class ProxyTrust:
         return Forwarded(
             client_ip=believed[0],
             proto=proto if proto in ("http", "https") else own_proto,
-            host=host if _HOST.match(host) else own_host,
+            host=host if is_host(host) else own_host,
             chain=tuple(believed),
         )
 

@@ -29,7 +29,7 @@ from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
-from sidecar.proxy.origin import HostPolicy, OriginPolicy
+from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
 from sidecar.request_body import BodyError, BodyTimeout, BodyTooLarge, BoundedBody
@@ -87,18 +87,30 @@ class Forwarder:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
         info.backend = self._name
+        try:
+            authority, bad_host = request_authority(request.headers.get("Host"), request.raw_path), None
+        except BadHost as exc:
+            authority, bad_host = None, exc
         forwarded = self._trust.resolve(
             request.remote or "",
             own_proto=request.scheme,
-            own_host=request.host,
+            # The value the Host check reads; the socket address only when no Host was sent.
+            own_host=authority if authority is not None else request.host,
             xff=request.headers.getall("X-Forwarded-For", ()),
             xf_proto=request.headers.get("X-Forwarded-Proto"),
             xf_host=request.headers.get("X-Forwarded-Host"),
         )
         info.client_ip = forwarded.client_ip  # logged for refused requests too
-        if not self._hosts.allows(request.headers.get("Host")):
+        if bad_host is not None:
+            return json_error(400, "invalid_host", str(bad_host))
+        if not self._hosts.allows(authority):
             return json_error(421, "misdirected_request", "this Host is not served here")
-        origin = request.headers.get("Origin")
+        origins = request.headers.getall("Origin", [])
+        if len(origins) > 1:
+            # SECURITY: only the first would be checked, and a later hop may read another one.
+            # RFC 6454 §7.3: a user agent never sends more than one Origin.
+            return json_error(403, "origin_not_allowed", "a request may carry one Origin header, not several")
+        origin = origins[0] if origins else None
         if origin is not None:
             if not self._origins.allows(origin):
                 message = f"Origin {origin!r} is not allowed to call this server"

@@ -21,7 +21,7 @@ from yarl import URL
 from sidecar.app import create_app
 from sidecar.authn.keys import StaticKeyProvider
 from tests.authn.idp import Idp
-from tests.authn.tokens import EC_KEY, sign, verification_key
+from tests.authn.tokens import EC_KEY, json_text, sign, verification_key
 from tests.servers.echo import headers_of
 from tests.support import RunningSidecar, metric_samples, settings_for, wait_until_ready
 
@@ -278,6 +278,34 @@ async def test_local_key_tier_needs_no_http_at_all(
     assert not any(name == "mcp_sidecar_jwks_fetches_total" for name, _labels in metrics)
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "local")))] == 1
     assert metrics[("mcp_sidecar_token_validations_total", (("result", "ok"), ("source", "cache")))] == 1
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("literal", [str(10**400), str(-(10**400)), "1e400", "-1e400"])
+async def test_signed_token_with_out_of_range_exp_is_401_not_500(
+    echo_server: TestServer, http: aiohttp.ClientSession, claim: str, literal: str
+) -> None:
+    """A validly signed date claim that is no finite number is a 401 invalid_token counted as
+    malformed, never a 500 counted as ok."""
+    issuer = "https://issuer.invalid"
+    settings = settings_for(
+        [_backend(echo_server)], incoming_auth={"type": "oidc", "oidc": {"issuer": issuer}}, public_url=PUBLIC
+    )
+    app = create_app(settings, key_provider=StaticKeyProvider([verification_key(EC_KEY, "as-key-1")]))
+    now = int(time.time())
+    claims = {"iss": issuer, "aud": RESOURCE, "sub": "carol", "exp": now + 60, "iat": now}
+    token = sign(json_text(claims, **{claim: literal}), EC_KEY, "ES256", kid="as-key-1")
+    async with RunningSidecar(settings, app) as sidecar:
+        async with http.post(
+            f"{sidecar.url}/b/mcp", data=b"{}", headers={"Authorization": f"Bearer {token}"}
+        ) as resp:
+            assert resp.status == 401
+            assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+        metrics = await metric_samples(http, sidecar.url)
+    validations = {
+        labels: n for (name, labels), n in metrics.items() if name == "mcp_sidecar_token_validations_total"
+    }
+    assert validations == {(("result", "malformed"), ("source", "none")): 1}
 
 
 async def test_validation_metrics_by_result_and_source(

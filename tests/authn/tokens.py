@@ -70,10 +70,21 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def sign(payload: dict[str, Any], key: Any = RSA_KEY, alg: str = "RS256", **header: Any) -> str:
-    """Sign any JSON payload (through the JWS layer, so claims of any type can be sent)."""
+def sign(payload: dict[str, Any] | str, key: Any = RSA_KEY, alg: str = "RS256", **header: Any) -> str:
+    """Sign any JSON payload (through the JWS layer, so claims of any type can be sent); a string
+    is the payload's JSON text as is, for numbers no encoder writes (``1e400``)."""
     headers = {"kid": "rsa-1", **header}
-    return PyJWS().encode(json.dumps(payload).encode(), key, algorithm=alg, headers=headers)
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    return PyJWS().encode(text.encode(), key, algorithm=alg, headers=headers)
+
+
+def json_text(claims: dict[str, Any], **raw: str) -> str:
+    """``claims`` as JSON text, with each of ``raw`` spliced in as a literal JSON value."""
+    members = [
+        f"{json.dumps(name)}: {json.dumps(value)}" for name, value in claims.items() if name not in raw
+    ]
+    members += [f"{json.dumps(name)}: {literal}" for name, literal in raw.items()]
+    return "{" + ", ".join(members) + "}"
 
 
 def hmac_sign(header: dict[str, Any], payload: dict[str, Any], secret: bytes) -> str:

@@ -168,6 +168,9 @@ async def test_head_on_authorize_starts_nothing(raw: RawClient) -> None:
         "https://evil.example/callback",
         "http://127.0.0.1:9/callback#frag",
         "javascript:alert(1)//",
+        "http://user@127.0.0.1:54321/callback",  # RFC 8252 §7.3: only the port may vary
+        "http://127.0.0.1:abc/callback",  # a port the URL library refuses: no login ending in a 500
+        "http://127.0.0.1:9\\@evil.example/callback",
     ],
 )
 async def test_redirect_uri_variants_get_an_error_page_not_a_redirect(
@@ -203,6 +206,13 @@ async def test_non_loopback_redirect_port_may_not_vary(raw: RawClient) -> None:
         raw.authorize_url(body["client_id"], challenge, redirect_uri="https://app.example.com:8443/cb")
     )
     assert resp.status == 400
+
+
+@pytest.mark.parametrize("uri", ["https://app.example.com\\@evil.example/cb", "https://app\\evil.example/cb"])
+async def test_backslash_in_redirect_authority_refused_at_registration(raw: RawClient, uri: str) -> None:
+    """A URI the URL library refuses (so no redirect to it could be built) is never registered."""
+    status, body = await raw.register(redirect_uris=[uri])
+    assert (status, body["error"]) == (400, "invalid_redirect_uri")
 
 
 async def test_unknown_client_gets_an_error_page(raw: RawClient) -> None:

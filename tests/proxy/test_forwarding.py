@@ -10,6 +10,7 @@ import time
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 
 from tests.proxy.conftest import StartSidecar, echo_backend
 from tests.servers.echo import EchoState, headers_of
@@ -427,3 +428,81 @@ async def test_allowed_hosts_guard_against_dns_rebinding(
         assert resp.status == status
     async with http.get(f"{sidecar.url}/health", headers={"Host": "evil.example"}) as resp:
         assert resp.status == 200  # probes reach the sidecar by pod IP; only backend routes are guarded
+
+
+async def _raw_exchange(sidecar: RunningSidecar, head: str) -> tuple[int, dict[str, object]]:
+    """Send ``head`` (request line and headers) as typed, return the status and the JSON body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.sidecar.ports[0])
+    writer.write(f"{head}Connection: close\r\n\r\n".encode())
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    status_line, _, rest = response.partition(b"\r\n")
+    _headers, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), dict(json.loads(body))
+
+
+@pytest.mark.parametrize("allowed_hosts", [[], ["127.0.0.1"]])
+async def test_absolute_form_authority_differing_from_host_refused(
+    start_sidecar: StartSidecar, echo_server: TestServer, allowed_hosts: list[str]
+) -> None:
+    """RFC 9112 §3.2.2: the target's authority and Host must agree, or the Host check and the
+    X-Forwarded-Host the backend is told would read two different hosts."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_hosts=allowed_hosts)
+    status, body = await _raw_exchange(
+        sidecar, "GET http://evil.example/b/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    )
+    assert (status, body["error"]) == (400, "invalid_host")
+
+
+@pytest.mark.parametrize(
+    ("target", "host", "forwarded_host"),
+    [
+        ("/b/mcp", "127.0.0.1:8080", "127.0.0.1:8080"),
+        ("http://127.0.0.1:8080/b/mcp", "127.0.0.1:8080", "127.0.0.1:8080"),
+        ("HTTP://MCP.example.com:80/b/mcp", "mcp.example.com", "mcp.example.com"),
+        ("https://mcp.example.com/b/mcp", "MCP.example.com:443", "MCP.example.com:443"),
+    ],
+)
+async def test_backend_is_told_the_host_that_was_checked(
+    start_sidecar: StartSidecar, echo_server: TestServer, target: str, host: str, forwarded_host: str
+) -> None:
+    """X-Forwarded-Host is the Host the allowed_hosts check read, whatever the request target."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_hosts=["127.0.0.1", "mcp.example.com"])
+    status, body = await _raw_exchange(sidecar, f"GET {target} HTTP/1.1\r\nHost: {host}\r\n")
+    assert status == 200, body
+    assert headers_of(body)["x-forwarded-host"] == forwarded_host
+
+
+@pytest.mark.parametrize(
+    "host", ["example.com:abc", "example.com:", "example.com:99999", "a b", "ex@mple.com", "[::1"]
+)
+async def test_host_with_non_numeric_port_refused(
+    sidecar: RunningSidecar, http: aiohttp.ClientSession, host: str
+) -> None:
+    """A Host that is not host[:port] gets 400, not forwarded as X-Forwarded-Host (nor a 500)."""
+    async with http.get(f"{sidecar.url}/b/mcp", headers={"Host": host}) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"] == "invalid_host"
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        ["https://app.example.com", "https://evil.example"],
+        ["https://evil.example", "https://app.example.com"],
+        ["https://app.example.com", "https://app.example.com"],
+    ],
+)
+async def test_several_origin_headers_refused(
+    start_sidecar: StartSidecar, echo_server: TestServer, http: aiohttp.ClientSession, origins: list[str]
+) -> None:
+    """A browser sends one Origin (RFC 6454 §7.3); several are refused, not the first one checked."""
+    sidecar = await start_sidecar([echo_backend(echo_server)], allowed_origins=["https://app.example.com"])
+    headers = CIMultiDict(("Origin", origin) for origin in origins)
+    async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers=headers) as resp:
+        assert resp.status == 403
+        body = await resp.json()
+    assert body["error"] == "origin_not_allowed"
+    assert "one Origin header" in body["error_description"]
