@@ -114,6 +114,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(raw: RawClient) -> N
 
 
 async def test_refresh_cannot_widen_scope_and_a_refusal_keeps_the_token(raw: RawClient) -> None:
+    """A refresh refused for its scope or resource spends nothing: the same token still works."""
     client_id, tokens = await raw.sign_in(scope="openid")
     status, body = await raw.refresh(client_id, tokens["refresh_token"], scope="openid email")
     assert (status, body["error"]) == (400, "invalid_scope")
