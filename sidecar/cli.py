@@ -23,13 +23,35 @@ from sidecar.observability.logging import configure_logging
 EXIT_CONFIG = 2
 
 
+DESCRIPTION = "An authenticating reverse proxy (OAuth) in front of MCP servers."
+EPILOG = """\
+Run 'mcp-sidecar COMMAND --help' for the options of a command.
+
+exit codes:
+  0  clean stop, valid configuration, file written
+  1  the authorization server or the demo could not start; keygen could not write its file
+  2  a configuration error, an empty password, or a command-line error
+  3  serve or demo could not listen on its address (for example: address already in use)
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcp-sidecar", description=__doc__)
+    # Plain text, not the module docstring: argparse prints it as is, and reST markup reads badly.
+    parser = argparse.ArgumentParser(
+        prog="mcp-sidecar",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"mcp-sidecar {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("serve", "run the sidecar"), ("check-config", "check a config file and exit")):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("--config", help="YAML config file (default: $MCP_SIDECAR_CONFIG)")
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="YAML config file (default: the file named by $MCP_SIDECAR_CONFIG)",
+        )
     demo = commands.add_parser("demo", help="run the sidecar in front of a demo MCP server")
     demo.add_argument("--port", type=int, default=8080, help="sidecar port (default 8080)")
     demo.add_argument(
@@ -38,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         help="plain proxy without authentication (Mode A) instead of the built-in login",
     )
     keygen = commands.add_parser("keygen", help="write a new signing key (PEM) or HMAC secret file")
-    keygen.add_argument("--out", required=True, help="file to create (mode 0600; never overwritten)")
+    keygen.add_argument(
+        "--out", required=True, metavar="FILE", help="file to create (mode 0600; never overwritten)"
+    )
     keygen.add_argument(
         "--type",
         choices=("ec", "rsa", "ed25519"),

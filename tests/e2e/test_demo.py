@@ -1,18 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The quick start's demo command serves a working MCP endpoint, and the CLI basics."""
+"""The quick start's demo command serves a working MCP endpoint."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import subprocess
-import sys
 
 import aiohttp
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from sidecar import __version__
 from tests.authserver.flow import Browser, MemoryTokens, oauth_http_client, oauth_provider
 from tests.support import Process, free_port, wait_until_ready
 
@@ -65,10 +63,3 @@ async def test_demo_anonymous_mode_proxies_without_login() -> None:
         await _stop_demo(demo, port)
     finally:
         demo.stop()
-
-
-def test_version_flag() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "--version"], capture_output=True, text=True, check=True, timeout=30
-    )
-    assert result.stdout.strip() == f"mcp-sidecar {__version__}"
