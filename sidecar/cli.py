@@ -9,7 +9,7 @@ import getpass
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -21,6 +21,7 @@ from sidecar.config.passwords import hash_password
 from sidecar.observability.logging import configure_logging
 
 EXIT_CONFIG = 2
+EXIT_LISTEN = 3
 
 
 DESCRIPTION = "An authenticating reverse proxy (OAuth) in front of MCP servers."
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from sidecar.demo.run import run_demo  # noqa: PLC0415 - needs the optional `mcp` package
 
-        return run_demo(args.port, anonymous=args.anonymous)
+        return _until_stopped(lambda: run_demo(args.port, anonymous=args.anonymous))
     if args.command == "keygen":
         return keygen(args.out, args.type, hmac_secret=args.hmac)
     if args.command == "hash-password":
@@ -101,7 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode = "B (embedded authorization server)" if settings.auth_server is not None else "A"
         print(f"configuration OK: mode {mode}; {len(settings.backends)} backend(s): {backends}")
         return 0
-    return _serve(settings)
+    return _until_stopped(lambda: _serve(settings))
+
+
+def _until_stopped(listening_command: Callable[[], int]) -> int:
+    """Run ``serve`` or ``demo``; a socket that cannot be opened is one line on stderr and its own
+    exit code, never a traceback (the configuration was fine: the machine's state is not)."""
+    from sidecar.server import ListenError  # noqa: PLC0415 - keeps check-config and keygen light
+
+    try:
+        return listening_command()
+    except ListenError as exc:
+        print(f"mcp-sidecar: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
 
 
 def _print_config_error(exc: ConfigError) -> None:

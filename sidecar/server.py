@@ -10,6 +10,7 @@ last, the shared resources are closed by the app's cleanup contexts.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Any
 
@@ -22,6 +23,16 @@ from sidecar.app import METRICS, READINESS, create_app, create_metrics_app
 from sidecar.config import Settings
 
 log = structlog.get_logger("sidecar.server")
+
+
+class ListenError(Exception):
+    """A listening socket could not be opened (address in use, no permission, no such address)."""
+
+    def __init__(self, host: str, port: int, key: str, error: OSError) -> None:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        # asyncio's message repeats the address; the errno's text is the part a user needs.
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        super().__init__(f"cannot listen on {address} ({key}): {reason}")
 
 
 class _HeadDeadlineHandler(RequestHandler):
@@ -103,12 +114,21 @@ class Sidecar:
         self.ports: list[int] = []
 
     async def start(self) -> None:
+        """Listen on every port, or raise ``ListenError`` with nothing left open."""
         server = self.settings.server
-        ports = [server.port] if server.metrics_port is None else [server.port, server.metrics_port]
-        for runner, port in zip(self._runners, ports, strict=True):
+        listeners = [("server.port", server.port)]
+        if server.metrics_port is not None:
+            listeners.append(("server.metrics_port", server.metrics_port))
+        for index, (runner, (key, port)) in enumerate(zip(self._runners, listeners, strict=True)):
             await runner.setup()
-            site = web.TCPSite(runner, server.host, port, backlog=1024)
-            await site.start()
+            try:
+                await web.TCPSite(runner, server.host, port, backlog=1024).start()
+            except OSError as exc:
+                # The app's cleanup contexts already opened client sessions and probes: close
+                # them, so a failed start leaves no unclosed session and no task behind.
+                for started in self._runners[: index + 1]:
+                    await started.cleanup()
+                raise ListenError(server.host, port, key, exc) from None
             self.ports.append(runner.addresses[0][1])
         log.info(
             "sidecar_started",
