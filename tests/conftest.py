@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.servers.echo import build_echo_app
+from tests.servers.echo import STATE, EchoState, build_echo_app
 from tests.support import Process, free_port
 
 # The fuzz tests check behaviour, never speed: no per-example deadline and no "too slow" health
@@ -48,6 +48,12 @@ def mcp_server() -> Iterator[str]:
 async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
     """A plain HTTP backend that echoes what reached it (tests/servers/echo.py)."""
     return await aiohttp_server(build_echo_app())
+
+
+@pytest.fixture
+def echo_state(echo_server: TestServer) -> EchoState:
+    """What the echo server saw: stream starts and ends, slow requests; and the gate it waits on."""
+    return echo_server.app[STATE]
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,30 +26,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_for_port(port: int, within: float = 20.0) -> None:
+async def wait_for(
+    condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, *, what: str = "the condition"
+) -> None:
+    """Check ``condition`` (sync or async) until it holds; ``TimeoutError`` naming ``what`` if it
+    does not within ``within`` seconds. The only place tests wait: on a condition, never a sleep."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if loop.time() > deadline:
-                raise TimeoutError(f"nothing listens on port {port}") from None
-            await asyncio.sleep(0.05)
-        else:
-            writer.close()
-            await writer.wait_closed()
+        outcome = condition()
+        if await outcome if inspect.isawaitable(outcome) else outcome:
             return
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} did not hold within {within} s")
+        await asyncio.sleep(0.02)  # the polling interval, not a wait for something to happen
+
+
+async def _accepts(port: int) -> bool:
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def wait_for_port(port: int, within: float = 20.0) -> None:
+    await wait_for(lambda: _accepts(port), within, what=f"a listener on port {port}")
+
+
+async def readyz(http: aiohttp.ClientSession, url: str) -> tuple[int, list[str]]:
+    """The status of ``url``/readyz and its reasons (empty when ready)."""
+    async with http.get(f"{url}/readyz") as resp:
+        return resp.status, list((await resp.json()).get("reasons", []))
 
 
 async def wait_until_ready(http: aiohttp.ClientSession, url: str, within: float = 10.0) -> None:
     """Poll ``url``/readyz until it answers 200."""
-    async with asyncio.timeout(within):
-        while True:
-            async with http.get(f"{url}/readyz") as resp:
-                if resp.status == 200:
-                    return
-            await asyncio.sleep(0.05)
+
+    async def ready() -> bool:
+        return (await readyz(http, url))[0] == 200
+
+    await wait_for(ready, within, what=f"{url}/readyz answering 200")
 
 
 @dataclass
