@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -145,22 +146,25 @@ class Sidecar:
             await runner.cleanup()
         log.info("sidecar_stopped")
 
-    async def run_until_signal(self) -> None:
+    async def run_until_signal(self, on_listening: Callable[[], None] | None = None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        if on_listening is not None:
+            on_listening()
         await stop.wait()
         await self.shutdown()
 
 
-def run(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, on uvloop when it is installed."""
+def run(settings: Settings, on_listening: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, on uvloop when it is installed; ``on_listening`` is called once
+    every port is open (``ListenError`` instead when one cannot be)."""
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
     except ImportError:
-        asyncio.run(Sidecar(settings).run_until_signal())
+        asyncio.run(Sidecar(settings).run_until_signal(on_listening))
         return
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(Sidecar(settings).run_until_signal())
+        runner.run(Sidecar(settings).run_until_signal(on_listening))

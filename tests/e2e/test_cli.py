@@ -102,3 +102,4 @@ def test_demo_on_a_port_in_use_says_so_in_one_line(occupied_port: int) -> None:
     """Starting the demo twice: the second one ends with the same one-line message and exit code."""
     result = _run_cli("demo", "--port", str(occupied_port))
     _assert_one_line_listen_error(result, occupied_port, "server.port")
+    assert "Point an MCP client" not in result.stdout  # no invitation to a port it does not hold
