@@ -46,21 +46,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mcp-sidecar {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("serve", "run the sidecar"), ("check-config", "check a config file and exit")):
-        sub = commands.add_parser(name, help=text)
+    for name, text, description in (
+        ("serve", "run the sidecar", "Run the sidecar until SIGTERM or SIGINT, then drain and stop."),
+        (
+            "check-config",
+            "check a config file and exit",
+            "Run every check serve runs on the configuration, print the result, and exit.",
+        ),
+    ):
+        sub = commands.add_parser(name, help=text, description=description)
         sub.add_argument(
             "--config",
             metavar="FILE",
             help="YAML config file (default: the file named by $MCP_SIDECAR_CONFIG)",
         )
-    demo = commands.add_parser("demo", help="run the sidecar in front of a demo MCP server")
+    demo = commands.add_parser(
+        "demo",
+        help="run the sidecar in front of a demo MCP server",
+        description="Start a demo MCP server and the sidecar in front of it on 127.0.0.1, by default "
+        "with the built-in login (user demo, password demo).",
+    )
     demo.add_argument("--port", type=int, default=8080, help="sidecar port (default 8080)")
     demo.add_argument(
         "--anonymous",
         action="store_true",
         help="plain proxy without authentication (Mode A) instead of the built-in login",
     )
-    keygen = commands.add_parser("keygen", help="write a new signing key (PEM) or HMAC secret file")
+    keygen = commands.add_parser(
+        "keygen",
+        help="write a new signing key (PEM) or HMAC secret file",
+        description="Write a new signing key (PEM) or HMAC secret for the embedded authorization server.",
+    )
     keygen.add_argument(
         "--out", required=True, metavar="FILE", help="file to create (mode 0600; never overwritten)"
     )
@@ -71,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help="signing key type: ec (P-256, ES256; default), rsa (3072 bits, RS256), ed25519",
     )
     keygen.add_argument("--hmac", action="store_true", help="write a 64-byte HMAC secret instead of a key")
-    commands.add_parser("hash-password", help="read a password on stdin, print its scrypt hash")
+    commands.add_parser(
+        "hash-password",
+        help="read a password on stdin, print its scrypt hash",
+        description="Read a password (a hidden prompt on a terminal, else the first line of stdin) and "
+        "print its scrypt hash, for a static user's password_hash.",
+    )
     return parser
 
 
