@@ -1,10 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
@@ -29,19 +26,10 @@ def mcp_server() -> Iterator[str]:
     """A real MCP server (official SDK, both transports) on loopback, shared by the whole run
     (it keeps no state between tests); yields its origin."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "sidecar.demo.server", "--port", str(port)])
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("the MCP test server did not start") from None
-            time.sleep(0.05)
+    # A sync fixture (one server for the whole session): its start-up wait runs on a loop of its own.
+    process = asyncio.run(Process.start(["-m", "sidecar.demo.server", "--port", str(port)], port, within=30))
     yield f"http://127.0.0.1:{port}"
-    Process(process, port).stop()
+    process.stop()
 
 
 @pytest.fixture

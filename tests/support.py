@@ -52,10 +52,6 @@ async def _accepts(port: int) -> bool:
     return True
 
 
-async def wait_for_port(port: int, within: float = 20.0) -> None:
-    await wait_for(lambda: _accepts(port), within, what=f"a listener on port {port}")
-
-
 async def readyz(http: aiohttp.ClientSession, url: str) -> tuple[int, list[str]]:
     """The status of ``url``/readyz and its reasons (empty when ready)."""
     async with http.get(f"{url}/readyz") as resp:
@@ -79,16 +75,27 @@ class Process:
     port: int
 
     @classmethod
-    async def start(cls, args: Sequence[str], port: int, **kwargs: Any) -> Process:
+    async def start(cls, args: Sequence[str], port: int, *, within: float = 20.0, **kwargs: Any) -> Process:
         """``python args...``, ready once ``port`` accepts connections."""
-        return await cls.start_command([sys.executable, *args], port, **kwargs)
+        return await cls.start_command([sys.executable, *args], port, within=within, **kwargs)
 
     @classmethod
-    async def start_command(cls, command: Sequence[str], port: int, **kwargs: Any) -> Process:
+    async def start_command(
+        cls, command: Sequence[str], port: int, *, within: float = 20.0, **kwargs: Any
+    ) -> Process:
+        """``command``, ready once ``port`` accepts connections; fails at once if it exits first."""
         popen = subprocess.Popen(command, **kwargs)  # noqa: ASYNC220 - returns at once
         process = cls(popen, port)
+
+        async def listening_or_exited() -> bool:
+            return popen.poll() is not None or await _accepts(port)
+
         try:
-            await wait_for_port(port)
+            await wait_for(listening_or_exited, within, what=f"the process listening on port {port}")
+            if popen.poll() is not None:
+                raise RuntimeError(
+                    f"{' '.join(command)} exited with code {popen.returncode} before listening"
+                )
         except BaseException:
             process.stop()
             raise
