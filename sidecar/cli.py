@@ -9,7 +9,7 @@ import getpass
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -21,24 +21,65 @@ from sidecar.config.passwords import hash_password
 from sidecar.observability.logging import configure_logging
 
 EXIT_CONFIG = 2
+EXIT_LISTEN = 3
+
+
+DESCRIPTION = "An authenticating reverse proxy (OAuth) in front of MCP servers."
+EPILOG = """\
+Run 'mcp-sidecar COMMAND --help' for the options of a command.
+
+exit codes:
+  0  clean stop, valid configuration, file written
+  1  the authorization server or the demo could not start; keygen could not write its file
+  2  a configuration error, an empty password, or a command-line error
+  3  serve or demo could not listen on its address (for example: address already in use)
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcp-sidecar", description=__doc__)
+    # Plain text, not the module docstring: argparse prints it as is, and reST markup reads badly.
+    parser = argparse.ArgumentParser(
+        prog="mcp-sidecar",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"mcp-sidecar {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("serve", "run the sidecar"), ("check-config", "check a config file and exit")):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--config", help="YAML config file (default: $MCP_SIDECAR_CONFIG)")
-    demo = commands.add_parser("demo", help="run the sidecar in front of a demo MCP server")
+    for name, text, description in (
+        ("serve", "run the sidecar", "Run the sidecar until SIGTERM or SIGINT, then drain and stop."),
+        (
+            "check-config",
+            "check a config file and exit",
+            "Run every check serve runs on the configuration, print the result, and exit.",
+        ),
+    ):
+        sub = commands.add_parser(name, help=text, description=description)
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="YAML config file (default: the file named by $MCP_SIDECAR_CONFIG)",
+        )
+    demo = commands.add_parser(
+        "demo",
+        help="run the sidecar in front of a demo MCP server",
+        description="Start a demo MCP server and the sidecar in front of it on 127.0.0.1, by default "
+        "with the built-in login (user demo, password demo).",
+    )
     demo.add_argument("--port", type=int, default=8080, help="sidecar port (default 8080)")
     demo.add_argument(
         "--anonymous",
         action="store_true",
         help="plain proxy without authentication (Mode A) instead of the built-in login",
     )
-    keygen = commands.add_parser("keygen", help="write a new signing key (PEM) or HMAC secret file")
-    keygen.add_argument("--out", required=True, help="file to create (mode 0600; never overwritten)")
+    keygen = commands.add_parser(
+        "keygen",
+        help="write a new signing key (PEM) or HMAC secret file",
+        description="Write a new signing key (PEM) or HMAC secret for the embedded authorization server.",
+    )
+    keygen.add_argument(
+        "--out", required=True, metavar="FILE", help="file to create (mode 0600; never overwritten)"
+    )
     keygen.add_argument(
         "--type",
         choices=("ec", "rsa", "ed25519"),
@@ -46,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help="signing key type: ec (P-256, ES256; default), rsa (3072 bits, RS256), ed25519",
     )
     keygen.add_argument("--hmac", action="store_true", help="write a 64-byte HMAC secret instead of a key")
-    commands.add_parser("hash-password", help="read a password on stdin, print its scrypt hash")
+    commands.add_parser(
+        "hash-password",
+        help="read a password on stdin, print its scrypt hash",
+        description="Read a password (a hidden prompt on a terminal, else the first line of stdin) and "
+        "print its scrypt hash, for a static user's password_hash.",
+    )
     return parser
 
 
@@ -62,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from sidecar.demo.run import run_demo  # noqa: PLC0415 - needs the optional `mcp` package
 
-        return run_demo(args.port, anonymous=args.anonymous)
+        return _until_stopped(lambda: run_demo(args.port, anonymous=args.anonymous))
     if args.command == "keygen":
         return keygen(args.out, args.type, hmac_secret=args.hmac)
     if args.command == "hash-password":
@@ -78,7 +124,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode = "B (embedded authorization server)" if settings.auth_server is not None else "A"
         print(f"configuration OK: mode {mode}; {len(settings.backends)} backend(s): {backends}")
         return 0
-    return _serve(settings)
+    return _until_stopped(lambda: _serve(settings))
+
+
+def _until_stopped(listening_command: Callable[[], int]) -> int:
+    """Run ``serve`` or ``demo``; a socket that cannot be opened is one line on stderr and its own
+    exit code, never a traceback (the configuration was fine: the machine's state is not)."""
+    from sidecar.server import ListenError  # noqa: PLC0415 - keeps check-config and keygen light
+
+    try:
+        return listening_command()
+    except ListenError as exc:
+        print(f"mcp-sidecar: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
 
 
 def _print_config_error(exc: ConfigError) -> None:

@@ -11,7 +11,9 @@ last, the shared resources are closed by the app's cleanup contexts.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -38,6 +40,16 @@ class _ProtocolErrorResponse(web.Response):
     async def _prepare_headers(self) -> None:
         await super()._prepare_headers()
         apply_server_header(self.headers, self.server_header)
+
+
+class ListenError(Exception):
+    """A listening socket could not be opened (address in use, no permission, no such address)."""
+
+    def __init__(self, host: str, port: int, key: str, error: OSError) -> None:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        # asyncio's message repeats the address; the errno's text is the part a user needs.
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        super().__init__(f"cannot listen on {address} ({key}): {reason}")
 
 
 class _HeadDeadlineHandler(RequestHandler):
@@ -147,12 +159,21 @@ class Sidecar:
         self.ports: list[int] = []
 
     async def start(self) -> None:
+        """Listen on every port, or raise ``ListenError`` with nothing left open."""
         server = self.settings.server
-        ports = [server.port] if server.metrics_port is None else [server.port, server.metrics_port]
-        for runner, port in zip(self._runners, ports, strict=True):
+        listeners = [("server.port", server.port)]
+        if server.metrics_port is not None:
+            listeners.append(("server.metrics_port", server.metrics_port))
+        for index, (runner, (key, port)) in enumerate(zip(self._runners, listeners, strict=True)):
             await runner.setup()
-            site = web.TCPSite(runner, server.host, port, backlog=1024)
-            await site.start()
+            try:
+                await web.TCPSite(runner, server.host, port, backlog=1024).start()
+            except OSError as exc:
+                # The app's cleanup contexts already opened client sessions and probes: close
+                # them, so a failed start leaves no unclosed session and no task behind.
+                for started in self._runners[: index + 1]:
+                    await started.cleanup()
+                raise ListenError(server.host, port, key, exc) from None
             self.ports.append(runner.addresses[0][1])
         log.info(
             "sidecar_started",
@@ -169,22 +190,25 @@ class Sidecar:
             await runner.cleanup()
         log.info("sidecar_stopped")
 
-    async def run_until_signal(self) -> None:
+    async def run_until_signal(self, on_listening: Callable[[], None] | None = None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        if on_listening is not None:
+            on_listening()
         await stop.wait()
         await self.shutdown()
 
 
-def run(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, on uvloop when it is installed."""
+def run(settings: Settings, on_listening: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, on uvloop when it is installed; ``on_listening`` is called once
+    every port is open (``ListenError`` instead when one cannot be)."""
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
     except ImportError:
-        asyncio.run(Sidecar(settings).run_until_signal())
+        asyncio.run(Sidecar(settings).run_until_signal(on_listening))
         return
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(Sidecar(settings).run_until_signal())
+        runner.run(Sidecar(settings).run_until_signal(on_listening))

@@ -1,10 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
@@ -14,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.redis_servers import RedisClusterServers, RedisServer
-from tests.servers.echo import build_echo_app
+from tests.servers.echo import STATE, EchoState, build_echo_app
 from tests.support import Process, free_port
 
 # The fuzz tests check behaviour, never speed: no per-example deadline and no "too slow" health
@@ -30,25 +27,22 @@ def mcp_server() -> Iterator[str]:
     """A real MCP server (official SDK, both transports) on loopback, shared by the whole run
     (it keeps no state between tests); yields its origin."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "sidecar.demo.server", "--port", str(port)])
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("the MCP test server did not start") from None
-            time.sleep(0.05)
+    # A sync fixture (one server for the whole session): its start-up wait runs on a loop of its own.
+    process = asyncio.run(Process.start(["-m", "sidecar.demo.server", "--port", str(port)], port, within=30))
     yield f"http://127.0.0.1:{port}"
-    Process(process, port).stop()
+    process.stop()
 
 
 @pytest.fixture
 async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
     """A plain HTTP backend that echoes what reached it (tests/servers/echo.py)."""
     return await aiohttp_server(build_echo_app())
+
+
+@pytest.fixture
+def echo_state(echo_server: TestServer) -> EchoState:
+    """What the echo server saw: stream starts and ends, slow requests; and the gate it waits on."""
+    return echo_server.app[STATE]
 
 
 @pytest.fixture

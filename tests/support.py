@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import subprocess
 import sys
@@ -26,40 +27,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], what: str, within: float = 20.0) -> None:
-    """Until ``condition()`` holds; TimeoutError naming ``what`` after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await condition():
-        if loop.time() > deadline:
-            raise TimeoutError(f"waited {within:.0f} s for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def wait_for_port(port: int, within: float = 20.0) -> None:
+async def wait_for(
+    condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, *, what: str = "the condition"
+) -> None:
+    """Check ``condition`` (sync or async) until it holds; ``TimeoutError`` naming ``what`` if it
+    does not within ``within`` seconds. The only place tests wait: on a condition, never a sleep."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if loop.time() > deadline:
-                raise TimeoutError(f"nothing listens on port {port}") from None
-            await asyncio.sleep(0.05)
-        else:
-            writer.close()
-            await writer.wait_closed()
+        outcome = condition()
+        if await outcome if inspect.isawaitable(outcome) else outcome:
             return
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} did not hold within {within} s")
+        await asyncio.sleep(0.02)  # the polling interval, not a wait for something to happen
+
+
+async def _accepts(port: int) -> bool:
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def readyz(http: aiohttp.ClientSession, url: str) -> tuple[int, list[str]]:
+    """The status of ``url``/readyz and its reasons (empty when ready)."""
+    async with http.get(f"{url}/readyz") as resp:
+        return resp.status, list((await resp.json()).get("reasons", []))
 
 
 async def wait_until_ready(http: aiohttp.ClientSession, url: str, within: float = 10.0) -> None:
     """Poll ``url``/readyz until it answers 200."""
-    async with asyncio.timeout(within):
-        while True:
-            async with http.get(f"{url}/readyz") as resp:
-                if resp.status == 200:
-                    return
-            await asyncio.sleep(0.05)
+
+    async def ready() -> bool:
+        return (await readyz(http, url))[0] == 200
+
+    await wait_for(ready, within, what=f"{url}/readyz answering 200")
 
 
 @dataclass
@@ -70,16 +76,27 @@ class Process:
     port: int
 
     @classmethod
-    async def start(cls, args: Sequence[str], port: int, **kwargs: Any) -> Process:
+    async def start(cls, args: Sequence[str], port: int, *, within: float = 20.0, **kwargs: Any) -> Process:
         """``python args...``, ready once ``port`` accepts connections."""
-        return await cls.start_command([sys.executable, *args], port, **kwargs)
+        return await cls.start_command([sys.executable, *args], port, within=within, **kwargs)
 
     @classmethod
-    async def start_command(cls, command: Sequence[str], port: int, **kwargs: Any) -> Process:
+    async def start_command(
+        cls, command: Sequence[str], port: int, *, within: float = 20.0, **kwargs: Any
+    ) -> Process:
+        """``command``, ready once ``port`` accepts connections; fails at once if it exits first."""
         popen = subprocess.Popen(command, **kwargs)  # noqa: ASYNC220 - returns at once
         process = cls(popen, port)
+
+        async def listening_or_exited() -> bool:
+            return popen.poll() is not None or await _accepts(port)
+
         try:
-            await wait_for_port(port)
+            await wait_for(listening_or_exited, within, what=f"the process listening on port {port}")
+            if popen.poll() is not None:
+                raise RuntimeError(
+                    f"{' '.join(command)} exited with code {popen.returncode} before listening"
+                )
         except BaseException:
             process.stop()
             raise

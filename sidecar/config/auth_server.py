@@ -26,7 +26,7 @@ class SigningKeyConfig:
 @dataclass(frozen=True, slots=True)
 class TokenLifespans:
     access_token_lifespan: Seconds = setting(
-        "Lifetime of issued access tokens (1m to 1d).", default=parse_duration("1h")
+        "Lifetime of issued access tokens (5s to 1d).", default=parse_duration("1h")
     )
     refresh_token_lifespan: Seconds = setting(
         "Lifetime of a refresh-token family (1h to 90d).", default=parse_duration("7d")

@@ -38,7 +38,7 @@ from sidecar.config.values import (
 )
 
 _LIFESPANS = {
-    "access_token_lifespan": (60.0, 86400.0, "1m", "1d"),
+    "access_token_lifespan": (5.0, 86400.0, "5s", "1d"),
     "refresh_token_lifespan": (3600.0, 90 * 86400.0, "1h", "90d"),
     "auth_code_lifespan": (10.0, 600.0, "10s", "10m"),
 }

@@ -79,7 +79,7 @@ class ServerSettings:
 
 
 def _health_shorthand(raw: Any) -> Any:
-    # DESIGN.md writes the TCP probe as the bare word `tcp`.
+    # The TCP probe may be written as the bare word `tcp` (docs/configuration.md).
     return {} if raw == "tcp" else raw
 
 

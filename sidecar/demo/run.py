@@ -98,14 +98,14 @@ def run_demo(port: int, *, anonymous: bool = False) -> int:
         configure_logging("info", "auto")
         settings = demo_settings(port, backend_port, anonymous=anonymous)
         login = "no login (anonymous)" if anonymous else f"log in as {DEMO_USER} / {DEMO_PASSWORD}"
-        print(
+        banner = (
             f"\n  MCP endpoint (streamable HTTP): http://127.0.0.1:{port}/mcp   ({login})"
             f"\n  legacy HTTP+SSE endpoint:       http://127.0.0.1:{port}/sse"
             f"\n  metrics: http://127.0.0.1:{port}/metrics   readiness: http://127.0.0.1:{port}/readyz"
-            f"\n  Point an MCP client at the first URL; Ctrl-C stops.\n",
-            flush=True,
+            f"\n  Point an MCP client at the first URL (examples/mcp_client.py is one); Ctrl-C stops.\n"
         )
-        run(settings)
+        # Only once the port is open: a demo that cannot listen must not invite clients to it.
+        run(settings, on_listening=lambda: print(banner, flush=True))
     finally:
         backend.terminate()
         backend.wait(10)

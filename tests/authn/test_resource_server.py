@@ -23,7 +23,7 @@ from sidecar.authn.keys import StaticKeyProvider
 from tests.authn.idp import Idp
 from tests.authn.tokens import EC_KEY, json_text, sign, verification_key
 from tests.servers.echo import headers_of
-from tests.support import RunningSidecar, metric_samples, settings_for, wait_until_ready
+from tests.support import RunningSidecar, metric_samples, readyz, settings_for, wait_for, wait_until_ready
 
 PUBLIC = "https://mcp.example.com"
 RESOURCE = f"{PUBLIC}/b"
@@ -241,10 +241,15 @@ async def test_readiness_waits_for_keys(
     await idp.set_down(True)
     settings = settings_for([_backend(echo_server)], incoming_auth=_oidc(idp.issuer), public_url=PUBLIC)
     async with RunningSidecar(settings) as sidecar:
-        await asyncio.sleep(0.3)
-        async with http.get(f"{sidecar.url}/readyz") as resp:
-            assert resp.status == 503
-            assert "keys: no usable signing keys yet" in (await resp.json())["reasons"]
+
+        async def a_fetch_failed() -> bool:
+            samples = await metric_samples(http, sidecar.url)
+            return samples.get(("mcp_sidecar_jwks_fetches_total", (("result", "error"),)), 0) >= 1
+
+        await wait_for(a_fetch_failed, what="a failed JWKS fetch")
+        status, reasons = await readyz(http, sidecar.url)
+        assert status == 503
+        assert "keys: no usable signing keys yet" in reasons
         await idp.set_down(False)
         await wait_until_ready(http, sidecar.url)
 

@@ -138,11 +138,13 @@ class Browser:
     password: str = PASSWORD
     decision: str = "allow"
     consents: int = 0
+    sign_ins: int = 0
     result: AuthorizationCodeResult | None = None
 
     async def sign_in(self, authorization_url: str) -> None:
         """Follow redirects; allow on the consent page, fill in the login page; stop at the
         redirect to the client."""
+        self.sign_ins += 1
         url = authorization_url
         for _ in range(20):
             async with self.http.get(url, allow_redirects=False) as resp:
@@ -311,11 +313,10 @@ class RawClient:
             {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token, **extra}
         )
 
-    async def revoke(self, client_id: str, token: str) -> int:
-        """RFC 7009 revocation of ``token`` by a public client; returns the status."""
-        async with self.http.post(
-            f"{self.base}/oauth/revoke", data={"token": token, "client_id": client_id}
-        ) as resp:
+    async def revoke(self, client_id: str, token: str, **extra: str) -> int:
+        """RFC 7009 revocation of ``token`` by its client; the status."""
+        form = {"token": token, "client_id": client_id, **extra}
+        async with self.http.post(f"{self.base}/oauth/revoke", data=form) as resp:
             return resp.status
 
     async def call_mcp(self, access_token: str) -> int:

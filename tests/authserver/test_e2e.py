@@ -25,7 +25,7 @@ from tests.authserver.flow import (
     pkce_pair,
     signed_in,
 )
-from tests.support import RunningSidecar
+from tests.support import RunningSidecar, wait_for
 
 
 @pytest.fixture
@@ -49,27 +49,45 @@ def _corp_upstream(idp: Idp, **oidc_config: object) -> dict[str, object]:
     }
 
 
-async def test_sdk_client_logs_in_with_static_upstream_calls_tools_and_refreshes(
+async def test_sdk_client_logs_in_with_static_upstream_and_calls_tools(
     mcp_server: str, browser: Browser
 ) -> None:
+    """The official client registers, signs in once and calls tools with its tokens."""
     async with signed_in(mode_b_settings(mcp_server), browser) as session:
+        for _ in range(2):
+            async with session.client() as client:
+                result = await client.call_tool("add", {"a": 20, "b": 22})
+                assert result.structured_content == {"result": 42}
+        assert session.storage.client is not None
+        assert session.storage.tokens is not None
+        assert session.storage.tokens.refresh_token is not None
+    assert browser.sign_ins == 1
+
+
+async def test_sdk_client_refreshes_an_expired_access_token_and_carries_on(
+    mcp_server: str, browser: Browser
+) -> None:
+    """When its access token expires, the official client refreshes it (rotation) and carries
+    on, without another sign-in."""
+    # The shortest lifespan the configuration allows, so the token really expires (both clocks).
+    settings = mode_b_settings(mcp_server, token_lifespans={"access_token_lifespan": "5s"})
+    async with signed_in(settings, browser) as session:
         async with session.client() as client:
-            result = await client.call_tool("add", {"a": 20, "b": 22})
-            assert result.structured_content == {"result": 42}
+            await client.call_tool("add", {"a": 1, "b": 2})
         first = session.storage.tokens
         assert first is not None
-        assert first.refresh_token is not None
-        assert session.storage.client is not None
-
-        # The access token expires: the client refreshes it (rotation) and carries on.
-        session.provider.context.token_expiry_time = time.time() - 1
+        assert first.expires_in is not None
+        assert first.expires_in <= 5
+        expires_at = time.time() + first.expires_in
+        await wait_for(lambda: time.time() > expires_at, first.expires_in + 30, what="the token's expiry")
         async with session.client() as client:
-            tools = await client.list_tools()
-        assert "add" in {tool.name for tool in tools.tools}
+            result = await client.call_tool("add", {"a": 20, "b": 22})
+        assert result.structured_content == {"result": 42}
         second = session.storage.tokens
         assert second is not None
         assert second.access_token != first.access_token
         assert second.refresh_token != first.refresh_token
+    assert browser.sign_ins == 1
 
 
 async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
@@ -85,12 +103,20 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
         assert browser.consents == 1  # the user was asked before going upstream
         claims = session.access_claims()
         assert claims["sub"].startswith("u-")  # the internal id, not the upstream's "johndoe"
+        # Upstream tokens are not visible on any endpoint yet (no outgoing auth uses them), so
+        # storage is read; revocation goes through the public endpoint.
         server = session.sidecar.sidecar.app[AUTH_SERVER]
         kept = await server.storage.get_upstream_tokens(claims["tsid"], "corp", time.time())
         assert kept is not None
         assert kept.id_token is not None
         assert kept.access_token
-        await server.storage.revoke_session(claims["tsid"], time.time() + 60)
+        tokens, registered = session.storage.tokens, session.storage.client
+        assert tokens is not None
+        assert tokens.refresh_token is not None
+        assert registered is not None
+        raw = RawClient(browser.http, session.url.removesuffix("/mcp"))
+        assert await raw.revoke(registered.client_id, tokens.refresh_token) == 200
+        assert await raw.call_mcp(tokens.access_token) == 401
         assert await server.storage.get_upstream_tokens(claims["tsid"], "corp", time.time()) is None
 
 

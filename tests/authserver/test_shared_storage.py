@@ -111,7 +111,9 @@ async def test_client_registered_at_one_replica_is_known_at_the_other_and_codes_
         assert status == 200, tokens
         status, body = await there.exchange(client_id, code, verifier)
         assert (status, body["error"]) == (400, "invalid_grant")  # replay, at the other replica
-        await wait_for(lambda: _revoked_at(here, tokens["access_token"]), "revocation to reach replica one")
+        await wait_for(
+            lambda: _revoked_at(here, tokens["access_token"]), what="revocation to reach replica one"
+        )
 
 
 async def _revoked_at(client: RawClient, access_token: str) -> bool:
@@ -144,7 +146,7 @@ async def test_redis_outage_answers_503_for_the_store_keeps_mcp_traffic_and_reco
             aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
         ):
             raw = RawClient(http, sidecar.url)
-            await wait_for(lambda: _ready(http, sidecar.url), "the sidecar to be ready")
+            await wait_for(lambda: _ready(http, sidecar.url), what="the sidecar to be ready")
             client_id, tokens = await raw.sign_in()
             node.stop()
             status, body = await raw.refresh(client_id, tokens["refresh_token"])
@@ -155,10 +157,12 @@ async def test_redis_outage_answers_503_for_the_store_keeps_mcp_traffic_and_reco
                 assert resp.status == 503
                 assert resp.headers["Retry-After"] == "5"
             assert await raw.call_mcp(tokens["access_token"]) == 200  # validation needs no store
-            await wait_for(lambda: _not_ready_for_storage(http, sidecar.url), "/readyz to report the store")
+            await wait_for(
+                lambda: _not_ready_for_storage(http, sidecar.url), what="/readyz to report the store"
+            )
 
             node.start()
-            await wait_for(lambda: _ready(http, sidecar.url), "/readyz to recover")
+            await wait_for(lambda: _ready(http, sidecar.url), what="/readyz to recover")
             client_id, tokens = await raw.sign_in()  # nothing was persisted; a new login works
             status, refreshed = await raw.refresh(client_id, tokens["refresh_token"])
             assert status == 200, refreshed

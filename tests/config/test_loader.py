@@ -35,8 +35,8 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert settings.incoming_auth.type == "anonymous"
 
 
-def test_design_doc_shapes_parse() -> None:
-    """The shorthands DESIGN.md uses: `health: tcp`, `health: {path: ...}`, outgoing_auth."""
+def test_documented_shorthands_parse() -> None:
+    """The shorthands the docs show parse: `health: tcp`, `health: {path: ...}`, outgoing_auth."""
     settings = load_config_data(
         {
             "backends": [

@@ -12,7 +12,8 @@ import aiohttp
 import yaml
 from aiohttp.test_utils import TestServer
 
-from tests.support import Process, free_port
+from tests.servers.echo import EchoState
+from tests.support import Process, free_port, readyz, wait_for
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.bG9nLXRva2Vu.c2lnLXNlY3JldA"
 COOKIE = "mcp_sidecar_session=c00kie-s3cret"
@@ -38,24 +39,24 @@ async def _start(tmp_path: Path, echo: TestServer, **server: object) -> tuple[Pr
 
 
 async def _wait_exit(process: Process, limit: float) -> int:
-    async with asyncio.timeout(limit):
-        while (code := process.popen.poll()) is None:  # noqa: ASYNC110 - polling a child process
-            await asyncio.sleep(0.05)
-    return code
+    await wait_for(lambda: process.popen.poll() is not None, limit, what="the sidecar process to exit")
+    return process.popen.wait()
 
 
 async def test_sigterm_drains_in_flight_request_and_fails_readiness(
-    tmp_path: Path, echo_server: TestServer, http: aiohttp.ClientSession
+    tmp_path: Path, echo_server: TestServer, echo_state: EchoState, http: aiohttp.ClientSession
 ) -> None:
+    """On SIGTERM /readyz turns 503 "draining" while a request in flight still completes."""
     process, url, _log = await _start(tmp_path, echo_server, shutdown_delay="1s", drain_timeout="5s")
     try:
         in_flight = asyncio.ensure_future(http.get(f"{url}/b/slow?seconds=2"))
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(echo_state.slow_started.wait(), 10)  # it reached the backend
         process.popen.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.2)
-        async with http.get(f"{url}/readyz") as resp:
-            assert resp.status == 503
-            assert "draining" in (await resp.json())["reasons"]
+
+        async def draining() -> bool:
+            return await readyz(http, url) == (503, ["draining"])
+
+        await wait_for(draining, what="/readyz reporting draining")
         resp = await in_flight
         assert resp.status == 200
         assert await resp.json() == {"slept": True}

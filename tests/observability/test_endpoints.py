@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.support import RunningSidecar, free_port, metric_samples, settings_for, wait_until_ready
+from tests.support import (
+    RunningSidecar,
+    free_port,
+    metric_samples,
+    readyz,
+    settings_for,
+    wait_for,
+    wait_until_ready,
+)
 
 
 async def test_readyz_waits_for_every_backend(echo_server: TestServer, http: aiohttp.ClientSession) -> None:
@@ -32,11 +38,14 @@ async def test_readyz_waits_for_every_backend(echo_server: TestServer, http: aio
         ]
     )
     async with RunningSidecar(settings) as sidecar:
-        await asyncio.sleep(0.3)
+
+        async def only_late_fails() -> bool:
+            return await readyz(http, sidecar.url) == (503, ["backend late: probe failed"])
+
+        await wait_for(only_late_fails, what="both backends probed, only 'late' failing")
         async with http.get(f"{sidecar.url}/readyz") as resp:
             assert resp.status == 503
             assert resp.headers["Cache-Control"] == "no-store"
-            assert (await resp.json())["reasons"] == ["backend late: probe failed"]
         late = web.Application()  # any listener satisfies the default TCP probe
         async with TestServer(late, host="127.0.0.1", port=down_port):
             await wait_until_ready(http, sidecar.url)
@@ -63,13 +72,14 @@ async def test_metrics_cover_requests_streams_backends_and_mcp_methods(
             async with http.get(f"{sidecar.url}/metrics") as resp:
                 assert resp.headers["Content-Type"].startswith("text/plain")
             during = await metric_samples(http, sidecar.url)
+
         # The stream's handler ends when the sidecar notices the disconnect; wait for it.
-        async with asyncio.timeout(5):
-            while True:
-                after = await metric_samples(http, sidecar.url)
-                if after[("mcp_sidecar_active_streams", (("backend", "echo"),))] == 0:
-                    break
-                await asyncio.sleep(0.05)
+        async def stream_closed() -> bool:
+            samples = await metric_samples(http, sidecar.url)
+            return samples[("mcp_sidecar_active_streams", (("backend", "echo"),))] == 0
+
+        await wait_for(stream_closed, what="the active stream gauge back at 0")
+        after = await metric_samples(http, sidecar.url)
     assert during[("mcp_sidecar_active_streams", (("backend", "echo"),))] == 1
     assert after[("mcp_sidecar_backend_up", (("backend", "echo"),))] == 1
     assert after[("mcp_sidecar_mcp_messages_total", (("backend", "echo"), ("mcp_method", "tools/list")))] == 1

@@ -7,15 +7,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.servers.echo import STATE, EchoState
 from tests.support import RunningSidecar, free_port, settings_for
 
 StartSidecar = Callable[..., Awaitable[RunningSidecar]]
-
-
-@pytest.fixture
-def echo_state(echo_server: TestServer) -> EchoState:
-    return echo_server.app[STATE]
 
 
 def echo_backend(echo_server: TestServer, **extra: Any) -> dict[str, Any]:

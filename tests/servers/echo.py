@@ -18,6 +18,8 @@ from aiohttp import web
 class EchoState:
     disconnects: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
+    slow_started: asyncio.Event = field(default_factory=asyncio.Event)
+    proceed: asyncio.Event = field(default_factory=asyncio.Event)  # the gate of the gated handlers
 
 
 STATE = web.AppKey("state", EchoState)
@@ -41,14 +43,13 @@ async def echo(request: web.Request) -> web.Response:
     )
 
 
-async def timed_sse(request: web.Request) -> web.StreamResponse:
-    """Event 1, a pause of ``pause`` seconds, event 2, end."""
-    pause = float(request.query.get("pause", "1"))
+async def gated_sse(request: web.Request) -> web.StreamResponse:
+    """Event 1, then event 2 only once the test sets ``proceed``, end."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     await response.write(b": keep-alive\n\n")
     await response.write(b"id: 1\ndata: first\n\n")
-    await asyncio.sleep(pause)
+    await request.app[STATE].proceed.wait()
     await response.write(b"id: 2\ndata: second\n\n")
     await response.write_eof()
     return response
@@ -69,11 +70,12 @@ async def hold_sse(request: web.Request) -> web.StreamResponse:
 
 
 async def crash_sse(request: web.Request) -> web.StreamResponse:
-    """One event, then the connection is dropped without ending the chunked body."""
+    """One event, then, once the test has it and sets ``proceed``, the connection is dropped
+    without ending the chunked body."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     await response.write(b"data: before-crash\n\n")
-    await asyncio.sleep(0.05)
+    await request.app[STATE].proceed.wait()
     assert request.transport is not None
     request.transport.abort()
     return response
@@ -92,6 +94,7 @@ async def endpoint_sse(request: web.Request) -> web.StreamResponse:
 
 
 async def slow(request: web.Request) -> web.Response:
+    request.app[STATE].slow_started.set()
     await asyncio.sleep(float(request.query.get("seconds", "1")))
     return web.json_response({"slept": True})
 
@@ -114,7 +117,7 @@ def build_echo_app() -> web.Application:
     app.router.add_route("*", "/mcp", echo)
     app.router.add_route("*", "/mcp/{tail:.*}", echo)
     app.router.add_route("*", "/messages/", echo)
-    app.router.add_get("/timed-sse", timed_sse)
+    app.router.add_get("/gated-sse", gated_sse)
     app.router.add_get("/hold-sse", hold_sse)
     app.router.add_get("/crash-sse", crash_sse)
     app.router.add_get("/sse", endpoint_sse)
