@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Scenario 5, the authorization server: refresh-token grants per second (one chain of
-rotating refresh tokens, driven by wrk) and start-up time to a ready /readyz."""
+rotating refresh tokens, driven by wrk) on memory storage and on a local Redis, and start-up time
+to a ready /readyz."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import re
 import secrets
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +34,42 @@ REDIRECT = "http://127.0.0.1:9/callback"
 
 @dataclass(frozen=True)
 class Result:
-    refresh: WrkResult
+    refresh: dict[str, WrkResult]  # by storage
     startup_ms: dict[str, float]
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[int]:
+    """A throw-away redis-server on loopback (no persistence); yields its port."""
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory],
+            stdout=subprocess.DEVNULL,
+        ) as server,
+    ):
+        try:
+            wait_port(port)
+            yield port
+        finally:
+            server.terminate()
+
+
+def _redis_storage(port: int) -> dict[str, Any]:
+    return {"type": "redis", "redis_config": {"addr": f"127.0.0.1:{port}", "key_prefix": "bench:{b}:"}}
+
+
+def _refresh_grants(config: dict[str, Any], seconds: float) -> WrkResult:
+    port = config["server"]["port"]
+    with sidecar(config):
+        client_id, refresh = asyncio.run(_login(f"http://127.0.0.1:{port}"))
+        return wrk(
+            f"http://127.0.0.1:{port}",
+            connections=1,
+            seconds=seconds,
+            script=REFRESH_LUA.format(token=refresh, client_id=client_id),
+        )
 
 
 def _mode_b(port: int, backend: int, public: str | None = None) -> dict[str, Any]:
@@ -142,15 +179,11 @@ def run(seconds: float, *, smoke: bool) -> Result:
     ) as dummy:
         try:
             wait_port(backend)
-            port = free_port()
-            with sidecar(_mode_b(port, backend)):
-                client_id, refresh = asyncio.run(_login(f"http://127.0.0.1:{port}"))
-                result = wrk(
-                    f"http://127.0.0.1:{port}",
-                    connections=1,
-                    seconds=seconds,
-                    script=REFRESH_LUA.format(token=refresh, client_id=client_id),
-                )
+            refresh = {"memory": _refresh_grants(_mode_b(free_port(), backend), seconds)}
+            with redis_server() as redis_port:
+                redis = _mode_b(free_port(), backend)
+                redis["auth_server"]["storage"] = _redis_storage(redis_port)
+                refresh["redis"] = _refresh_grants(redis, seconds)
             runs = 1 if smoke else 5
             anonymous = {
                 "server": {"host": "127.0.0.1", "port": free_port()},
@@ -164,18 +197,21 @@ def run(seconds: float, *, smoke: bool) -> Result:
             }
         finally:
             dummy.terminate()
-    return Result(result, startup)
+    return Result(refresh, startup)
 
 
 def report(result: Result) -> str:
-    refresh = result.refresh
-    lines = [
-        "| measurement | value |",
-        "|---|---|",
-        f"| refresh-token grants/s (1 connection, rotating) | {refresh.requests_per_second:,.0f} |",
-        f"| refresh grant latency p50 / p99 ms | {refresh.p50_ms:.2f} / {refresh.p99_ms:.2f} |",
-        f"| failed grants | {refresh.errors} |",
-    ]
+    memory = result.refresh["memory"].requests_per_second
+    lines = ["| measurement | value |", "|---|---|"]
+    for storage, refresh in result.refresh.items():
+        ratio = f" ({refresh.requests_per_second / memory:.2f} x memory)" if storage != "memory" else ""
+        lines += [
+            f"| refresh-token grants/s, {storage} storage (1 connection, rotating) | "
+            f"{refresh.requests_per_second:,.0f}{ratio} |",
+            f"| refresh grant latency p50 / p99 ms, {storage} | "
+            f"{refresh.p50_ms:.2f} / {refresh.p99_ms:.2f} |",
+            f"| failed grants, {storage} | {refresh.errors} |",
+        ]
     lines += [
         f"| start-up to /readyz 200, {name} (median) | {ms:.0f} ms |"
         for name, ms in result.startup_ms.items()
