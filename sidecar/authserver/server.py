@@ -86,15 +86,17 @@ class AuthServer:
     registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
     # SECURITY: password guessing on the static login page, per client address.
     login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
-    storage_answering: bool = True  # as of the last storage call or probe
+    storage_answering: bool | None = None  # as of the last probe or failed call; None: not probed yet
 
     def storage_failed(self) -> None:
-        if self.storage_answering:
+        if self.storage_answering is not False:
             log.warning("storage_unavailable", effect="requests that need storage answer 503")
         self.storage_answering = False
 
     def not_ready(self) -> str | None:
-        """The /readyz reason while the store does not answer."""
+        """The /readyz reason until the store has answered, and while it does not."""
+        if self.storage_answering is None:
+            return "storage: not checked yet"
         return None if self.storage_answering else "storage: not answering"
 
     async def probe_storage(self, interval: float = STORAGE_PROBE_INTERVAL) -> None:
@@ -105,7 +107,7 @@ class AuthServer:
             except StorageError:
                 self.storage_failed()
             else:
-                if not self.storage_answering:
+                if self.storage_answering is False:
                     log.info("storage_available")
                 self.storage_answering = True
             await asyncio.sleep(interval)
