@@ -163,6 +163,11 @@ paths are relative, so the sidecar resolves them against the config file's folde
 {{- $_ := set $settings "client_secret_file" (printf "secrets/upstream/%s" $s.upstreamClientSecret.key) }}
 {{- $_ := set $upstream $section $settings }}
 {{- end }}
+{{- $storage := .storage | default dict }}
+{{- if and (eq $storage.type "redis") $storage.redis_config (not $storage.redis_config.key_prefix) }}
+{{- /* Releases sharing one Redis need different prefixes; the braces are the cluster hash tag. */}}
+{{- $_ := set $storage.redis_config "key_prefix" (printf "mcp-sidecar:{%s.%s}:" $.Release.Namespace (include "mcp-sidecar.fullname" $)) }}
+{{- end }}
 {{- if $s.redis.existingSecret }}
 {{- $redis := dig "storage" "redis_config" dict . }}
 {{- $acl := dict "password_file" (printf "secrets/redis/%s" $s.redis.passwordKey) }}
