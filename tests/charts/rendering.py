@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CHART = ROOT / "charts" / "mcp-sidecar"
 RELEASE = "demo"
 NAMESPACE = "mcp"
+# Rendered objects are checked against this Kubernetes' schemas: a recent one (native sidecars,
+# which the chart needs, are on by default since 1.29).
+KUBERNETES = "1.33"
 # The folder of config.yaml in the sidecar container; the rendered config names key files
 # relative to it.
 CONFIG_DIR = PurePosixPath("/etc/mcp-sidecar")

@@ -15,11 +15,9 @@ import kubernetes_validate
 import pytest
 
 from sidecar.config.values import parse_duration
-from tests.charts.rendering import CHART, ROOT, Rendered, check_config, lay_out_pod_files, render
+from tests.charts.rendering import CHART, KUBERNETES, ROOT, Rendered, check_config, lay_out_pod_files, render
 from tests.charts.value_sets import VALUE_SETS
 
-# The oldest Kubernetes with native sidecars on by default is 1.29; check against a recent one.
-KUBERNETES = "1.33"
 # Custom resources: their schemas are not part of Kubernetes' own.
 CUSTOM_KINDS = {"ServiceMonitor"}
 
@@ -218,6 +216,8 @@ def test_chart_mounts_the_config_where_the_image_reads_it() -> None:
 
 def test_lint_finds_nothing_to_warn_about() -> None:
     """`helm lint --strict` finds no warning and no error with the default values."""
-    report: dict[str, Any] = helm.lint(CHART, VALUE_SETS["default"], strict=True, kube_version="v1.33.0")
+    report: dict[str, Any] = helm.lint(
+        CHART, VALUE_SETS["default"], strict=True, kube_version=f"v{KUBERNETES}.0"
+    )
     assert report["errors"] == []
     assert [message for message in report["messages"] if message["severity"] >= 2] == []
