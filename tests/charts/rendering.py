@@ -100,8 +100,11 @@ def _key_file(directory: str, name: str, folder: Path) -> bytes:
 
 def lay_out_pod_files(rendered: Rendered, root: Path) -> Path:
     """Write config.yaml and every file of the sidecar's Secret volumes where the pod would have
-    them (/etc/mcp-sidecar -> root), with the modes the volumes ask for; returns config.yaml."""
+    them (/etc/mcp-sidecar -> root), with the modes the kubelet gives them; returns config.yaml."""
     volumes = {volume["name"]: volume for volume in rendered.pod["spec"]["volumes"]}
+    # With a pod fsGroup the kubelet makes read-only volume files group-readable (mode | 0440),
+    # so that a user other than the owner (root) can read them.
+    group_read = 0o440 if rendered.pod["spec"].get("securityContext", {}).get("fsGroup") else 0
     for mount in rendered.sidecar["volumeMounts"]:
         secret = volumes[mount["name"]].get("secret")
         if secret is None:
@@ -112,10 +115,16 @@ def lay_out_pod_files(rendered: Rendered, root: Path) -> Path:
         for item in secret["items"]:
             path = folder / item["path"]
             path.write_bytes(_key_file(relative.name, item["path"], folder))
-            path.chmod(secret["defaultMode"])
+            path.chmod(secret["defaultMode"] | group_read)
     config = root / "config.yaml"
     config.write_text(rendered.config_text)
     return config
+
+
+def secret_files(rendered: Rendered) -> int:
+    """How many files the sidecar's Secret volumes hold."""
+    volumes = [volume.get("secret") for volume in rendered.pod["spec"]["volumes"]]
+    return sum(len(secret["items"]) for secret in volumes if secret is not None)
 
 
 def check_config(config: Path) -> subprocess.CompletedProcess[str]:
