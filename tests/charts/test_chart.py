@@ -6,7 +6,6 @@ wired and hardened as docs/kubernetes.md says."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -18,7 +17,6 @@ from sidecar.config.values import parse_duration
 from tests.charts.rendering import (
     CHART,
     KUBERNETES,
-    ROOT,
     Rendered,
     check_config,
     lay_out_pod_files,
@@ -210,20 +208,6 @@ def test_notes_print_the_mcp_url(name: str, url: str) -> None:
     notes = _set(name).notes
     assert f"MCP URL: {url}" in notes
     assert "examples/mcp_client.py" in notes
-
-
-def test_chart_mounts_the_config_where_the_image_reads_it() -> None:
-    """The Dockerfile's MCP_SIDECAR_CONFIG and user are the chart's config path and runAsUser."""
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    env = re.search(r"MCP_SIDECAR_CONFIG=(\S+)", dockerfile)
-    user = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.MULTILINE)
-    assert env is not None
-    assert user is not None
-    sidecar = _set("default").sidecar
-    (config,) = [mount for mount in sidecar["volumeMounts"] if mount["mountPath"].endswith("config.yaml")]
-    assert config["mountPath"] == env.group(1)
-    assert sidecar["securityContext"]["runAsUser"] == int(user.group(1))
-    assert sidecar["securityContext"]["runAsGroup"] == int(user.group(2))
 
 
 def test_lint_finds_nothing_to_warn_about() -> None:

@@ -65,7 +65,11 @@ REFUSED = {
     "unknown_top_level_key": (_with("default", replicas=2), "additional properties 'replicas' not allowed"),
     "port_set_in_the_config": (
         _with("default", config={"server": {"port": 9000}}),
-        "at '/config/server/port'",
+        "config.server.port: the chart writes it from sidecar.port; set that instead",
+    ),
+    "signing_key_file_set_in_the_config": (
+        _mode_b_memory_with(signing_key_config={"signing_key_file": "/keys/k.pem"}),
+        "config.auth_server.signing_key_config: the chart writes it from secrets.signingKeys",
     ),
     "signing_keys_in_mode_a": (
         _with("default", secrets={"signingKeys": {"existingSecret": "keys"}}),

@@ -96,6 +96,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "secrets.introspectionClientSecret.existingSecret: needs config.incoming_auth.type: oidc" }}
 {{- end }}
 {{- $server := $v.config.server | default dict }}
+{{- range $key, $value := dict "port" "sidecar.port" "metrics_port" "sidecar.metricsPort" }}
+{{- if hasKey $server $key }}
+{{- fail (printf "config.server.%s: the chart writes it from %s; set that instead" $key $value) }}
+{{- end }}
+{{- end }}
+{{- range $key, $value := dict "signing_key_config" "secrets.signingKeys" "hmac_secret_files" "secrets.hmacSecrets" }}
+{{- if hasKey ($v.config.auth_server | default dict) $key }}
+{{- fail (printf "config.auth_server.%s: the chart writes it from %s (an existing Secret, mounted read-only); set that instead" $key $value) }}
+{{- end }}
+{{- end }}
 {{- $needed := add (include "mcp-sidecar.seconds" ($server.drain_timeout | default "20s")) (include "mcp-sidecar.seconds" ($server.shutdown_delay | default "0s")) }}
 {{- if and (not (kindIs "invalid" $v.terminationGracePeriodSeconds)) (le (int $v.terminationGracePeriodSeconds) (int $needed)) }}
 {{- fail (printf "terminationGracePeriodSeconds: must be more than config.server.shutdown_delay + drain_timeout (%d s), or the kubelet kills the sidecar mid-drain" (int $needed)) }}
