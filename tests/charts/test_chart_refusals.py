@@ -34,6 +34,12 @@ def _without_issuer() -> dict[str, Any]:
     return values
 
 
+def _without_secret(base: str, name: str) -> dict[str, Any]:
+    values = copy.deepcopy(VALUE_SETS[base])
+    del values["secrets"][name]
+    return values
+
+
 REFUSED = {
     "negative_port": (_with("default", sidecar={"port": -1}), "at '/sidecar/port': minimum"),
     "port_above_65535": (_with("default", mcpServer={"port": 70000}), "at '/mcpServer/port': maximum"),
@@ -50,6 +56,14 @@ REFUSED = {
     "replicas_with_memory_storage": (
         _with("mode_b_memory", replicaCount=2),
         "replicaCount: Mode B with memory storage runs one replica",
+    ),
+    "replicas_without_shared_signing_keys": (
+        _without_secret("mode_b_redis_hpa", "signingKeys"),
+        "secrets.signingKeys.existingSecret: several Mode B replicas must sign and verify with the same keys",
+    ),
+    "replicas_without_shared_hmac_secrets": (
+        _without_secret("mode_b_redis_hpa", "hmacSecrets"),
+        "secrets.hmacSecrets.existingSecret: several Mode B replicas must sign and verify with the same keys",
     ),
     "hpa_without_cpu_request": (
         _with("mode_a_oidc", autoscaling={"enabled": True}),

@@ -76,6 +76,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (eq $storage "memory") (gt (int $v.replicaCount) 1) }}
 {{- fail "replicaCount: Mode B with memory storage runs one replica; set config.auth_server.storage.type: redis (with redis_config) to run several" }}
 {{- end }}
+{{- if and $storage (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) }}
+{{- range $name := list "signingKeys" "hmacSecrets" }}
+{{- if not (index $v.secrets $name).existingSecret }}
+{{- fail (printf "secrets.%s.existingSecret: several Mode B replicas must sign and verify with the same keys; make them with mcp-sidecar keygen and store them in a Secret" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and $v.autoscaling.enabled (not (dig "requests" "cpu" "" ($v.mcpServer.resources | default dict))) }}
 {{- fail "mcpServer.resources.requests.cpu: the HorizontalPodAutoscaler scales on CPU utilization, which needs a CPU request on every container" }}
 {{- end }}
