@@ -5,13 +5,14 @@ files a rendered pod would see, so the real `mcp-sidecar check-config` can read 
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import helm_python as helm
 import yaml
+
+from tests.support import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHART = ROOT / "charts" / "mcp-sidecar"
@@ -88,10 +89,8 @@ def render(values: Object, chart: Path = CHART) -> Rendered:
 def _key_file(directory: str, name: str, folder: Path) -> bytes:
     """A real file of the kind the Secret mounted at secrets/<directory> holds."""
     if directory in {"signing", "hmac"}:
-        command = ["keygen", "--out", str(folder / name), *(["--hmac"] if directory == "hmac" else [])]
-        subprocess.run(
-            [sys.executable, "-m", "sidecar", *command], check=True, capture_output=True, timeout=30
-        )
+        made = run_cli("keygen", "--out", str(folder / name), *(["--hmac"] if directory == "hmac" else []))
+        assert made.returncode == 0, made.stderr
         data = (folder / name).read_bytes()
         (folder / name).unlink()
         return data
@@ -129,10 +128,4 @@ def secret_files(rendered: Rendered) -> int:
 
 def check_config(config: Path) -> subprocess.CompletedProcess[str]:
     """The real `mcp-sidecar check-config` on a rendered file."""
-    return subprocess.run(
-        [sys.executable, "-m", "sidecar", "check-config", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("check-config", "--config", str(config))
