@@ -4,6 +4,7 @@ files a rendered pod would see, so the real `mcp-sidecar check-config` can read 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,10 @@ NAMESPACE = "mcp"
 # Rendered objects are checked against this Kubernetes' schemas: a recent one (native sidecars,
 # which the chart needs, are on by default since 1.29).
 KUBERNETES = "1.33"
+# The oldest Kubernetes the chart allows (Chart.yaml's kubeVersion: ">=1.29.0-0").
+OLDEST_KUBERNETES = re.sub(
+    r"^>=(\d+\.\d+).*", r"\1", yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+)
 # The folder of config.yaml in the sidecar container; the rendered config names key files
 # relative to it.
 CONFIG_DIR = PurePosixPath("/etc/mcp-sidecar")

@@ -17,6 +17,7 @@ from sidecar.config.values import parse_duration
 from tests.charts.rendering import (
     CHART,
     KUBERNETES,
+    OLDEST_KUBERNETES,
     Rendered,
     check_config,
     lay_out_pod_files,
@@ -40,12 +41,14 @@ def _set(name: str) -> Rendered:
     return render(VALUE_SETS[name])
 
 
-def test_every_rendered_object_is_valid_kubernetes(rendered: Rendered) -> None:
-    """Each object validates against Kubernetes' OpenAPI schema (strict: no unknown fields)."""
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, KUBERNETES])
+def test_every_rendered_object_is_valid_kubernetes(rendered: Rendered, version: str) -> None:
+    """Each object validates against the OpenAPI schema of a recent Kubernetes and of the oldest
+    the chart allows (strict: no unknown fields)."""
     for obj in rendered.objects:
         if obj["kind"] in CUSTOM_KINDS:
             continue
-        kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 def test_rendered_config_passes_the_real_check_config(rendered: Rendered, tmp_path: Path) -> None:
