@@ -95,7 +95,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         ),
         "secrets": {
             **MODE_B_SECRETS,
-            "redis": {"existingSecret": "mcp-redis", "usernameKey": "username"},
+            "redis": {"existingSecret": "mcp-redis", "usernameKey": "username", "caCertKey": "ca.crt"},
         },
         "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},

@@ -192,6 +192,11 @@ paths are relative, so the sidecar resolves them against the config file's folde
 {{- $_ := set $acl "username_file" (printf "secrets/redis/%s" .) }}
 {{- end }}
 {{- $_ := set $redis "acl_user_config" $acl }}
+{{- with $s.redis.caCertKey }}
+{{- $tls := $redis.tls | default dict }}
+{{- $_ := set $tls "ca_cert_file" (printf "secrets/redis/%s" .) }}
+{{- $_ := set $redis "tls" $tls }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- toYaml $cfg }}
@@ -214,7 +219,7 @@ paths are relative, so the sidecar resolves them against the config file's folde
 {{- $mounts = append $mounts (dict "name" "mcp-sidecar-introspection-secret" "secret" $s.introspectionClientSecret.existingSecret "dir" "introspection" "keys" (list $s.introspectionClientSecret.key)) }}
 {{- end }}
 {{- if $s.redis.existingSecret }}
-{{- $mounts = append $mounts (dict "name" "mcp-sidecar-redis-credentials" "secret" $s.redis.existingSecret "dir" "redis" "keys" (compact (list $s.redis.passwordKey $s.redis.usernameKey))) }}
+{{- $mounts = append $mounts (dict "name" "mcp-sidecar-redis-credentials" "secret" $s.redis.existingSecret "dir" "redis" "keys" (compact (list $s.redis.passwordKey $s.redis.usernameKey $s.redis.caCertKey))) }}
 {{- end }}
 {{- toYaml (dict "mounts" $mounts) }}
 {{- end }}
