@@ -52,7 +52,8 @@ async def test_rendered_pod_serves_probes_metrics_and_mcp(mcp_server: str, tmp_p
             "port": int(mcp_server.rsplit(":", maxsplit=1)[-1]),
         },
         "sidecar": {"port": free_port(), "metricsPort": free_port()},
-        "config": {"server": {"shutdown_delay": "0s", "drain_timeout": "1s"}},
+        # Loopback only: the pod's network namespace is this machine's, shared with other tests.
+        "config": {"server": {"host": "127.0.0.1", "shutdown_delay": "0s", "drain_timeout": "1s"}},
     }
     rendered = render(values)
     lay_out_pod_files(rendered, tmp_path)
