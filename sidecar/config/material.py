@@ -4,7 +4,7 @@
 The loader calls :func:`read_material` after parsing; the values land in ``Settings.secrets``
 and nothing reads them again, so what ``check-config`` checked is what ``serve`` uses. A
 relative file name is resolved against the config file's folder, not the working directory.
-Each problem is a :class:`ConfigIssue` naming the key path; a file that group or others can
+Each problem is a :class:`ConfigIssue` naming the key path; a file that others (or a foreign group) can
 access, and a weak HMAC secret that ``insecure_allow_weak_secrets`` lets through, are warnings.
 """
 
@@ -188,12 +188,12 @@ class _Reader:
         except SecretError as exc:
             self.issues.append(ConfigIssue(key, f"{prefix}{exc}", fix))
             return None
-        if read.exposed:
+        if (who := read.exposed_to) is not None:
             # SECURITY: another account on the host (or in the pod) could read or swap the secret.
             self.issues.append(
                 warning(
                     key,
-                    f"{what} {str(path)!r} is open to group or others (mode {read.mode:04o})",
+                    f"{what} {str(path)!r} is open to {who} (mode {read.mode:04o})",
                     "chmod 600 it (on Kubernetes: defaultMode: 0400 on the secret volume)",
                 )
             )

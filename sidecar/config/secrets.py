@@ -42,18 +42,28 @@ class Secrets:
 class SecretFile:
     data: bytes = field(repr=False)
     mode: int  # permission bits of the file that was read, not of one looked up again
+    gid: int
 
     @property
-    def exposed(self) -> bool:
-        """Group or others may read or write it."""
-        return bool(self.mode & (stat.S_IRWXG | stat.S_IRWXO))
+    def exposed_to(self) -> str | None:
+        """Who else may read or write it: ``others``, a group this process is not in, or None.
+
+        A group of this process's own is fine: on Kubernetes the pod's ``fsGroup`` is how a
+        non-root sidecar reads a Secret volume at all (the kubelet makes its files 0440).
+        """
+        if self.mode & stat.S_IRWXO:
+            return "others"
+        if self.mode & stat.S_IRWXG and self.gid not in {os.getegid(), *os.getgroups()}:
+            return f"group {self.gid}, which this process is not in"
+        return None
 
 
 def read_secret_file(path: Path, what: str) -> SecretFile:
     """The bytes and mode of one open file, so the mode checked is that of the bytes used."""
     try:
         with path.open("rb") as file:
-            return SecretFile(file.read(), stat.S_IMODE(os.fstat(file.fileno()).st_mode))
+            status = os.fstat(file.fileno())
+            return SecretFile(file.read(), stat.S_IMODE(status.st_mode), status.st_gid)
     except OSError as exc:
         raise SecretError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
 

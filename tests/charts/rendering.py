@@ -128,12 +128,6 @@ def lay_out_pod_files(rendered: Rendered, root: Path) -> Path:
     return config
 
 
-def secret_files(rendered: Rendered) -> int:
-    """How many files the sidecar's Secret volumes hold."""
-    volumes = [volume.get("secret") for volume in rendered.pod["spec"]["volumes"]]
-    return sum(len(secret["items"]) for secret in volumes if secret is not None)
-
-
 def check_config(config: Path) -> subprocess.CompletedProcess[str]:
     """The real `mcp-sidecar check-config` on a rendered file."""
     return run_cli("check-config", "--config", str(config))

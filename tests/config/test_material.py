@@ -175,16 +175,32 @@ def test_relative_file_names_are_reported_as_resolved(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "warned"),
-    [(0o600, False), (0o400, False), (0o640, True), (0o604, True), (0o620, True), (0o644, True)],
+    ("mode", "group", "warned"),
+    [
+        (0o600, "own", False),
+        (0o400, "own", False),
+        (0o440, "own", False),  # a Kubernetes Secret volume under the pod's fsGroup
+        (0o640, "own", False),
+        (0o640, "foreign", True),
+        (0o620, "foreign", True),
+        (0o604, "own", True),
+        (0o644, "own", True),
+    ],
 )
-def test_key_and_secret_files_open_to_group_or_others_warn(tmp_path: Path, mode: int, warned: bool) -> None:
-    """A signing key, HMAC or client secret file that group or others can access is a warning
-    naming its key path; the configuration is still usable."""
+def test_key_and_secret_files_open_to_others_or_a_foreign_group_warn(
+    tmp_path: Path, mode: int, group: str, warned: bool
+) -> None:
+    """A signing key, HMAC or client secret file that others, or a group this process is not in,
+    can access is a warning naming its key path; the configuration is still usable."""
     key = _keygen(tmp_path / "key.pem")
     hmac_file = _keygen(tmp_path / "hmac", hmac_secret=True)
     secret = _secret_file(tmp_path / "secret", "upstream-secret")
+    foreign = max({os.getegid(), *os.getgroups()}) + 4242
     for name in (key, hmac_file, secret):
+        if group == "foreign":
+            if os.geteuid() != 0:
+                pytest.skip("giving a file to another group needs root")
+            os.chown(name, -1, foreign)
         os.chmod(name, mode)
     settings = load_config_data(
         mode_b_raw(
