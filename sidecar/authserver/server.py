@@ -21,9 +21,9 @@ from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
 from sidecar.authserver.metadata import CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH
 from sidecar.authserver.revocation import Revocations
-from sidecar.authserver.upstreams import UpstreamResult
 from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
 from sidecar.authserver.upstreams.oidc import OidcProvider
+from sidecar.authserver.upstreams.protocol import UpstreamResult
 from sidecar.authserver.upstreams.static import StaticProvider
 from sidecar.config.auth_server import AuthServerSettings, OidcUpstream, StaticUpstream, Upstream
 from sidecar.config.schema import Settings
@@ -137,8 +137,8 @@ class AuthServer:
         remembered: dict[str, str] = {}
         next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
         if not isinstance(self.upstream, StaticProvider):
-            authorization_url, remembered = await self.upstream.authorization_url(pending_id)
-            remembered = {**remembered, "authorization_url": authorization_url}
+            start = await self.upstream.begin(pending_id)
+            remembered = {**start.remembered, "authorization_url": str(start.authorization_url)}
             next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
         pending = PendingAuthorization(
             id=pending_id,

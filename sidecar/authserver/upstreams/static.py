@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sidecar.authserver.upstreams import UpstreamResult, internal_user_id
+from sidecar.authserver.upstreams.protocol import UpstreamResult, internal_user_id
 from sidecar.config.auth_server import StaticUpstream
 from sidecar.config.passwords import PasswordHash, hash_password, parse_password_hash, verify_password
 from sidecar.storage.records import UserInfo
