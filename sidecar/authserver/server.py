@@ -9,23 +9,22 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlencode
 
 import structlog
 
 from sidecar.authserver.authorize import AuthorizationRequest, redirect_with
-from sidecar.authserver.errors import InvalidRequest
+from sidecar.authserver.errors import AuthServerError, InvalidRequest
 from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
 from sidecar.authserver.metadata import CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH
 from sidecar.authserver.revocation import Revocations
-from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
-from sidecar.authserver.upstreams.oidc import OidcProvider
-from sidecar.authserver.upstreams.protocol import UpstreamResult
-from sidecar.authserver.upstreams.static import StaticProvider
-from sidecar.config.auth_server import AuthServerSettings, OidcUpstream, StaticUpstream, Upstream
+from sidecar.authserver.upstreams.protocol import Upstream, UpstreamResult
+from sidecar.authserver.upstreams.registry import build_upstreams
+from sidecar.config.auth_server import AuthServerSettings
 from sidecar.config.schema import Settings
 from sidecar.config.secrets import Secrets
 from sidecar.config.values import canonical_origin
@@ -42,12 +41,7 @@ STORAGE_PROBE_INTERVAL = 5.0
 REVOCATION_CHECK_INTERVAL = 5.0  # how late another process's revocation may reach this one
 BINDING_COOKIE = "mcp_sidecar_authz"
 
-
-UpstreamProvider = StaticProvider | OidcProvider | OAuth2Provider
-
-
-class AuthServerError(Exception):
-    """The authorization server cannot be created; start-up stops (never a fall-back to Mode A)."""
+__all__ = ["AuthServer", "AuthServerError", "build_auth_server"]  # AuthServerError: cli and tests
 
 
 @dataclass
@@ -77,7 +71,8 @@ class AuthServer:
     storage: Storage
     revocations: Revocations
     tokens: TokenService
-    upstream: UpstreamProvider
+    upstreams: Mapping[str, Upstream]  # by name
+    first_upstream: str  # where a login starts (today the only upstream)
     outbound: OutboundClient
     metrics: Metrics
     clock: Callable[[], float] = time.time
@@ -114,6 +109,19 @@ class AuthServer:
         """The client's address, through trusted proxies (server.trusted_proxies) only."""
         return self.trust.resolve(peer or "", own_proto="", own_host="", xff=forwarded_for).client_ip
 
+    def uses_login_form(self) -> bool:
+        return any(upstream.kind == "form" for upstream in self.upstreams.values())
+
+    def uses_redirects(self) -> bool:
+        return any(upstream.kind == "redirect" for upstream in self.upstreams.values())
+
+    def upstream_for(self, pending: PendingAuthorization, kind: Literal["form", "redirect"]) -> Upstream:
+        """The upstream the pending authorization started with, if it logs in the way asked."""
+        upstream = self.upstreams.get(pending.upstream)
+        if upstream is None or upstream.kind != kind:
+            raise InvalidRequest("this sign-in has expired or was already used")
+        return upstream
+
     @property
     def issuer(self) -> str:
         return self.settings.issuer
@@ -134,11 +142,12 @@ class AuthServer:
         """
         pending_id = secrets.token_urlsafe(24)
         await self.storage.touch_client(request.client_id, self.clock())
-        remembered: dict[str, str] = {}
+        upstream = self.upstreams[self.first_upstream]
+        start = await upstream.begin(pending_id)
+        remembered = dict(start.remembered)
         next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
-        if not isinstance(self.upstream, StaticProvider):
-            start = await self.upstream.begin(pending_id)
-            remembered = {**start.remembered, "authorization_url": str(start.authorization_url)}
+        if start.authorization_url is not None:
+            remembered["authorization_url"] = start.authorization_url
             next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
         pending = PendingAuthorization(
             id=pending_id,
@@ -148,7 +157,7 @@ class AuthServer:
             code_challenge=request.code_challenge,
             scopes=request.scopes,
             resource=request.resource,
-            upstream=self.upstream.name,
+            upstream=upstream.name,
             browser_binding=binding_hash(binding),
             expires_at=self.clock() + PENDING_LIFETIME,
             upstream_state=remembered,
@@ -214,7 +223,13 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         raise AuthServerError("auth_server.hmac_secret_files: not loaded (use sidecar.config's loader)")
     opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
     outbound = OutboundClient(timeout=10)
-    upstream = _upstream(config.upstreams[0], settings.secrets, outbound, origin + CALLBACK_PATH, metrics)
+    upstreams = build_upstreams(
+        config.upstreams,
+        settings.secrets.upstream_secrets,
+        outbound=outbound,
+        callback_url=origin + CALLBACK_PATH,
+        metrics=metrics,
+    )
     storage = open_storage(
         config.storage,
         settings.secrets,
@@ -243,7 +258,7 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         "auth_server_created",
         issuer=config.issuer,
         kid=keys.kid,
-        upstream=upstream.name,
+        upstreams=list(upstreams),
         storage=config.storage.type,
     )
     return AuthServer(
@@ -254,29 +269,13 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         storage,
         revocations,
         tokens,
-        upstream,
+        upstreams,
+        config.upstreams[0].name,
         outbound,
         metrics,
         trust=ProxyTrust(settings.server.trusted_proxies),
         body_timeout=settings.server.idle_timeout,
     )
-
-
-def _upstream(
-    config: Upstream, loaded_secrets: Secrets, outbound: OutboundClient, callback: str, metrics: Metrics
-) -> UpstreamProvider:
-    if isinstance(config, StaticUpstream):
-        return StaticProvider(config)
-    remote = config.oidc_config if isinstance(config, OidcUpstream) else config.oauth2_config
-    secret = loaded_secrets.upstream_secrets[0] if loaded_secrets.upstream_secrets else None
-    if secret is None and (remote.client_secret_file is not None or remote.client_secret_env is not None):
-        # Fail closed: settings built without the loader would otherwise log in without a secret.
-        raise AuthServerError("auth_server.upstreams[0]: the client secret was not loaded")
-    if isinstance(config, OidcUpstream):
-        return OidcProvider(
-            config, client=outbound, client_secret=secret, callback_url=callback, metrics=metrics
-        )
-    return OAuth2Provider(config, client=outbound, client_secret=secret, callback_url=callback)
 
 
 def _signing_keys(config: AuthServerSettings, loaded_secrets: Secrets) -> SigningKeys:

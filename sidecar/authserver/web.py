@@ -34,7 +34,7 @@ from sidecar.authserver.errors import (
 )
 from sidecar.authserver.registration import register, registration_response
 from sidecar.authserver.server import BINDING_COOKIE, PENDING_LIFETIME, AuthServer
-from sidecar.authserver.upstreams.static import StaticProvider
+from sidecar.authserver.upstreams.protocol import WrongCredentials
 from sidecar.observability.access import REQUEST_INFO
 from sidecar.public_documents import ANY_ORIGIN, cors_preflight, public_json
 from sidecar.request_body import BodyIncomplete, BodyTimeout, BodyTooLarge, BoundedBody
@@ -77,10 +77,10 @@ def add_routes(app: web.Application, server: AuthServer) -> None:
     app.router.add_route("OPTIONS", metadata.TOKEN_PATH, cors_preflight)
     app.router.add_post(metadata.REVOKE_PATH, _storage_guard(_revoke, "revoke"))
     app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
-    if isinstance(server.upstream, StaticProvider):
+    if server.uses_login_form():
         app.router.add_get(metadata.LOGIN_PATH, _storage_guard(_page("login.html")))
         app.router.add_post(metadata.LOGIN_PATH, _storage_guard(_login_submit))
-    else:
+    if server.uses_redirects():
         app.router.add_get(metadata.CONSENT_PATH, _storage_guard(_page("consent.html")))
         app.router.add_post(metadata.CONSENT_PATH, _storage_guard(_consent_submit))
         app.router.add_get(metadata.CALLBACK_PATH, _storage_guard(_callback))
@@ -329,23 +329,28 @@ async def _consent_submit(request: web.Request) -> web.StreamResponse:
 
 async def _login_submit(request: web.Request) -> web.StreamResponse:
     server = request.app[AUTH_SERVER]
-    assert isinstance(server.upstream, StaticProvider)  # noqa: S101 - the route exists only then
     try:
         form = await _form(request)
         binding = request.cookies.get(BINDING_COOKIE)
         pending = await server.pending_for(form.get("request", ""), binding, take=False)
+        upstream = server.upstream_for(pending, "form")
     except OAuthError as error:
         return _error_page(request, error)
     if not server.login_attempts.allow(_client(request), server.clock()):
         server.metrics.authorizations.labels("login_failed").inc()
         return _error_page(request, TooManyRequests("too many sign-in attempts; wait a minute"), status=429)
-    username = form.get("username", "")
-    result = await server.upstream.login(username, form.get("password", ""))
-    if result is None:
+    try:
+        result = await upstream.complete(form, pending.upstream_state)
+    except WrongCredentials:
         server.metrics.authorizations.labels("login_failed").inc()
-        log.info("login_failed", upstream=server.upstream.name)
+        log.info("login_failed", upstream=upstream.name)
         return await _render_page(
-            request, "login.html", pending, status=401, error="Wrong username or password.", username=username
+            request,
+            "login.html",
+            pending,
+            status=401,
+            error="Wrong username or password.",
+            username=form.get("username", ""),
         )
     try:
         pending = await server.pending_for(pending.id, binding, take=True)  # single use
@@ -357,18 +362,18 @@ async def _login_submit(request: web.Request) -> web.StreamResponse:
 async def _callback(request: web.Request) -> web.StreamResponse:
     """The upstream OpenID Provider sends the user back here."""
     server = request.app[AUTH_SERVER]
-    assert not isinstance(server.upstream, StaticProvider)  # noqa: S101 - the route exists only then
     try:
         pending = await server.pending_for(
             request.query.get("state", ""), request.cookies.get(BINDING_COOKIE), take=True
         )
+        upstream = server.upstream_for(pending, "redirect")
     except OAuthError as error:
         return _error_page(request, error)
     try:
-        result = await server.upstream.complete(dict(request.query), pending.upstream_state)
+        result = await upstream.complete(dict(request.query), pending.upstream_state)
     except OAuthError as error:
         server.metrics.authorizations.labels("denied").inc()
-        log.info("upstream_login_refused", upstream=server.upstream.name, reason=error.description)
+        log.info("upstream_login_refused", upstream=upstream.name, reason=error.description)
         raise web.HTTPFound(
             redirect_with(
                 pending.redirect_uri, {**error.body(), "state": pending.state, "iss": server.issuer}

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What every upstream identity provider gives the authorization server, and how it fails.
+"""What every upstream identity provider gives the authorization server (``Upstream``), and how
+it fails.
 
     UpstreamError               an upstream could not do what was asked; the message is safe to log
       ├─ WrongCredentials       the login form's username or password is wrong (``static``)
@@ -17,6 +18,7 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from sidecar.storage.records import UpstreamTokens, UserInfo
 
@@ -52,6 +54,31 @@ class UpstreamResult:
 
     user: UserInfo
     tokens: UpstreamTokens | None
+
+
+class Upstream(Protocol):
+    """An identity provider users log in with, found by its configured ``name``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> Literal["form", "redirect"]:
+        """``form``: the built-in login page; ``redirect``: the user goes to the provider."""
+        ...
+
+    async def begin(self, state: str) -> UpstreamStart:
+        """Start a login; ``state`` identifies the pending authorization at the callback."""
+        ...
+
+    async def complete(self, params: Mapping[str, str], remembered: Mapping[str, str]) -> UpstreamResult:
+        """Who logged in: from the callback's query (redirect), or the login form's fields (form,
+        raising ``WrongCredentials``); ``remembered`` is what ``begin`` asked to keep."""
+        ...
+
+    async def refresh(self, tokens: UpstreamTokens) -> UpstreamTokens:
+        """New tokens from the provider (RFC 6749 §6); ``UpstreamRefused`` or ``UpstreamUnavailable``."""
+        ...
 
 
 def internal_user_id(provider: str, subject: str) -> str:
