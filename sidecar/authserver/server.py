@@ -1,28 +1,31 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Building the authorization server from the settings (fail closed), and the steps of the
-authorization flow that tie the pure modules to storage and the upstream."""
+"""Building the authorization server from the settings (fail closed), and the ``AuthServer``
+aggregate the web layer and the token validator use: keys, storage, token service, the browser
+flow, and the store's health."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
-from urllib.parse import urlencode
 
 import structlog
 
-from sidecar.authserver.authorize import AuthorizationRequest, redirect_with
-from sidecar.authserver.errors import AuthServerError, InvalidRequest
+from sidecar.authserver.errors import AuthServerError
+from sidecar.authserver.flow import AuthorizationFlow
 from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
-from sidecar.authserver.metadata import CALLBACK_PATH, CONSENT_PATH, LOGIN_PATH
+from sidecar.authserver.metadata import CALLBACK_PATH
+from sidecar.authserver.policy import (
+    REGISTRATION_LIMIT,
+    REGISTRATION_WINDOW,
+    REVOCATION_CHECK_INTERVAL,
+    STORAGE_PROBE_INTERVAL,
+    UPSTREAM_TIMEOUT,
+)
+from sidecar.authserver.rate_limit import RateLimiter
 from sidecar.authserver.revocation import Revocations
-from sidecar.authserver.upstreams.protocol import Upstream, UpstreamResult
 from sidecar.authserver.upstreams.registry import build_upstreams
 from sidecar.config.auth_server import AuthServerSettings
 from sidecar.config.schema import Settings
@@ -33,33 +36,9 @@ from sidecar.outbound import OutboundClient
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.storage.factory import open_storage
 from sidecar.storage.protocol import Storage, StorageError, StorageLimits
-from sidecar.storage.records import CodeGrant, PendingAuthorization
 
 log = structlog.get_logger("sidecar.authserver")
-PENDING_LIFETIME = 600.0  # a user has ten minutes to log in upstream
-STORAGE_PROBE_INTERVAL = 5.0
-REVOCATION_CHECK_INTERVAL = 5.0  # how late another process's revocation may reach this one
-BINDING_COOKIE = "mcp_sidecar_authz"
-
 __all__ = ["AuthServer", "AuthServerError", "build_auth_server"]  # AuthServerError: cli and tests
-
-
-@dataclass
-class RateLimiter:
-    """A fixed-window limit per key (client address), bounded in memory."""
-
-    limit: int
-    window: float
-    _counts: dict[str, tuple[float, int]] = field(default_factory=dict)
-
-    def allow(self, key: str, now: float) -> bool:
-        start, count = self._counts.get(key, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        if len(self._counts) > 10_000:
-            self._counts.clear()
-        self._counts[key] = (start, count + 1)
-        return count < self.limit
 
 
 @dataclass
@@ -71,16 +50,15 @@ class AuthServer:
     storage: Storage
     revocations: Revocations
     tokens: TokenService
-    upstreams: Mapping[str, Upstream]  # by name
-    first_upstream: str  # where a login starts (today the only upstream)
+    flow: AuthorizationFlow
     outbound: OutboundClient
     metrics: Metrics
     clock: Callable[[], float] = time.time
     trust: ProxyTrust = field(default_factory=lambda: ProxyTrust(()))
     body_timeout: float = 60.0  # server.idle_timeout: how long a request body may take
-    registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
-    # SECURITY: password guessing on the static login page, per client address.
-    login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
+    registrations: RateLimiter = field(
+        default_factory=lambda: RateLimiter(REGISTRATION_LIMIT, REGISTRATION_WINDOW)
+    )
     storage_answering: bool = True  # as of the last storage call or probe
 
     def storage_failed(self) -> None:
@@ -109,19 +87,6 @@ class AuthServer:
         """The client's address, through trusted proxies (server.trusted_proxies) only."""
         return self.trust.resolve(peer or "", own_proto="", own_host="", xff=forwarded_for).client_ip
 
-    def uses_login_form(self) -> bool:
-        return any(upstream.kind == "form" for upstream in self.upstreams.values())
-
-    def uses_redirects(self) -> bool:
-        return any(upstream.kind == "redirect" for upstream in self.upstreams.values())
-
-    def upstream_for(self, pending: PendingAuthorization, kind: Literal["form", "redirect"]) -> Upstream:
-        """The upstream the pending authorization started with, if it logs in the way asked."""
-        upstream = self.upstreams.get(pending.upstream)
-        if upstream is None or upstream.kind != kind:
-            raise InvalidRequest("this sign-in has expired or was already used")
-        return upstream
-
     @property
     def issuer(self) -> str:
         return self.settings.issuer
@@ -129,86 +94,9 @@ class AuthServer:
     async def session_revoked(self, session_id: str) -> bool:
         return await self.revocations.revoked(session_id)
 
-    async def start_pending(
-        self, request: AuthorizationRequest, binding: str
-    ) -> tuple[PendingAuthorization, str]:
-        """Remember the request while the user logs in upstream; returns it with where the user
-        goes next: the login page (static upstream), or the consent page, which then sends the
-        user to the provider's authorization URL (kept in ``upstream_state["authorization_url"]``).
-
-        SECURITY (MCP security best practices, "Confused Deputy"): a user already signed in at
-        the upstream would otherwise be sent through without a click, and any registered client
-        could collect a code for them; the consent page names the client and where the code goes.
-        """
-        pending_id = secrets.token_urlsafe(24)
-        await self.storage.touch_client(request.client_id, self.clock())
-        upstream = self.upstreams[self.first_upstream]
-        start = await upstream.begin(pending_id)
-        remembered = dict(start.remembered)
-        next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
-        if start.authorization_url is not None:
-            remembered["authorization_url"] = start.authorization_url
-            next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
-        pending = PendingAuthorization(
-            id=pending_id,
-            client_id=request.client_id,
-            redirect_uri=request.redirect_uri,
-            state=request.state,
-            code_challenge=request.code_challenge,
-            scopes=request.scopes,
-            resource=request.resource,
-            upstream=upstream.name,
-            browser_binding=binding_hash(binding),
-            expires_at=self.clock() + PENDING_LIFETIME,
-            upstream_state=remembered,
-        )
-        await self.storage.put_pending(pending)
-        return pending, next_url
-
-    async def finish(self, pending: PendingAuthorization, result: UpstreamResult) -> str:
-        """Issue the code and return the client redirect (RFC 9207: with ``iss``)."""
-        now = self.clock()
-        session_id = secrets.token_urlsafe(18)
-        if result.tokens is not None:
-            await self.storage.put_upstream_tokens(
-                session_id, result.tokens, now + self.settings.token_lifespans.refresh_token_lifespan
-            )
-        code, code_id = self.opaque.mint()
-        code_expires_at = now + self.settings.token_lifespans.auth_code_lifespan
-        await self.storage.hold_client(pending.client_id, session_id, code_expires_at)
-        await self.storage.put_code(
-            code_id,
-            CodeGrant(
-                client_id=pending.client_id,
-                redirect_uri=pending.redirect_uri,
-                code_challenge=pending.code_challenge,
-                scopes=pending.scopes,
-                resource=pending.resource,
-                user=result.user,
-                session_id=session_id,
-                expires_at=code_expires_at,
-            ),
-        )
-        self.metrics.authorizations.labels("code_issued").inc()
-        return redirect_with(pending.redirect_uri, {"code": code, "state": pending.state, "iss": self.issuer})
-
-    async def pending_for(self, pending_id: str, binding: str | None, *, take: bool) -> PendingAuthorization:
-        """The pending request, only for the user agent that started it (RFC 9700 §4.7, CSRF)."""
-        now = self.clock()
-        pending = await (self.storage.take_pending if take else self.storage.get_pending)(pending_id, now)
-        if pending is None:
-            raise InvalidRequest("this sign-in has expired or was already used")
-        if binding is None or not hmac.compare_digest(binding_hash(binding), pending.browser_binding):
-            raise InvalidRequest("this sign-in was started in another browser")
-        return pending
-
     async def close(self) -> None:
         await self.outbound.close()
         await self.storage.close()
-
-
-def binding_hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
@@ -222,7 +110,7 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
     if len(settings.secrets.hmac_secrets) != len(config.hmac_secret_files):
         raise AuthServerError("auth_server.hmac_secret_files: not loaded (use sidecar.config's loader)")
     opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
-    outbound = OutboundClient(timeout=10)
+    outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)
     upstreams = build_upstreams(
         config.upstreams,
         settings.secrets.upstream_secrets,
@@ -269,8 +157,7 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         storage,
         revocations,
         tokens,
-        upstreams,
-        config.upstreams[0].name,
+        AuthorizationFlow(config, storage, opaque, upstreams, config.upstreams[0].name, metrics, time.time),
         outbound,
         metrics,
         trust=ProxyTrust(settings.server.trusted_proxies),
