@@ -96,10 +96,6 @@ class AuthorizationFlow:
     def issuer(self) -> str:
         return self.settings.issuer
 
-    def uses(self, kind: Literal["form", "redirect"]) -> bool:
-        """Whether any upstream logs in this way (which routes exist)."""
-        return any(upstream.kind == kind for upstream in self.upstreams.values())
-
     async def authorize(self, params: Mapping[str, Sequence[str]]) -> Outcome:
         """GET /authorize: on to the login or consent page, with a new browser binding."""
         client_ids = params.get("client_id", [])

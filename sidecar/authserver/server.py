@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 import structlog
 
@@ -26,7 +28,7 @@ from sidecar.authserver.policy import (
 )
 from sidecar.authserver.rate_limit import RateLimiter
 from sidecar.authserver.revocation import Revocations
-from sidecar.authserver.upstreams.registry import build_upstreams
+from sidecar.authserver.upstreams.registry import build_upstreams, client_secrets, upstream_type
 from sidecar.config.auth_server import AuthServerSettings
 from sidecar.config.schema import Settings
 from sidecar.config.secrets import Secrets
@@ -38,7 +40,13 @@ from sidecar.storage.factory import open_storage
 from sidecar.storage.protocol import Storage, StorageError, StorageLimits
 
 log = structlog.get_logger("sidecar.authserver")
-__all__ = ["AuthServer", "AuthServerError", "build_auth_server"]  # AuthServerError: cli and tests
+__all__ = [
+    "AuthServer",
+    "AuthServerError",
+    "AuthServerPlan",
+    "open_auth_server",
+    "plan_auth_server",
+]  # AuthServerError: cli and tests
 
 
 @dataclass
@@ -94,38 +102,86 @@ class AuthServer:
     async def session_revoked(self, session_id: str) -> bool:
         return await self.revocations.revoked(session_id)
 
-    async def close(self) -> None:
-        await self.outbound.close()
-        await self.storage.close()
+
+@dataclass(frozen=True, slots=True)
+class AuthServerPlan:
+    """The authorization server with every setting checked and nothing opened: made in
+    ``create_app``, so a broken configuration stops start-up before anything listens; opened by
+    ``open_auth_server`` in the app's cleanup context."""
+
+    settings: Settings
+    config: AuthServerSettings
+    origin: str
+    keys: SigningKeys
+    opaque: OpaqueTokens
+    client_secrets: tuple[str | None, ...]  # per upstream, lined up with config.upstreams
+    metrics: Metrics
+
+    @property
+    def issuer(self) -> str:
+        return self.config.issuer
+
+    def uses(self, kind: Literal["form", "redirect"]) -> bool:
+        """Whether any upstream logs in this way (which routes exist)."""
+        return any(
+            upstream_type(upstream, f"auth_server.upstreams[{index}]").kind == kind
+            for index, upstream in enumerate(self.config.upstreams)
+        )
 
 
-def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
-    """Create the authorization server or raise AuthServerError naming the key path. Keys and
-    secrets come from ``settings.secrets``, read by the loader: no file is read here."""
+def plan_auth_server(settings: Settings, metrics: Metrics) -> AuthServerPlan:
+    """Check everything the authorization server needs, or raise AuthServerError naming the key
+    path. Keys and secrets come from ``settings.secrets``, read by the loader: no file is read here."""
     config = settings.auth_server
     if config is None:
         raise AuthServerError("auth_server: not configured")
-    origin = canonical_origin(settings.server.public_url or config.issuer)
     keys = _signing_keys(config, settings.secrets)
     if len(settings.secrets.hmac_secrets) != len(config.hmac_secret_files):
         raise AuthServerError("auth_server.hmac_secret_files: not loaded (use sidecar.config's loader)")
     opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
-    outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)
-    upstreams = build_upstreams(
-        config.upstreams,
-        settings.secrets.upstream_secrets,
-        outbound=outbound,
-        callback_url=origin + CALLBACK_PATH,
-        metrics=metrics,
-    )
-    storage = open_storage(
-        config.storage,
-        settings.secrets,
-        opaque.secrets,
-        StorageLimits(max_clients=config.max_clients, client_idle_ttl=config.client_idle_ttl),
+    return AuthServerPlan(
+        settings,
+        config,
+        canonical_origin(settings.server.public_url or config.issuer),
+        keys,
+        opaque,
+        client_secrets(config.upstreams, settings.secrets.upstream_secrets),
         metrics,
     )
+
+
+@asynccontextmanager
+async def open_auth_server(plan: AuthServerPlan) -> AsyncIterator[AuthServer]:
+    """Open what does I/O (the outbound client, the store), build the rest over them, and close
+    both on the way out. A store that must be awaited at start-up is awaited here."""
+    outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)
+    try:
+        config = plan.config
+        storage = open_storage(
+            config.storage,
+            plan.settings.secrets,
+            plan.opaque.secrets,
+            StorageLimits(max_clients=config.max_clients, client_idle_ttl=config.client_idle_ttl),
+            plan.metrics,
+        )
+        try:
+            yield _assemble(plan, outbound, storage)
+        finally:
+            await storage.close()
+    finally:
+        await outbound.close()
+
+
+def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) -> AuthServer:
+    config, metrics = plan.config, plan.metrics
     metrics.watch_storage(storage.sizes)
+    upstreams = build_upstreams(
+        config.upstreams,
+        plan.client_secrets,
+        outbound=outbound,
+        callback_url=plan.origin + CALLBACK_PATH,
+        metrics=metrics,
+    )
     # Memory storage answers for free; a shared store is asked at most every few seconds per session.
     revocations = Revocations(
         storage, time.time, interval=0.0 if config.storage.type == "memory" else REVOCATION_CHECK_INTERVAL
@@ -133,8 +189,8 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
     lifespans = config.token_lifespans
     tokens = TokenService(
         issuer=config.issuer,
-        keys=keys,
-        opaque=opaque,
+        keys=plan.keys,
+        opaque=plan.opaque,
         storage=storage,
         revocations=revocations,
         clock=time.time,
@@ -145,23 +201,25 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
     log.info(
         "auth_server_created",
         issuer=config.issuer,
-        kid=keys.kid,
+        kid=plan.keys.kid,
         upstreams=list(upstreams),
         storage=config.storage.type,
     )
     return AuthServer(
         config,
-        origin,
-        keys,
-        opaque,
+        plan.origin,
+        plan.keys,
+        plan.opaque,
         storage,
         revocations,
         tokens,
-        AuthorizationFlow(config, storage, opaque, upstreams, config.upstreams[0].name, metrics, time.time),
+        AuthorizationFlow(
+            config, storage, plan.opaque, upstreams, config.upstreams[0].name, metrics, time.time
+        ),
         outbound,
         metrics,
-        trust=ProxyTrust(settings.server.trusted_proxies),
-        body_timeout=settings.server.idle_timeout,
+        trust=ProxyTrust(plan.settings.server.trusted_proxies),
+        body_timeout=plan.settings.server.idle_timeout,
     )
 
 

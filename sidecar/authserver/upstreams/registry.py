@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sidecar.authserver.errors import AuthServerError
 from sidecar.authserver.upstreams.oauth2 import OAuth2Provider
@@ -32,18 +32,6 @@ class UpstreamContext:
     callback_url: str
     metrics: Metrics
     client_secret: str | None  # loaded by the config loader; None when none is configured
-    where: str  # the key path of the upstream, for errors
-
-
-def _client_secret(
-    section: OidcUpstreamConfig | OAuth2UpstreamConfig, context: UpstreamContext
-) -> str | None:
-    if context.client_secret is None and (
-        section.client_secret_file is not None or section.client_secret_env is not None
-    ):
-        # Fail closed: settings built without the loader would otherwise log in without a secret.
-        raise AuthServerError(f"{context.where}: the client secret was not loaded")
-    return context.client_secret
 
 
 def _static(config: StaticUpstream, _context: UpstreamContext) -> Upstream:
@@ -54,7 +42,7 @@ def _oidc(config: OidcUpstream, context: UpstreamContext) -> Upstream:
     return OidcProvider(
         config,
         client=context.outbound,
-        client_secret=_client_secret(config.oidc_config, context),
+        client_secret=context.client_secret,
         callback_url=context.callback_url,
         metrics=context.metrics,
     )
@@ -64,38 +52,64 @@ def _oauth2(config: OAuth2Upstream, context: UpstreamContext) -> Upstream:
     return OAuth2Provider(
         config,
         client=context.outbound,
-        client_secret=_client_secret(config.oauth2_config, context),
+        client_secret=context.client_secret,
         callback_url=context.callback_url,
     )
 
 
+def _names_secret(section: OidcUpstreamConfig | OAuth2UpstreamConfig) -> bool:
+    return section.client_secret_file is not None or section.client_secret_env is not None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamType:
+    kind: Literal["form", "redirect"]  # known before any upstream is built: it decides the routes
+    build: Callable[[Any, UpstreamContext], Upstream]
+    names_secret: Callable[[Any], bool]  # the section names a client secret file or variable
+
+
 # Keyed by the config's ``type``, which the loader used to pick the dataclass: each factory gets
 # its own kind of section (hence Any in the table's type).
-FACTORIES: Mapping[str, Callable[[Any, UpstreamContext], Upstream]] = {
-    "static": _static,
-    "oidc": _oidc,
-    "oauth2": _oauth2,
+UPSTREAM_TYPES: Mapping[str, UpstreamType] = {
+    "static": UpstreamType(StaticProvider.kind, _static, lambda _config: False),
+    "oidc": UpstreamType(OidcProvider.kind, _oidc, lambda config: _names_secret(config.oidc_config)),
+    "oauth2": UpstreamType(OAuth2Provider.kind, _oauth2, lambda config: _names_secret(config.oauth2_config)),
 }
+
+
+def upstream_type(config: UpstreamConfig, where: str) -> UpstreamType:
+    found = UPSTREAM_TYPES.get(config.type)
+    if found is None:
+        raise AuthServerError(f"{where}.type: {config.type!r} is not an upstream kind")
+    return found
+
+
+def client_secrets(configs: Sequence[UpstreamConfig], loaded: Sequence[str | None]) -> tuple[str | None, ...]:
+    """Each upstream's client secret as the loader read it (``Secrets.upstream_secrets`` lines up
+    with ``configs``), or ``AuthServerError`` naming the key path."""
+    secrets: list[str | None] = []
+    for index, config in enumerate(configs):
+        where = f"auth_server.upstreams[{index}]"
+        secret = loaded[index] if index < len(loaded) else None
+        if secret is None and upstream_type(config, where).names_secret(config):
+            # Fail closed: settings built without the loader would otherwise log in without a secret.
+            raise AuthServerError(f"{where}: the client secret was not loaded")
+        secrets.append(secret)
+    return tuple(secrets)
 
 
 def build_upstreams(
     configs: Sequence[UpstreamConfig],
-    client_secrets: Sequence[str | None],
+    secrets: Sequence[str | None],
     *,
     outbound: OutboundClient,
     callback_url: str,
     metrics: Metrics,
 ) -> dict[str, Upstream]:
-    """Every configured upstream by name, or ``AuthServerError`` naming the key path.
-    ``client_secrets`` lines up with ``configs`` (``Secrets.upstream_secrets``)."""
-    upstreams: dict[str, Upstream] = {}
-    for index, config in enumerate(configs):
-        where = f"auth_server.upstreams[{index}]"
-        secret = client_secrets[index] if index < len(client_secrets) else None
-        factory = FACTORIES.get(config.type)
-        if factory is None:
-            raise AuthServerError(f"{where}.type: {config.type!r} is not an upstream kind")
-        upstreams[config.name] = factory(
-            config, UpstreamContext(outbound, callback_url, metrics, secret, where)
+    """Every configured upstream by name; ``secrets`` from ``client_secrets``."""
+    return {
+        config.name: upstream_type(config, f"auth_server.upstreams[{index}]").build(
+            config, UpstreamContext(outbound, callback_url, metrics, secrets[index])
         )
-    return upstreams
+        for index, config in enumerate(configs)
+    }
