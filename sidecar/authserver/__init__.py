@@ -6,6 +6,6 @@ RFC 9700 §2.1), ``registration`` (RFC 7591), ``authorize`` (OAuth 2.1 §4.1, RF
 ``grants`` (the token endpoint), ``tokens`` (RFC 9068 access tokens), ``keys`` (signing keys and
 opaque-token HMAC) — plus the browser flow as a service in ``flow``, its fixed values in
 ``policy``, building and opening the server in ``server``, the upstream identity providers in
-``upstreams`` and the aiohttp adapter in ``web``. It reaches the token validator only through the key-provider interface, and
-storage only through its protocol.
+``upstreams`` and the aiohttp adapter in ``web``. It reaches the token validator only through the
+key-provider interface, and storage only through its protocol.
 """
