@@ -51,6 +51,8 @@ __all__ = [
 
 @dataclass
 class AuthServer:
+    """The opened authorization server: what the routes and the token validator use."""
+
     settings: AuthServerSettings
     origin: str
     keys: SigningKeys

@@ -20,7 +20,7 @@ from sidecar.authserver.errors import (
     TooManyRequests,
 )
 from sidecar.authserver.flow import ErrorPage, Outcome, Page
-from sidecar.authserver.policy import MAX_FORM_BYTES, PENDING_LIFETIME
+from sidecar.authserver.policy import MAX_FORM_BYTES, PENDING_LIFETIME, REGISTRATION_WINDOW
 from sidecar.authserver.server import AuthServer
 from sidecar.observability.access import REQUEST_INFO
 from sidecar.public_documents import ANY_ORIGIN
@@ -51,8 +51,8 @@ def oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.R
         "basic"
     ):
         headers["WWW-Authenticate"] = 'Basic realm="mcp-sidecar"'
-    if isinstance(error, TooManyRequests):
-        headers["Retry-After"] = "60"
+    if isinstance(error, TooManyRequests):  # registration: when its window has passed
+        headers["Retry-After"] = str(int(REGISTRATION_WINDOW))
     if isinstance(error, TemporarilyUnavailable):
         headers["Retry-After"] = str(error.retry_after)
     return web.json_response(error.body(), status=error.status, headers=headers)
