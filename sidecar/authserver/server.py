@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,6 +28,7 @@ from sidecar.authserver.policy import (
 )
 from sidecar.authserver.rate_limit import RateLimiter
 from sidecar.authserver.revocation import Revocations
+from sidecar.authserver.upstreams.protocol import Upstream
 from sidecar.authserver.upstreams.registry import build_upstreams, client_secrets, upstream_type
 from sidecar.config.auth_server import AuthServerSettings
 from sidecar.config.schema import Settings
@@ -100,6 +101,11 @@ class AuthServer:
     @property
     def issuer(self) -> str:
         return self.settings.issuer
+
+    @property
+    def upstreams(self) -> Mapping[str, Upstream]:
+        """The upstream registry by name (``UpstreamTokens.provider`` names one, for refresh)."""
+        return self.flow.upstreams
 
     async def session_revoked(self, session_id: str) -> bool:
         return await self.revocations.revoked(session_id)

@@ -19,6 +19,7 @@ async def test_the_server_is_opened_at_start_up(aiohttp_client: AiohttpClient) -
     assert AUTH_SERVER not in app
     client = await aiohttp_client(app)
     server = app[AUTH_SERVER]
+    assert list(server.upstreams) == ["local"]  # the registry, by configured name
     await server.storage.check()
     async with client.get("/readyz") as resp:
         assert "storage: not answering" not in await resp.text()
