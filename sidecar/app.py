@@ -15,8 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sidecar.authn.authenticator import Authenticator
 from sidecar.authn.keys import KeyProvider
 from sidecar.authn.web import add_metadata_routes, build_authn
-from sidecar.authserver.server import build_auth_server
-from sidecar.authserver.web import add_routes as add_auth_server_routes
+from sidecar.authserver import web as authserver_web
+from sidecar.authserver.server import plan_auth_server
 from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
@@ -47,16 +47,17 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[READINESS] = Readiness(settings.backends, metrics)
-    # Mode B: created here, before anything listens; any error stops start-up (AuthServerError).
-    auth_server = build_auth_server(settings, metrics) if settings.auth_server is not None else None
+    # Mode B: checked here, before anything listens; any error stops start-up (AuthServerError).
+    # Its outbound client and store are opened in its cleanup context (authserver.web).
+    auth_server = plan_auth_server(settings, metrics) if settings.auth_server is not None else None
     if auth_server is not None:
         key_provider = key_provider or auth_server.keys
-        app[READINESS].add_check(auth_server.not_ready)
+        app[READINESS].add_check(lambda: authserver_web.not_ready(app))
     authn = build_authn(
         settings,
         metrics,
         key_provider,
-        auth_server.session_revoked if auth_server is not None else None,
+        authserver_web.session_revoked_hook(app) if auth_server is not None else None,
         own_issuer=auth_server is not None,
     )
     app.cleanup_ctx.append(_client_session)
@@ -73,7 +74,7 @@ def create_app(
     if authn is not None:
         add_metadata_routes(app, settings, authn)
     if auth_server is not None:
-        add_auth_server_routes(app, auth_server)
+        authserver_web.add_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
     _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)

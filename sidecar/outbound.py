@@ -40,7 +40,9 @@ class OutboundRefused(OutboundError):
 
 
 class OutboundBadResponse(OutboundError):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status when the server answered with one other than 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ class OutboundClient:
                 | ({"Authorization": authorization} if authorization else {}),
             ) as resp:
                 if resp.status != 200:
-                    raise OutboundBadResponse(f"{where} answered {resp.status}")
+                    raise OutboundBadResponse(f"{where} answered {resp.status}", resp.status)
                 body = bytearray()
                 async for chunk in resp.content.iter_any():
                     body += chunk

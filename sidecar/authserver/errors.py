@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""OAuth errors that render themselves to their wire shape.
+"""OAuth errors that render themselves to their wire shape, and the start-up error.
+
+AuthServerError                the authorization server cannot be created; start-up stops
 
 OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + description
   ├─ InvalidRequest            400 invalid_request
@@ -21,6 +23,11 @@ OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + descripti
 from __future__ import annotations
 
 from typing import ClassVar
+
+
+class AuthServerError(Exception):
+    """The authorization server cannot be created; start-up stops (never a fall-back to Mode A).
+    The message names the key path."""
 
 
 class OAuthError(Exception):

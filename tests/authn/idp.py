@@ -63,5 +63,9 @@ class Idp:
     async def set_down(self, down: bool) -> None:
         await self._get("/down", on="1" if down else "0")
 
+    async def rotate_refresh_tokens(self, rotate: bool) -> None:
+        """Whether a refresh grant returns a new refresh token (RFC 6749 §6 lets the provider choose)."""
+        await self._get("/refresh-rotation", on="1" if rotate else "0")
+
     def stop(self) -> None:
         self.process.stop()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from sidecar.authserver.keys import public_jwk, thumbprint
-from sidecar.authserver.server import AuthServerError, build_auth_server
+from sidecar.authserver.server import AuthServerError, plan_auth_server
 from sidecar.cli import keygen
 from sidecar.config import ConfigError, load_config_data
 from sidecar.config.keyfiles import signing_key_from_pem
@@ -120,7 +120,7 @@ def test_server_refuses_settings_whose_secrets_were_not_loaded(
     _secret_file(tmp_path / "secret", "upstream-secret")
     loaded = load_config_data(mode_b_raw(**auth_server), base=tmp_path)
     with pytest.raises(AuthServerError, match=re.escape(path)):
-        build_auth_server(dataclasses.replace(loaded, secrets=Secrets()), Metrics())
+        plan_auth_server(dataclasses.replace(loaded, secrets=Secrets()), Metrics())
 
 
 def test_loaded_secrets_never_appear_in_repr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

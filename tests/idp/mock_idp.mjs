@@ -11,6 +11,10 @@ let current = await server.issuer.keys.generate("RS256");
 let jwksRequests = 0;
 let down = false;
 const opaqueTokens = new Map(); // opaque token -> claims, for RFC 7662 introspection
+// The mock accepts any refresh token and always rotates; a real provider refuses one it did not
+// issue (RFC 6749 §5.2 invalid_grant) and may not rotate (RFC 6749 §6), so both are added here.
+const refreshTokens = new Set();
+let rotateRefreshTokens = true;
 const introspectionClient = "Basic " + Buffer.from("sidecar:introspection-secret").toString("base64");
 
 server.service.on("beforeIntrospect", (response, req) => {
@@ -21,6 +25,22 @@ server.service.on("beforeIntrospect", (response, req) => {
   }
   const claims = opaqueTokens.get(req.body?.token);
   response.body = claims ? { active: true, iss: server.issuer.url, ...claims } : { active: false };
+});
+
+server.service.on("beforeResponse", (response, req) => {
+  if (req.body?.grant_type === "refresh_token") {
+    if (!refreshTokens.has(req.body.refresh_token)) {
+      response.statusCode = 400;
+      response.body = { error: "invalid_grant", error_description: "unknown refresh token" };
+      return;
+    }
+    if (!rotateRefreshTokens) {
+      delete response.body.refresh_token;
+      return;
+    }
+    refreshTokens.delete(req.body.refresh_token);
+  }
+  if (response.body.refresh_token) refreshTokens.add(response.body.refresh_token);
 });
 
 // The provider's own request handler behind a thin listener that counts JWKS fetches (at the
@@ -69,6 +89,10 @@ http
       if (url.pathname === "/down") {
         down = q.on === "1";
         return json(res, 200, { down });
+      }
+      if (url.pathname === "/refresh-rotation") {
+        rotateRefreshTokens = q.on === "1";
+        return json(res, 200, { rotate: rotateRefreshTokens });
       }
       if (url.pathname === "/opaque") {
         const token = "opaque-" + Math.random().toString(36).slice(2) + Date.now().toString(36);

@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The authorization code flow in the browser (OAuth 2.1 §4.1), as a service over plain values:
+each step takes the request's parameters and returns what the browser gets next — a redirect,
+a page to render, or an error page — and the web layer only renders it.
+
+The order of the steps is the policy: the authorization request is checked (page errors before
+redirect errors), the request is remembered as a single-use pending authorization bound to the
+browser that started it, the user gives consent before any redirect upstream, logs in upstream
+(or on the login page, with attempts limited), and only then is a code issued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlencode, urlsplit
+
+import structlog
+
+from sidecar.authserver.authorize import (
+    AuthorizationRequest,
+    RedirectableError,
+    check_redirect_target,
+    parse_request,
+    redirect_with,
+)
+from sidecar.authserver.errors import InvalidRequest, OAuthError, TooManyRequests
+from sidecar.authserver.keys import OpaqueTokens
+from sidecar.authserver.metadata import CONSENT_PATH, LOGIN_PATH
+from sidecar.authserver.policy import LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW, PENDING_LIFETIME
+from sidecar.authserver.rate_limit import RateLimiter
+from sidecar.authserver.upstreams.protocol import Upstream, UpstreamResult, WrongCredentials
+from sidecar.config.auth_server import AuthServerSettings
+from sidecar.observability.metrics import Metrics
+from sidecar.storage.protocol import Storage
+from sidecar.storage.records import CodeGrant, PendingAuthorization
+
+log = structlog.get_logger("sidecar.authserver.flow")
+
+PageName = Literal["login.html", "consent.html"]
+_ACTIONS: Mapping[PageName, str] = {"login.html": LOGIN_PATH, "consent.html": CONSENT_PATH}
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Send the browser on: ``see_other`` (303) after a form post, else 302. ``binding`` is a new
+    browser-binding cookie value to set."""
+
+    location: str
+    see_other: bool = False
+    binding: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page to render with its context."""
+
+    template: PageName
+    context: Mapping[str, str | None]
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage:
+    """The error page: for errors that must not go to a redirect URI (unverified, or no request)."""
+
+    error: OAuthError
+    status: int = 400
+
+
+Outcome = Redirect | Page | ErrorPage
+
+
+def binding_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class AuthorizationFlow:
+    settings: AuthServerSettings
+    storage: Storage
+    opaque: OpaqueTokens
+    upstreams: Mapping[str, Upstream]  # by name
+    first_upstream: str  # where a login starts (today the only upstream)
+    metrics: Metrics
+    clock: Callable[[], float]
+    login_attempts: RateLimiter = field(
+        default_factory=lambda: RateLimiter(LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW)
+    )
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    async def authorize(self, params: Mapping[str, Sequence[str]]) -> Outcome:
+        """GET /authorize: on to the login or consent page, with a new browser binding."""
+        client_ids = params.get("client_id", [])
+        client = await self.storage.get_client(client_ids[0], self.clock()) if len(client_ids) == 1 else None
+        try:
+            redirect_uri = check_redirect_target(params, client)
+        except OAuthError as error:
+            return ErrorPage(error)  # never redirect to an unverified URI
+        assert client is not None  # noqa: S101 - check_redirect_target refused a missing client
+        try:
+            authorization = parse_request(
+                params,
+                client,
+                redirect_uri,
+                issuer=self.issuer,
+                scopes_supported=self.settings.scopes_supported,
+                allowed_audiences=self.settings.allowed_audiences,
+            )
+            binding = secrets.token_urlsafe(24)
+            next_url = await self._start_pending(authorization, binding)
+        except RedirectableError as error:
+            self.metrics.oauth_errors.labels("authorize", error.error.error).inc()
+            return Redirect(error.location())
+        except OAuthError as error:  # the upstream cannot be reached
+            return Redirect(self._to_client(redirect_uri, authorization.state, error.body()))
+        self.metrics.authorizations.labels("started").inc()
+        return Redirect(next_url, binding=binding)
+
+    async def page(self, template: PageName, request_id: str, binding: str | None) -> Outcome:
+        """GET of the login or consent page, for the browser that started the authorization."""
+        try:
+            pending = await self._pending(request_id, binding, take=False)
+        except OAuthError as error:
+            return ErrorPage(error)
+        return await self._page(template, pending)
+
+    async def consent(self, form: Mapping[str, str], binding: str | None) -> Outcome:
+        """Allow: on to the upstream provider. Anything else: back to the client, access_denied."""
+        try:
+            if form.get("decision") == "allow":
+                pending = await self._pending(form.get("request", ""), binding, take=False)
+                location = pending.upstream_state.get("authorization_url")
+                if location is None:  # a login-form authorization has no consent step
+                    raise InvalidRequest("this sign-in has expired or was already used")
+                return Redirect(location, see_other=True)
+            pending = await self._pending(form.get("request", ""), binding, take=True)
+        except OAuthError as error:
+            return ErrorPage(error)
+        self.metrics.authorizations.labels("denied").inc()
+        denied = {"error": "access_denied", "error_description": "the user did not allow access"}
+        return Redirect(self._to_client(pending.redirect_uri, pending.state, denied), see_other=True)
+
+    async def login(self, form: Mapping[str, str], binding: str | None, client_address: str) -> Outcome:
+        """POST of the login form: the code on success, the form again (401) on wrong credentials."""
+        try:
+            pending = await self._pending(form.get("request", ""), binding, take=False)
+            upstream = self._upstream_for(pending, "form")
+        except OAuthError as error:
+            return ErrorPage(error)
+        if not self.login_attempts.allow(client_address, self.clock()):
+            self.metrics.authorizations.labels("login_failed").inc()
+            return ErrorPage(TooManyRequests("too many sign-in attempts; wait a minute"), status=429)
+        try:
+            result = await upstream.complete(form, pending.upstream_state)
+        except WrongCredentials:
+            self.metrics.authorizations.labels("login_failed").inc()
+            log.info("login_failed", upstream=upstream.name)
+            return await self._page(
+                "login.html",
+                pending,
+                status=401,
+                error="Wrong username or password.",
+                username=form.get("username", ""),
+            )
+        try:
+            pending = await self._pending(pending.id, binding, take=True)  # single use
+        except OAuthError as error:
+            return ErrorPage(error)
+        return Redirect(await self._finish(pending, result), see_other=True)
+
+    async def callback(self, query: Mapping[str, str], binding: str | None) -> Outcome:
+        """The upstream provider sends the user back: the code, or the upstream's refusal."""
+        try:
+            pending = await self._pending(query.get("state", ""), binding, take=True)
+            upstream = self._upstream_for(pending, "redirect")
+        except OAuthError as error:
+            return ErrorPage(error)
+        try:
+            result = await upstream.complete(query, pending.upstream_state)
+        except OAuthError as error:
+            self.metrics.authorizations.labels("denied").inc()
+            log.info("upstream_login_refused", upstream=upstream.name, reason=error.description)
+            return Redirect(self._to_client(pending.redirect_uri, pending.state, error.body()))
+        return Redirect(await self._finish(pending, result))
+
+    async def _start_pending(self, request: AuthorizationRequest, binding: str) -> str:
+        """Remember the request while the user logs in; returns where the user goes next: the
+        login page, or the consent page, which then sends the user to the provider's
+        authorization URL (kept in ``upstream_state["authorization_url"]``).
+
+        SECURITY (MCP security best practices, "Confused Deputy"): a user already signed in at
+        the upstream would otherwise be sent through without a click, and any registered client
+        could collect a code for them; the consent page names the client and where the code goes.
+        """
+        pending_id = secrets.token_urlsafe(24)
+        await self.storage.touch_client(request.client_id, self.clock())
+        upstream = self.upstreams[self.first_upstream]
+        start = await upstream.begin(pending_id)
+        remembered = dict(start.remembered)
+        next_url = f"{LOGIN_PATH}?{urlencode({'request': pending_id})}"
+        if start.authorization_url is not None:
+            remembered["authorization_url"] = start.authorization_url
+            next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
+        await self.storage.put_pending(
+            PendingAuthorization(
+                id=pending_id,
+                client_id=request.client_id,
+                redirect_uri=request.redirect_uri,
+                state=request.state,
+                code_challenge=request.code_challenge,
+                scopes=request.scopes,
+                resource=request.resource,
+                upstream=upstream.name,
+                browser_binding=binding_hash(binding),
+                expires_at=self.clock() + PENDING_LIFETIME,
+                upstream_state=remembered,
+            )
+        )
+        return next_url
+
+    async def _pending(self, pending_id: str, binding: str | None, *, take: bool) -> PendingAuthorization:
+        """The pending request, only for the user agent that started it (RFC 9700 §4.7, CSRF)."""
+        now = self.clock()
+        pending = await (self.storage.take_pending if take else self.storage.get_pending)(pending_id, now)
+        if pending is None:
+            raise InvalidRequest("this sign-in has expired or was already used")
+        if binding is None or not hmac.compare_digest(binding_hash(binding), pending.browser_binding):
+            raise InvalidRequest("this sign-in was started in another browser")
+        return pending
+
+    def _upstream_for(self, pending: PendingAuthorization, kind: Literal["form", "redirect"]) -> Upstream:
+        """The upstream the pending authorization started with, if it logs in the way asked."""
+        upstream = self.upstreams.get(pending.upstream)
+        if upstream is None or upstream.kind != kind:
+            raise InvalidRequest("this sign-in has expired or was already used")
+        return upstream
+
+    async def _page(
+        self, template: PageName, pending: PendingAuthorization, *, status: int = 200, **extra: str | None
+    ) -> Page:
+        """The login or consent page: it names the client and where the code will go (the client
+        chose its name; the redirect URI's host is what the user can check)."""
+        client = await self.storage.get_client(pending.client_id, self.clock())
+        context = {
+            "action": _ACTIONS[template],
+            "request_id": pending.id,
+            "client_name": (client.client_name if client else None) or "An application",
+            "redirect_host": urlsplit(pending.redirect_uri).netloc or pending.redirect_uri.split(":", 1)[0],
+            "resource": pending.resource,
+            "scopes": " ".join(pending.scopes),
+            **extra,
+        }
+        return Page(template, context, status)
+
+    async def _finish(self, pending: PendingAuthorization, result: UpstreamResult) -> str:
+        """Issue the code and return the client redirect (RFC 9207: with ``iss``)."""
+        now = self.clock()
+        session_id = secrets.token_urlsafe(18)
+        lifespans = self.settings.token_lifespans
+        if result.tokens is not None:
+            await self.storage.put_upstream_tokens(
+                session_id, result.tokens, now + lifespans.refresh_token_lifespan
+            )
+        code, code_id = self.opaque.mint()
+        code_expires_at = now + lifespans.auth_code_lifespan
+        await self.storage.hold_client(pending.client_id, session_id, code_expires_at)
+        await self.storage.put_code(
+            code_id,
+            CodeGrant(
+                client_id=pending.client_id,
+                redirect_uri=pending.redirect_uri,
+                code_challenge=pending.code_challenge,
+                scopes=pending.scopes,
+                resource=pending.resource,
+                user=result.user,
+                session_id=session_id,
+                expires_at=code_expires_at,
+            ),
+        )
+        self.metrics.authorizations.labels("code_issued").inc()
+        return self._to_client(pending.redirect_uri, pending.state, {"code": code})
+
+    def _to_client(self, redirect_uri: str, state: str | None, params: Mapping[str, str]) -> str:
+        """The authorization response at the client's redirect URI (RFC 9207: with ``iss``)."""
+        return redirect_with(redirect_uri, {**params, "state": state, "iss": self.issuer})
