@@ -236,7 +236,10 @@ def build_auth_server(settings: Settings, metrics: Metrics) -> AuthServer:
         revocations=revocations,
         clock=time.time,
         lifespans=Lifespans(
-            lifespans.access_token_lifespan, lifespans.refresh_token_lifespan, lifespans.auth_code_lifespan
+            lifespans.access_token_lifespan,
+            lifespans.refresh_token_lifespan,
+            lifespans.auth_code_lifespan,
+            refresh_grace=config.refresh_grace_period,
         ),
     )
     log.info(

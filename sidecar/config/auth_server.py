@@ -193,6 +193,11 @@ class AuthServerSettings:
         default=False,
     )
     token_lifespans: TokenLifespans = setting("Token lifetimes.", default_factory=TokenLifespans)
+    refresh_grace_period: Seconds = setting(
+        "After a refresh token is used, a repeat of it within this time (a second tab, a retry after "
+        "a lost response) gets the same new token pair instead of revoking the grant (0s to 60s; 0 = off).",
+        default=parse_duration("5s"),
+    )
     upstreams: tuple[Upstream, ...] = setting(
         "Upstream identity providers users log in with (one for now).", default=()
     )

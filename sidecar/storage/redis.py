@@ -8,8 +8,8 @@ a script may touch several of them. (Several sidecars spread over a cluster by p
 
 At rest: codes, refresh tokens and pending authorizations are stored under the SHA-256 of their
 id (the ids are 192-bit random values, so an unkeyed hash cannot be inverted), and upstream
-tokens are sealed with AES-GCM (``sealing``). A dump of the Redis yields no usable code, refresh
-token or upstream token.
+tokens and the answers kept for the refresh grace window are sealed with AES-GCM (``sealing``).
+A dump of the Redis yields no usable code, refresh token, upstream token or kept answer.
 
 Redis errors are mapped to ``StorageError`` here, at the boundary: callers answer 503.
 """
@@ -29,7 +29,14 @@ from redis.exceptions import RedisError
 
 from sidecar.storage import codec, redis_scripts
 from sidecar.storage.protocol import ClientEvents, NoEvents, RefreshUse, StorageError, StorageLimits
-from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
+from sidecar.storage.records import (
+    Client,
+    CodeGrant,
+    IssuedTokens,
+    PendingAuthorization,
+    RefreshRecord,
+    UpstreamTokens,
+)
 from sidecar.storage.sealing import Sealer
 
 T = TypeVar("T")
@@ -71,7 +78,7 @@ class RedisStorage:
                 "PUT_CODE",
                 "CONSUME_CODE",
                 "PUT_REFRESH",
-                "USE_REFRESH",
+                "ROTATE_REFRESH",
                 "REVOKE_SESSION",
                 "PUT_UPSTREAM",
             )
@@ -174,11 +181,31 @@ class RedisStorage:
             self._clock(),
         )
 
-    async def use_refresh(self, token_id: str, now: float) -> tuple[RefreshRecord | None, RefreshUse]:
-        found = await self._run("USE_REFRESH", _digest(token_id), now)
+    async def rotate_refresh(
+        self, token_id: str, successor: RefreshRecord, issued: IssuedTokens, now: float, grace_until: float
+    ) -> tuple[RefreshUse, IssuedTokens | None]:
+        key = _digest(token_id)
+        # The answer holds a usable access and refresh token: sealed, bound to where it is kept.
+        sealed = (
+            self._sealer.seal(codec.encode(issued), _context("refresh-answer", key))
+            if grace_until > now
+            else b""
+        )
+        found = await self._run(
+            "ROTATE_REFRESH",
+            key,
+            now,
+            _digest(successor.id),
+            codec.encode(dataclasses.replace(successor, id="")),  # the id only as its digest
+            sealed,
+            grace_until,
+        )
         use = RefreshUse(found[0].decode())
-        record = dataclasses.replace(codec.decode_refresh(found[1]), id=token_id) if len(found) > 1 else None
-        return record, use
+        if use is RefreshUse.OK:
+            return use, issued
+        if use is RefreshUse.REPEATED:
+            return use, codec.decode_issued(self._sealer.open(found[1], _context("refresh-answer", key)))
+        return use, None
 
     async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:
         raw = await self._live(f"{self._prefix}rt:{_digest(token_id)}", now)
@@ -208,5 +235,6 @@ class RedisStorage:
         await self._redis.aclose()
 
 
-def _context(session_id: str, provider: str) -> bytes:
-    return f"{session_id}\0{provider}".encode()
+def _context(*where: str) -> bytes:
+    """Where a sealed value is kept (session and provider; or the refresh answer's token key)."""
+    return "\0".join(where).encode()

@@ -158,26 +158,32 @@ put(p .. 'fam:' .. ARGV[3], until_, now, 'cur', ARGV[2])
 """
 )
 
-# ARGV: prefix, token key, now -> {'ok' | 'reused', JSON} or {'unknown'}
-USE_REFRESH = (
+# ARGV: prefix, token key, now, successor key, successor JSON, sealed answer ('' for none),
+# grace until -> {'ok'} | {'repeated', sealed answer} | {'reused'} | {'unknown'}
+ROTATE_REFRESH = (
     _COMMON
     + """
 local now = tonumber(ARGV[3])
-local record = redis.call('HMGET', p .. 'rt:' .. ARGV[2], 'v', 'e', 's')
-if not record[1] or tonumber(record[2]) <= now then return {'unknown'} end
-local sid = record[3]
+local record = redis.call('HMGET', p .. 'rt:' .. ARGV[2], 'e', 's')
+if not record[1] or tonumber(record[1]) <= now then return {'unknown'} end
+local sid = record[2]
 local family = redis.call('HMGET', p .. 'fam:' .. sid, 'cur', 'e')
 local revoked = redis.call('GET', p .. 'rev:' .. sid)
 if not family[1] or tonumber(family[2]) <= now or (revoked and tonumber(revoked) > now) then
   return {'unknown'}
 end
+local grace = p .. 'grace:' .. ARGV[2]
 if family[1] ~= ARGV[2] then
+  local answer = redis.call('HMGET', grace, 'n', 'v', 'e')
+  if answer[1] == family[1] and tonumber(answer[3]) > now then return {'repeated', answer[2]} end
   -- RFC 9700 §4.14.2: a rotated-away token came back; someone holds a copy.
-  revoke(sid, tonumber(record[2]), now)
-  return {'reused', record[1]}
+  revoke(sid, tonumber(record[1]), now)
+  return {'reused'}
 end
-redis.call('HSET', p .. 'fam:' .. sid, 'cur', '')
-return {'ok', record[1]}
+put(p .. 'rt:' .. ARGV[4], tonumber(family[2]), now, 'v', ARGV[5], 's', sid)
+redis.call('HSET', p .. 'fam:' .. sid, 'cur', ARGV[4])
+if ARGV[6] ~= '' then put(grace, tonumber(ARGV[7]), now, 'n', ARGV[4], 'v', ARGV[6]) end
+return {'ok'}
 """
 )
 

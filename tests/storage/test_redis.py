@@ -18,7 +18,7 @@ from sidecar.storage.redis import RedisStorage
 from sidecar.storage.sealing import Sealer
 from tests.redis_servers import RedisNode, RedisServer
 from tests.storage.conftest import SECRET, Clock, Events, redis_storage
-from tests.storage.test_contract import client, grant, pending, refresh
+from tests.storage.test_contract import client, grant, issued, pending, refresh
 from tests.support import free_port
 
 
@@ -50,17 +50,53 @@ async def test_fifty_concurrent_redemptions_of_one_code_across_two_stores_succee
 async def test_concurrent_uses_of_one_refresh_token_rotate_it_once(
     two: tuple[RedisStorage, RedisStorage, Clock],
 ) -> None:
-    """Exactly one use succeeds; every other copy is a reuse, which revokes the family."""
+    """Without a grace window, exactly one use succeeds; every other copy is a reuse, which
+    revokes the family."""
     first, second, clock = two
     record = refresh("c", "s1", clock.now + 3600)
     await first.put_refresh(record)
     results = await asyncio.gather(
-        *[(first if i % 2 else second).use_refresh(record.id, clock.now) for i in range(20)]
+        *[
+            (first if i % 2 else second).rotate_refresh(
+                record.id,
+                refresh("c", "s1", record.family_expires_at),
+                issued(clock.now),
+                clock.now,
+                clock.now,
+            )
+            for i in range(20)
+        ]
     )
-    uses = [use for _record, use in results]
+    uses = [use for use, _answer in results]
     assert uses.count(RefreshUse.OK) == 1
     assert set(uses) <= {RefreshUse.OK, RefreshUse.REUSED, RefreshUse.UNKNOWN}
     assert await second.session_revoked("s1", clock.now)
+
+
+async def test_concurrent_uses_within_the_grace_window_all_get_the_one_answer(
+    two: tuple[RedisStorage, RedisStorage, Clock],
+) -> None:
+    """Twenty tabs refreshing at once through two processes: one rotation, one answer for all."""
+    first, second, clock = two
+    record = refresh("c", "s1", clock.now + 3600)
+    await first.put_refresh(record)
+    results = await asyncio.gather(
+        *[
+            (first if i % 2 else second).rotate_refresh(
+                record.id,
+                refresh("c", "s1", record.family_expires_at),
+                issued(clock.now),
+                clock.now,
+                clock.now + 5,
+            )
+            for i in range(20)
+        ]
+    )
+    uses = [use for use, _answer in results]
+    assert uses.count(RefreshUse.OK) == 1
+    assert uses.count(RefreshUse.REPEATED) == 19
+    assert len({answer for _use, answer in results}) == 1
+    assert not await second.session_revoked("s1", clock.now)
 
 
 async def test_a_client_registered_through_one_store_is_known_to_the_other(
@@ -82,7 +118,10 @@ async def test_every_key_has_a_ttl_but_the_bounded_registry(redis_server: RedisS
     await store.put_pending(pending(known.client_id, clock.now + 600))
     await store.put_code("code-1", grant(known.client_id, "s1", clock.now + 60))
     await store.hold_client(known.client_id, "s1", clock.now + 3600)
-    await store.put_refresh(refresh(known.client_id, "s1", clock.now + 3600))
+    first = refresh(known.client_id, "s1", clock.now + 3600)
+    await store.put_refresh(first)
+    successor = refresh(known.client_id, "s1", first.family_expires_at)
+    await store.rotate_refresh(first.id, successor, issued(clock.now), clock.now, clock.now + 5)
     await store.put_upstream_tokens("s1", UpstreamTokens("corp", "at"), clock.now + 3600)
     await store.revoke_session("s2", clock.now + 3600)
     registry = {f"{prefix}clients", f"{prefix}client:{known.client_id}", f"{prefix}holds:{known.client_id}"}
@@ -94,7 +133,7 @@ async def test_every_key_has_a_ttl_but_the_bounded_registry(redis_server: RedisS
     await raw.aclose()
 
 
-async def test_a_dump_holds_no_code_refresh_token_or_upstream_token_in_clear(
+async def test_a_dump_holds_no_code_refresh_token_upstream_token_or_kept_answer_in_clear(
     redis_server: RedisServer,
 ) -> None:
     clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
@@ -110,6 +149,9 @@ async def test_a_dump_holds_no_code_refresh_token_or_upstream_token_in_clear(
     )
     await store.put_code(code_id, grant("c", "s1", clock.now + 60))
     await store.put_refresh(refresh_record)
+    answer = issued(clock.now)
+    successor = refresh("c", "s1", refresh_record.family_expires_at)
+    await store.rotate_refresh(refresh_record.id, successor, answer, clock.now, clock.now + 5)
     await store.put_pending(waiting)
     await store.put_upstream_tokens("s1", upstream, clock.now + 3600)
     dump = b""
@@ -118,6 +160,9 @@ async def test_a_dump_holds_no_code_refresh_token_or_upstream_token_in_clear(
     for secret in (
         code_id,
         refresh_record.id,
+        successor.id,
+        answer.access_token,
+        answer.refresh_token or "",
         waiting.id,
         upstream.access_token,
         upstream.refresh_token or "",
