@@ -40,6 +40,9 @@ def open_storage(
         limits=limits,
         events=events,
         timeout=redis.write_timeout + redis.read_timeout,
+        replicas_acks=redis.replicas_acks,
+        # Within the socket's read timeout, so a missing acknowledgement is told from a dead link.
+        ack_timeout=redis.read_timeout / 2,
     )
 
 

@@ -11,6 +11,14 @@ id (the ids are 192-bit random values, so an unkeyed hash cannot be inverted), a
 tokens and the answers kept for the refresh grace window are sealed with AES-GCM (``sealing``).
 A dump of the Redis yields no usable code, refresh token, upstream token or kept answer.
 
+Durability: Redis replicates asynchronously, so a write the master answered can die with the
+master before a replica has it. With ``replicas_acks`` > 0, each write that an answer to a client
+stands on (a registration, a code and its redemption, a refresh rotation, a revocation) is
+followed by ``WAIT`` on the same connection, and is answered only once that many replicas hold
+it (and with it every write before it in the replication stream, such as the upstream tokens
+stored just before a code); fewer in ``ack_timeout`` is a ``StorageError``: the write may or
+may not survive a failover, and the client was told nothing.
+
 Redis errors are mapped to ``StorageError`` here, at the boundary: callers answer 503.
 """
 
@@ -58,9 +66,14 @@ class RedisStorage:
         events: ClientEvents | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = 6.0,
+        replicas_acks: int = 0,
+        ack_timeout: float = 1.0,
     ) -> None:
+        if replicas_acks and isinstance(client, RedisCluster):
+            raise ValueError("replicas_acks needs a single master (standalone or Sentinel)")
         self._redis = client
         self._timeout = timeout
+        self._acks, self._ack_timeout_ms = replicas_acks, max(1, round(ack_timeout * 1000))
         self._prefix = key_prefix
         self._route = [key_prefix + "clients"]  # KEYS[1] of every script: the slot of them all
         self._sealer = sealer
@@ -86,6 +99,24 @@ class RedisStorage:
 
     async def _run(self, script: str, *args: str | float | bytes) -> Any:
         return await self._call(lambda: self._scripts[script](keys=self._route, args=[self._prefix, *args]))
+
+    async def _run_durable(self, script: str, *args: str | float | bytes) -> Any:
+        """``_run``, answered once ``replicas_acks`` replicas hold what the script wrote."""
+        if not self._acks or isinstance(self._redis, RedisCluster):
+            return await self._run(script, *args)
+        redis = self._redis
+
+        async def run_and_wait() -> Any:
+            # WAIT counts the writes of its own connection: one pipeline, one connection.
+            async with redis.pipeline(transaction=False) as pipe:
+                await self._scripts[script](keys=self._route, args=[self._prefix, *args], client=pipe)
+                await pipe.execute_command("WAIT", self._acks, self._ack_timeout_ms)
+                result, acks = await pipe.execute()
+            if acks < self._acks:
+                raise StorageError(f"redis: a write reached {acks} of {self._acks} replicas in time")
+            return result
+
+        return await self._call(run_and_wait)
 
     async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -118,7 +149,7 @@ class RedisStorage:
     # -- the client registry ----------------------------------------------------------------
 
     async def add_client(self, client: Client, now: float) -> bool:
-        added, idle, capacity, count = await self._run(
+        added, idle, capacity, count = await self._run_durable(
             "ADD_CLIENT",
             client.client_id,
             codec.encode(client),
@@ -163,16 +194,18 @@ class RedisStorage:
         return dataclasses.replace(codec.decode_pending(raw), id=pending_id) if raw else None
 
     async def put_code(self, code_id: str, grant: CodeGrant) -> None:
-        await self._run("PUT_CODE", _digest(code_id), grant.expires_at, codec.encode(grant), self._clock())
+        await self._run_durable(
+            "PUT_CODE", _digest(code_id), grant.expires_at, codec.encode(grant), self._clock()
+        )
 
     async def consume_code(self, code_id: str, now: float) -> tuple[CodeGrant | None, bool]:
-        found = await self._run("CONSUME_CODE", _digest(code_id), now)
+        found = await self._run_durable("CONSUME_CODE", _digest(code_id), now)
         if not found:
             return None, False
         return codec.decode_code(found[0]), found[1] == b"1"
 
     async def put_refresh(self, record: RefreshRecord) -> None:
-        await self._run(
+        await self._run_durable(
             "PUT_REFRESH",
             _digest(record.id),
             record.session_id,
@@ -191,7 +224,7 @@ class RedisStorage:
             if grace_until > now
             else b""
         )
-        found = await self._run(
+        found = await self._run_durable(
             "ROTATE_REFRESH",
             key,
             now,
@@ -212,7 +245,7 @@ class RedisStorage:
         return dataclasses.replace(codec.decode_refresh(raw), id=token_id) if raw else None
 
     async def revoke_session(self, session_id: str, until: float) -> None:
-        await self._run("REVOKE_SESSION", session_id, until, self._clock())
+        await self._run_durable("REVOKE_SESSION", session_id, until, self._clock())
 
     async def session_revoked(self, session_id: str, now: float) -> bool:
         until = await self._call(lambda: self._redis.get(f"{self._prefix}rev:{session_id}"))

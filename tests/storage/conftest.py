@@ -59,7 +59,11 @@ LIMITS = StorageLimits(max_clients=3, client_idle_ttl=3600.0, max_pending=5, max
 
 
 def redis_storage(
-    client: aioredis.Redis | RedisCluster, clock: Clock, events: Events, prefix: str | None = None
+    client: aioredis.Redis | RedisCluster,
+    clock: Clock,
+    events: Events,
+    prefix: str | None = None,
+    replicas_acks: int = 0,
 ) -> RedisStorage:
     return RedisStorage(
         client,
@@ -68,6 +72,7 @@ def redis_storage(
         limits=LIMITS,
         events=events,
         clock=clock,
+        replicas_acks=replicas_acks,
     )
 
 
@@ -92,7 +97,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     elif request.param == "sentinel":
         # Built by the factory from a sentinel_config: the path a deployment takes.
         servers: RedisSentinelServers = request.getfixturevalue("redis_sentinel")
-        storage = redis_storage(redis_client(sentinel_config(servers), Secrets()), clock, events)
+        config = sentinel_config(servers)
+        storage = redis_storage(
+            redis_client(config, Secrets()), clock, events, replicas_acks=config.replicas_acks
+        )
     else:
         cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
         storage = redis_storage(RedisCluster(host="127.0.0.1", port=cluster.port), clock, events)
