@@ -101,15 +101,17 @@ class RedisStorage:
         return await self._call(lambda: self._scripts[script](keys=self._route, args=[self._prefix, *args]))
 
     async def _run_durable(self, script: str, *args: str | float | bytes) -> Any:
-        """``_run``, answered once ``replicas_acks`` replicas hold what the script wrote."""
+        """``_run``, answered once ``replicas_acks`` replicas hold what the script wrote (the
+        script itself refuses to write while fewer are online)."""
         if not self._acks or isinstance(self._redis, RedisCluster):
-            return await self._run(script, *args)
+            return await self._run(script, *args, 0)
         redis = self._redis
 
         async def run_and_wait() -> Any:
             # WAIT counts the writes of its own connection: one pipeline, one connection.
             async with redis.pipeline(transaction=False) as pipe:
-                await self._scripts[script](keys=self._route, args=[self._prefix, *args], client=pipe)
+                arguments = [self._prefix, *args, self._acks]
+                await self._scripts[script](keys=self._route, args=arguments, client=pipe)
                 await pipe.execute_command("WAIT", self._acks, self._ack_timeout_ms)
                 result, acks = await pipe.execute()
             if acks < self._acks:

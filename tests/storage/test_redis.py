@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from sidecar.config.secrets import Secrets
+from sidecar.storage.factory import redis_client
 from sidecar.storage.protocol import RefreshUse, StorageError
 from sidecar.storage.records import UpstreamTokens
 from sidecar.storage.redis import RedisStorage
 from sidecar.storage.sealing import Sealer
-from tests.redis_servers import RedisNode, RedisServer
-from tests.storage.conftest import SECRET, Clock, Events, redis_storage
+from tests.redis_servers import RedisNode, RedisSentinelServers, RedisServer
+from tests.storage.conftest import SECRET, Clock, Events, redis_storage, sentinel_config
 from tests.storage.test_contract import client, grant, issued, pending, refresh
 from tests.support import free_port
 
@@ -224,3 +226,36 @@ async def test_redis_down_is_a_storage_error_not_a_hang_and_recovery_needs_no_re
     finally:
         await store.close()
         node.stop()
+
+
+async def test_a_write_no_replica_can_hold_is_refused_and_changes_nothing(redis_server: RedisServer) -> None:
+    """With min_replicas_acks and no replica online, a registration is a StorageError (503) and
+    the master keeps nothing of it: no state changes that no client was told about."""
+    clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
+    raw = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    store = redis_storage(raw, clock, Events(), prefix, replicas_acks=1)
+    try:
+        with pytest.raises(StorageError):
+            await store.add_client(client(clock.now), clock.now)
+        assert [key async for key in raw.scan_iter(f"{prefix}*")] == []
+    finally:
+        await store.close()
+
+
+async def test_an_acknowledged_write_is_already_on_the_replica(redis_sentinel: RedisSentinelServers) -> None:
+    """min_replicas_acks: 1 — when a write is answered, the replica a failover would promote
+    holds it (read from the replica at once, without waiting)."""
+    config = sentinel_config(redis_sentinel)
+    clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
+    store = redis_storage(redis_client(config, Secrets()), clock, Events(), prefix, replicas_acks=1)
+    master = redis_sentinel.master_port()
+    replica_port = next(node.port for node in redis_sentinel.nodes if node.port != master)
+    replica = aioredis.Redis(host="127.0.0.1", port=replica_port)
+    try:
+        for _ in range(20):
+            known = client(clock.now)
+            assert await store.add_client(known, clock.now)
+            assert await replica.exists(f"{prefix}client:{known.client_id}") == 1
+    finally:
+        await store.close()
+        await replica.aclose()
