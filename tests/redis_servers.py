@@ -213,11 +213,14 @@ class RedisSentinelServers:
     @classmethod
     def start(cls) -> RedisSentinelServers:
         directory = Path(tempfile.mkdtemp(prefix="redis-sentinel-"))
-        master = RedisNode(free_port(), directory / "master")
+        # A replica that (re)joins gets its full sync at once, not after Redis's default 5 s wait
+        # for more replicas to share it.
+        quick_sync = ("--repl-diskless-sync-delay", "0")
+        master = RedisNode(free_port(), directory / "master", quick_sync)
         master.directory.mkdir()
         master.start()
         replica = RedisNode(
-            free_port(), directory / "replica", ("--replicaof", "127.0.0.1", str(master.port))
+            free_port(), directory / "replica", (*quick_sync, "--replicaof", "127.0.0.1", str(master.port))
         )
         replica.directory.mkdir()
         replica.start()
@@ -260,6 +263,12 @@ class RedisSentinelServers:
 
     def node(self, port: int) -> RedisNode:
         return next(node for node in self.nodes if node.port == port)
+
+    def rejoin(self, node: RedisNode) -> None:
+        """Start a killed node again as a replica of the current master, empty (no persistence),
+        as a restarted pod of a Sentinel chart does."""
+        node.extra = ("--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", str(self.master_port()))
+        node.start()
 
     def stop(self) -> None:
         for sentinel in self.sentinels:

@@ -23,7 +23,7 @@ from tests.redis_servers import RedisNode, RedisServer
 from tests.support import RunningSidecar, free_port, wait_for
 
 
-def _shared_files(directory: Path) -> dict[str, Any]:
+def shared_files(directory: Path) -> dict[str, Any]:
     """What replicas share besides Redis: the signing key and the HMAC secret (a Secret)."""
     key = directory / "signing.pem"
     key.write_bytes(
@@ -50,7 +50,7 @@ def replicas(mcp_server: str, directory: Path, redis_port: int) -> tuple[Setting
             "write_timeout": "1s",
         },
     }
-    first = mode_b_settings(mcp_server, storage=storage, **_shared_files(directory))
+    first = mode_b_settings(mcp_server, storage=storage, **shared_files(directory))
     second = dataclasses.replace(first, server=dataclasses.replace(first.server, port=free_port()))
     return first, second
 
