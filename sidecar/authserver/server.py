@@ -33,7 +33,7 @@ from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.storage.factory import open_storage
-from sidecar.storage.protocol import Storage, StorageError, StorageLimits
+from sidecar.storage.protocol import NotReplicated, Storage, StorageError, StorageLimits
 from sidecar.storage.records import CodeGrant, PendingAuthorization
 
 log = structlog.get_logger("sidecar.authserver")
@@ -86,28 +86,35 @@ class AuthServer:
     registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
     # SECURITY: password guessing on the static login page, per client address.
     login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
-    storage_answering: bool = True  # as of the last storage call or probe
+    storage_problem: str | None = None  # the /readyz reason, as of the last storage call or probe
 
-    def storage_failed(self) -> None:
-        if self.storage_answering:
-            log.warning("storage_unavailable", effect="requests that need storage answer 503")
-        self.storage_answering = False
+    def storage_failed(self, error: StorageError) -> None:
+        problem = (
+            "storage: fewer replicas online than min_replicas_acks"
+            if isinstance(error, NotReplicated)
+            else "storage: not answering"
+        )
+        if self.storage_problem != problem:
+            log.warning(
+                "storage_unavailable", problem=problem, effect="requests that need storage answer 503"
+            )
+        self.storage_problem = problem
 
     def not_ready(self) -> str | None:
-        """The /readyz reason while the store does not answer."""
-        return None if self.storage_answering else "storage: not answering"
+        """The /readyz reason while the store does not answer or cannot keep writes."""
+        return self.storage_problem
 
     async def probe_storage(self, interval: float = STORAGE_PROBE_INTERVAL) -> None:
         """Ping the store for /readyz, for as long as the server runs."""
         while True:
             try:
                 await self.storage.check()
-            except StorageError:
-                self.storage_failed()
+            except StorageError as error:
+                self.storage_failed(error)
             else:
-                if not self.storage_answering:
+                if self.storage_problem is not None:
                     log.info("storage_available")
-                self.storage_answering = True
+                self.storage_problem = None
             await asyncio.sleep(interval)
 
     def client_address(self, peer: str | None, forwarded_for: list[str]) -> str:

@@ -32,6 +32,11 @@ class StorageError(Exception):
     """The store cannot answer (answered with 503, never with 401)."""
 
 
+class NotReplicated(StorageError):
+    """The store answers, but fewer replicas than ``min_replicas_acks`` are online to hold a
+    write, or acknowledged it in time (503: the write may or may not have happened)."""
+
+
 class RefreshUse(enum.Enum):
     OK = "ok"  # current token of its family: rotated to its successor
     REPEATED = "repeated"  # rotated away within the grace window: answered as the first use was

@@ -33,10 +33,17 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from sidecar.storage import codec, redis_scripts
-from sidecar.storage.protocol import ClientEvents, NoEvents, RefreshUse, StorageError, StorageLimits
+from sidecar.storage.protocol import (
+    ClientEvents,
+    NoEvents,
+    NotReplicated,
+    RefreshUse,
+    StorageError,
+    StorageLimits,
+)
 from sidecar.storage.records import (
     Client,
     CodeGrant,
@@ -115,7 +122,7 @@ class RedisStorage:
                 await pipe.execute_command("WAIT", self._acks, self._ack_timeout_ms)
                 result, acks = await pipe.execute()
             if acks < self._acks:
-                raise StorageError(f"redis: a write reached {acks} of {self._acks} replicas in time")
+                raise NotReplicated(f"redis: a write reached {acks} of {self._acks} replicas in time")
             return result
 
         return await self._call(run_and_wait)
@@ -124,6 +131,10 @@ class RedisStorage:
         try:
             async with asyncio.timeout(self._timeout):
                 return await command()
+        except ResponseError as exc:
+            if str(exc).startswith("NOREPLICAS"):  # need_replicas() in a script: nothing written
+                raise NotReplicated(f"redis: {exc}") from None
+            raise StorageError(f"redis: {type(exc).__name__}") from None
         except (RedisError, OSError, TimeoutError) as exc:
             raise StorageError(f"redis: {type(exc).__name__}") from None
 
@@ -137,8 +148,17 @@ class RedisStorage:
         return raw
 
     async def check(self) -> None:
-        """One round trip: StorageError when Redis does not answer."""
-        await self._call(self._redis.ping)
+        """One round trip: StorageError when Redis does not answer; NotReplicated when fewer
+        replicas than ``replicas_acks`` are online (writes would be refused)."""
+        if not self._acks or isinstance(self._redis, RedisCluster):
+            await self._call(self._redis.ping)
+            return
+        info = await self._call(lambda: self._redis.info("replication"))
+        online = sum(
+            1 for value in info.values() if isinstance(value, dict) and value.get("state") == "online"
+        )
+        if online < self._acks:
+            raise NotReplicated(f"redis: {online} replicas online, {self._acks} needed")
 
     def _report(self, idle: int, capacity: int, count: int) -> None:
         for _ in range(idle):

@@ -18,7 +18,7 @@ import pytest
 from tests.authserver.flow import RawClient, mode_b_settings
 from tests.authserver.test_shared_storage import shared_files
 from tests.redis_servers import MASTER_NAME, RedisSentinelServers
-from tests.support import RunningSidecar, wait_for
+from tests.support import RunningSidecar, readyz, wait_for
 
 
 @pytest.fixture
@@ -101,8 +101,15 @@ async def test_failover_loses_no_acknowledged_refresh_and_answers_503_meanwhile(
                 60,
                 what="the sentinels to promote the replica",
             )
-            # Alone, the new master refuses the writes it could not confirm (503s), until a
-            # replica is back: the killed node restarts, empty, as a replica.
+            # Alone, the new master refuses the writes it could not confirm (503s), and /readyz
+            # says why, until a replica is back: the killed node restarts, empty, as a replica.
+            await wait_for(
+                lambda: _readyz_says(
+                    http, sidecar.url, "storage: fewer replicas online than min_replicas_acks"
+                ),
+                30,
+                what="/readyz to report the missing replica",
+            )
             await asyncio.to_thread(servers.rejoin, old_master)
             await wait_for(
                 lambda: len(stream.acknowledged) >= before + 20 or bool(stream.statuses.keys() - {200, 503}),
@@ -111,6 +118,7 @@ async def test_failover_loses_no_acknowledged_refresh_and_answers_503_meanwhile(
             )
             stop.set()
 
+        await wait_for(lambda: _readyz_says(http, sidecar.url, None), 30, what="/readyz to recover")
         assert set(stream.statuses) == {200, 503}, stream.statuses  # never a 500, never a 400
         assert stream.without_retry_after == 0
         # Every token answered with 200 before the kill was still the family's current one on
@@ -118,3 +126,9 @@ async def test_failover_loses_no_acknowledged_refresh_and_answers_503_meanwhile(
         status, refreshed = await raw.refresh(client_id, stream.token)
         assert status == 200, refreshed
         assert await raw.call_mcp(refreshed["access_token"]) == 200
+
+
+async def _readyz_says(http: aiohttp.ClientSession, url: str, reason: str | None) -> bool:
+    """``reason`` is among the /readyz reasons (None: /readyz answers 200)."""
+    status, reasons = await readyz(http, url)
+    return status == 200 if reason is None else reason in reasons
