@@ -120,7 +120,12 @@ class RedisStorage:
                 arguments = [self._prefix, *args, self._acks]
                 await self._scripts[script](keys=self._route, args=arguments, client=pipe)
                 await pipe.execute_command("WAIT", self._acks, self._ack_timeout_ms)
-                result, acks = await pipe.execute()
+                # Errors as values: the script's own error, not the pipeline's rewording of it.
+                result, acks = await pipe.execute(raise_on_error=False)
+            if isinstance(result, RedisError):
+                raise result
+            if isinstance(acks, RedisError):
+                raise acks
             if acks < self._acks:
                 raise NotReplicated(f"redis: a write reached {acks} of {self._acks} replicas in time")
             return result

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from sidecar.config import auth_server as config_schema
 from sidecar.config.secrets import Secrets
 from sidecar.storage.factory import redis_client
-from sidecar.storage.protocol import RefreshUse, StorageError
+from sidecar.storage.protocol import NotReplicated, RefreshUse, StorageError
 from sidecar.storage.records import UpstreamTokens
 from sidecar.storage.redis import RedisStorage
 from sidecar.storage.sealing import Sealer
@@ -235,7 +236,7 @@ async def test_a_write_no_replica_can_hold_is_refused_and_changes_nothing(redis_
     raw = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
     store = redis_storage(raw, clock, Events(), prefix, replicas_acks=1)
     try:
-        with pytest.raises(StorageError):
+        with pytest.raises(NotReplicated):
             await store.add_client(client(clock.now), clock.now)
         assert [key async for key in raw.scan_iter(f"{prefix}*")] == []
     finally:
@@ -259,3 +260,58 @@ async def test_an_acknowledged_write_is_already_on_the_replica(redis_sentinel: R
     finally:
         await store.close()
         await replica.aclose()
+
+
+async def test_the_documented_acl_rule_is_enough(redis_server: RedisServer) -> None:
+    """docs/operations.md's ACL user (its keys, scripts, PING, WAIT, INFO) can run every
+    operation, through the factory's acl_user_config path."""
+    prefix = f"test:{{{secrets.token_hex(6)}}}:"
+    user, password = f"sidecar-{secrets.token_hex(4)}", secrets.token_hex(16)
+    admin = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    rule = ACL_RULE.replace("mcp-sidecar:{my-server}:", prefix).replace("PASSWORD", password).split()
+    await admin.execute_command("ACL", "SETUSER", user, *rule)  # type: ignore[no-untyped-call]
+    config = config_schema.RedisConfig(addr=f"127.0.0.1:{redis_server.port}", key_prefix=prefix)
+    clock = Clock()
+    store = redis_storage(
+        redis_client(config, Secrets(redis_username=user, redis_password=password)), clock, Events(), prefix
+    )
+    try:
+        known = client(clock.now)
+        assert await store.add_client(known, clock.now)
+        await store.touch_client(known.client_id, clock.now)
+        await store.put_code("code-1", grant(known.client_id, "s1", clock.now + 60))
+        assert (await store.consume_code("code-1", clock.now))[0] is not None
+        first = refresh(known.client_id, "s1", clock.now + 3600)
+        await store.put_refresh(first)
+        successor = refresh(known.client_id, "s1", first.family_expires_at)
+        assert (await store.rotate_refresh(first.id, successor, issued(clock.now), clock.now, clock.now + 5))[
+            0
+        ] is RefreshUse.OK
+        await store.revoke_session("s1", clock.now + 3600)
+        assert await store.session_revoked("s1", clock.now)
+        await store.check()
+        # min_replicas_acks asks INFO from inside the scripts and sends WAIT: allowed too (the
+        # refusal is for the missing replica, not for a missing permission).
+        strict = redis_storage(
+            redis_client(config, Secrets(redis_username=user, redis_password=password)),
+            clock,
+            Events(),
+            prefix,
+            replicas_acks=1,
+        )
+        with pytest.raises(NotReplicated):
+            await strict.add_client(client(clock.now), clock.now)
+        with pytest.raises(NotReplicated):
+            await strict.check()
+        await strict.close()
+    finally:
+        await store.close()
+        await admin.execute_command("ACL", "DELUSER", user)  # type: ignore[no-untyped-call]
+        await admin.aclose()
+
+
+ACL_RULE = next(
+    line.removeprefix("ACL SETUSER mcp-sidecar ")
+    for line in (Path(__file__).parents[2] / "docs" / "operations.md").read_text().splitlines()
+    if line.startswith("ACL SETUSER mcp-sidecar ")
+)
