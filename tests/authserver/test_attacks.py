@@ -5,6 +5,7 @@ one named test each, over real HTTP on a running sidecar."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -15,19 +16,26 @@ import pytest
 import structlog
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sidecar.config import Settings
 from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar
 
 
-@pytest.fixture
-async def raw(mcp_server: str) -> AsyncIterator[RawClient]:
-    settings = mode_b_settings(mcp_server)
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[RawClient]:
+    """A sidecar with ``settings``, and a raw OAuth client of it."""
     assert settings.server.public_url is not None
     async with (
         RunningSidecar(settings),
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         yield RawClient(http, settings.server.public_url)
+
+
+@pytest.fixture
+async def raw(mcp_server: str) -> AsyncIterator[RawClient]:
+    async with running(mode_b_settings(mcp_server)) as client:
+        yield client
 
 
 def _error_of(resp: aiohttp.ClientResponse) -> str:
@@ -136,13 +144,7 @@ async def test_refresh_repeated_within_the_grace_window_gets_the_same_pair(raw: 
 
 async def test_without_a_grace_window_a_second_use_revokes_the_family(mcp_server: str) -> None:
     """refresh_grace_period: 0s — any second use of a refresh token is a reuse."""
-    settings = mode_b_settings(mcp_server, refresh_grace_period="0s")
-    assert settings.server.public_url is not None
-    async with (
-        RunningSidecar(settings),
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        raw = RawClient(http, settings.server.public_url)
+    async with running(mode_b_settings(mcp_server, refresh_grace_period="0s")) as raw:
         client_id, first = await raw.sign_in()
         status, second = await raw.refresh(client_id, first["refresh_token"])
         assert status == 200, second
@@ -440,13 +442,7 @@ async def test_codes_tokens_and_passwords_never_logged(mcp_server: str) -> None:
 
 async def test_registration_flood_never_evicts_clients_in_use(mcp_server: str) -> None:
     """A flood of registrations only pushes out idle clients, never one with a live session."""
-    settings = mode_b_settings(mcp_server, max_clients=2)
-    assert settings.server.public_url is not None
-    async with (
-        RunningSidecar(settings),
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        raw = RawClient(http, settings.server.public_url)
+    async with running(mode_b_settings(mcp_server, max_clients=2)) as raw:
         client_id, tokens = await raw.sign_in()
         for _ in range(10):
             assert (await raw.register())[0] == 201

@@ -16,7 +16,7 @@ from sidecar.config import auth_server as config_schema
 from sidecar.config.secrets import Secrets
 from sidecar.storage.factory import redis_client
 from sidecar.storage.protocol import NotReplicated, RefreshUse, StorageError
-from sidecar.storage.records import UpstreamTokens
+from sidecar.storage.records import IssuedTokens, UpstreamTokens
 from sidecar.storage.redis import RedisStorage
 from sidecar.storage.sealing import Sealer
 from tests.redis_servers import RedisNode, RedisSentinelServers, RedisServer
@@ -50,56 +50,48 @@ async def test_fifty_concurrent_redemptions_of_one_code_across_two_stores_succee
     assert sum(1 for found, replayed in results if found is not None and replayed) == 49
 
 
-async def test_concurrent_uses_of_one_refresh_token_rotate_it_once(
-    two: tuple[RedisStorage, RedisStorage, Clock],
-) -> None:
-    """Without a grace window, exactly one use succeeds; every other copy is a reuse, which
-    revokes the family."""
+async def _twenty_uses_at_once(
+    two: tuple[RedisStorage, RedisStorage, Clock], grace: float
+) -> list[tuple[RefreshUse, IssuedTokens | None]]:
+    """Twenty uses of one refresh token at once, alternating between the two stores."""
     first, second, clock = two
     record = refresh("c", "s1", clock.now + 3600)
     await first.put_refresh(record)
-    results = await asyncio.gather(
+    return await asyncio.gather(
         *[
             (first if i % 2 else second).rotate_refresh(
                 record.id,
                 refresh("c", "s1", record.family_expires_at),
                 issued(clock.now),
                 clock.now,
-                clock.now,
+                clock.now + grace,
             )
             for i in range(20)
         ]
     )
-    uses = [use for use, _answer in results]
+
+
+async def test_concurrent_uses_of_one_refresh_token_rotate_it_once(
+    two: tuple[RedisStorage, RedisStorage, Clock],
+) -> None:
+    """Without a grace window, exactly one use succeeds; every other copy is a reuse, which
+    revokes the family."""
+    uses = [use for use, _answer in await _twenty_uses_at_once(two, grace=0)]
     assert uses.count(RefreshUse.OK) == 1
     assert set(uses) <= {RefreshUse.OK, RefreshUse.REUSED, RefreshUse.UNKNOWN}
-    assert await second.session_revoked("s1", clock.now)
+    assert await two[1].session_revoked("s1", two[2].now)
 
 
 async def test_concurrent_uses_within_the_grace_window_all_get_the_one_answer(
     two: tuple[RedisStorage, RedisStorage, Clock],
 ) -> None:
     """Twenty tabs refreshing at once through two processes: one rotation, one answer for all."""
-    first, second, clock = two
-    record = refresh("c", "s1", clock.now + 3600)
-    await first.put_refresh(record)
-    results = await asyncio.gather(
-        *[
-            (first if i % 2 else second).rotate_refresh(
-                record.id,
-                refresh("c", "s1", record.family_expires_at),
-                issued(clock.now),
-                clock.now,
-                clock.now + 5,
-            )
-            for i in range(20)
-        ]
-    )
+    results = await _twenty_uses_at_once(two, grace=5)
     uses = [use for use, _answer in results]
     assert uses.count(RefreshUse.OK) == 1
     assert uses.count(RefreshUse.REPEATED) == 19
     assert len({answer for _use, answer in results}) == 1
-    assert not await second.session_revoked("s1", clock.now)
+    assert not await two[1].session_revoked("s1", two[2].now)
 
 
 async def test_a_client_registered_through_one_store_is_known_to_the_other(
