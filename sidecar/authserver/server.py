@@ -39,6 +39,7 @@ from sidecar.storage.records import CodeGrant, PendingAuthorization
 log = structlog.get_logger("sidecar.authserver")
 PENDING_LIFETIME = 600.0  # a user has ten minutes to log in upstream
 STORAGE_PROBE_INTERVAL = 5.0
+STORAGE_NOT_CHECKED = "storage: not checked yet"
 REVOCATION_CHECK_INTERVAL = 5.0  # how late another process's revocation may reach this one
 BINDING_COOKIE = "mcp_sidecar_authz"
 
@@ -86,7 +87,8 @@ class AuthServer:
     registrations: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
     # SECURITY: password guessing on the static login page, per client address.
     login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(limit=20, window=60.0))
-    storage_problem: str | None = None  # the /readyz reason, as of the last storage call or probe
+    # The /readyz reason, as of the last probe or failed call (until the first probe answers, too).
+    storage_problem: str | None = STORAGE_NOT_CHECKED
 
     def storage_failed(self, error: StorageError) -> None:
         problem = (
@@ -101,7 +103,8 @@ class AuthServer:
         self.storage_problem = problem
 
     def not_ready(self) -> str | None:
-        """The /readyz reason while the store does not answer or cannot keep writes."""
+        """The /readyz reason until the store has answered, and while it does not answer or
+        cannot keep writes."""
         return self.storage_problem
 
     async def probe_storage(self, interval: float = STORAGE_PROBE_INTERVAL) -> None:
@@ -112,7 +115,7 @@ class AuthServer:
             except StorageError as error:
                 self.storage_failed(error)
             else:
-                if self.storage_problem is not None:
+                if self.storage_problem not in (None, STORAGE_NOT_CHECKED):
                     log.info("storage_available")
                 self.storage_problem = None
             await asyncio.sleep(interval)
