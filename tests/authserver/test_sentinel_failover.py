@@ -65,6 +65,7 @@ class RefreshStream:
 async def test_failover_loses_no_acknowledged_refresh_and_answers_503_meanwhile(
     mcp_server: str, sentinel_setup: RedisSentinelServers, tmp_path: Path
 ) -> None:
+    """A refresh token answered with 200 is current on the promoted replica; meanwhile only 503s."""
     servers = sentinel_setup
     storage = {
         "type": "redis",

@@ -64,10 +64,12 @@ def test_writes_wait_for_a_replica_by_default_only_with_sentinel(
     ],
 )
 def test_bad_durability_or_grace_values_name_their_key(auth_server: dict[str, Any], path: str) -> None:
+    """Out of range, or replica acknowledgements on a Cluster: refused by key path."""
     assert _issues(mode_b_raw(**auth_server)) == [path]
 
 
 def test_grace_window_is_five_seconds_by_default_and_zero_turns_it_off() -> None:
+    """refresh_grace_period: 5s unless set; 0s is accepted (strict reuse detection)."""
     default = load_config_data(mode_b_raw()).auth_server
     off = load_config_data(mode_b_raw(refresh_grace_period="0s")).auth_server
     assert default is not None

@@ -203,6 +203,7 @@ async def test_repeat_within_the_grace_window_gets_the_same_pair_and_the_family_
 
 
 async def test_repeat_after_the_grace_window_revokes_the_family(store: Store) -> None:
+    """At the end of the window (and after), a spent token is a reuse again."""
     first = refresh("client", "s1", store.clock.now + 3600)
     await store.storage.put_refresh(first)
     _use, _answer, _offered, second = await rotate(store, first, grace=5)

@@ -131,6 +131,7 @@ async def test_every_key_has_a_ttl_but_the_bounded_registry(redis_server: RedisS
 async def test_a_dump_holds_no_code_refresh_token_upstream_token_or_kept_answer_in_clear(
     redis_server: RedisServer,
 ) -> None:
+    """What a Redis dump shows of ids is their SHA-256; tokens and kept answers are sealed."""
     clock, prefix = Clock(), f"test:{{{secrets.token_hex(6)}}}:"
     raw = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
     store = redis_storage(raw, clock, Events(), prefix)
