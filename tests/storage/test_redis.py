@@ -5,6 +5,7 @@ without a TTL, nothing usable in a dump, and a Redis that goes away is a Storage
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -308,3 +309,25 @@ ACL_RULE = next(
     for line in (Path(__file__).parents[2] / "docs" / "operations.md").read_text().splitlines()
     if line.startswith("ACL SETUSER mcp-sidecar ")
 )
+
+
+async def test_a_sentinel_that_is_down_is_skipped(redis_sentinel: RedisSentinelServers) -> None:
+    """The first sentinel listed does not answer: the master is found through the next ones."""
+    config = sentinel_config(redis_sentinel)
+    sentinel = dataclasses.replace(
+        config.sentinel_config or pytest.fail("a sentinel_config"),
+        sentinel_addrs=(f"127.0.0.1:{free_port()}", *redis_sentinel.addrs),
+    )
+    clock = Clock()
+    store = redis_storage(
+        redis_client(dataclasses.replace(config, sentinel_config=sentinel), Secrets()),
+        clock,
+        Events(),
+        replicas_acks=1,
+    )
+    try:
+        known = client(clock.now)
+        assert await store.add_client(known, clock.now)
+        assert await store.get_client(known.client_id, clock.now) == known
+    finally:
+        await store.close()
