@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.redis_servers import RedisClusterServers, RedisServer
+from tests.redis_servers import RedisClusterServers, RedisSentinelServers, RedisServer
 from tests.servers.echo import STATE, EchoState, build_echo_app
 from tests.support import Process, free_port
 
@@ -67,3 +67,12 @@ def redis_cluster() -> Iterator[RedisClusterServers]:
     cluster = RedisClusterServers.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinelServers]:
+    """A real master, replica and three sentinels on loopback, shared by the run: tests that
+    fail the master over start a topology of their own."""
+    servers = RedisSentinelServers.start()
+    yield servers
+    servers.stop()

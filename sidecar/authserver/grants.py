@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sidecar.authserver.registration import hash_secret
 from sidecar.authserver.revocation import Revocations
 from sidecar.authserver.tokens import access_token_claims, mint_access_token
 from sidecar.storage.protocol import RefreshUse, Storage
-from sidecar.storage.records import Client, RefreshRecord, UserInfo
+from sidecar.storage.records import Client, IssuedTokens, RefreshRecord, UserInfo
 
 _CLIENT_AUTH_FAILED = "client authentication failed"  # one answer for every way it fails
 
@@ -39,6 +40,7 @@ class Lifespans:
     access: float
     refresh: float
     code: float
+    refresh_grace: float = 0.0  # a repeat of a used refresh token within it gets the same answer
 
 
 class TokenService:
@@ -126,35 +128,38 @@ class TokenService:
         # The request is checked against the grant before the token is used up, so a request
         # refused for its scope or resource leaves the token valid for a corrected retry.
         known = await self._storage.get_refresh(token_id, now) if token_id else None
-        scopes = known.scopes if known is not None else ()
-        if known is not None and known.client_id == client.client_id:
-            if "scope" in form:
-                # RFC 6749 §6: the new scope may not exceed what was granted.
-                scopes = tuple(form["scope"].split())
-                if not set(scopes) <= set(known.scopes):
-                    raise InvalidScope("a refresh may not widen the scope")
-            if "resource" in form and form["resource"] != known.resource:
-                raise InvalidTarget("resource does not match the grant")
-        record, use = (
-            await self._storage.use_refresh(token_id, now) if token_id else (None, RefreshUse.UNKNOWN)
-        )
-        if use is RefreshUse.REUSED and record is not None:
-            self._revocations.revoked_here(record.session_id)  # the store revoked the family
-        if use is RefreshUse.REUSED:
-            raise InvalidGrant("the refresh token was already used; the whole grant is revoked")
-        if record is None or use is not RefreshUse.OK:
+        if known is None:
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
-        if record.client_id != client.client_id:
-            await self._revocations.revoke(record.session_id, record.family_expires_at)
+        if known.client_id != client.client_id:
+            await self._revocations.revoke(known.session_id, known.family_expires_at)
             raise InvalidGrant("the refresh token was issued to another client")
-        return await self._issue(
-            client,
-            record.user,
-            scopes,
-            record.resource,
-            record.session_id,
-            family_expires_at=record.family_expires_at,
+        scopes = known.scopes
+        if "scope" in form:
+            # RFC 6749 §6: the new scope may not exceed what was granted.
+            scopes = tuple(form["scope"].split())
+            if not set(scopes) <= set(known.scopes):
+                raise InvalidScope("a refresh may not widen the scope")
+        if "resource" in form and form["resource"] != known.resource:
+            raise InvalidTarget("resource does not match the grant")
+        # The successor is minted first, so that consuming the token, storing its successor and
+        # keeping the answer for a repeat are one atomic step of the store.
+        family = dataclasses.replace(known, scopes=scopes)
+        access_token, expires_in = self._access_token(client, family, now)
+        refresh_token, successor = self._successor(family)
+        issued = IssuedTokens(access_token, refresh_token, " ".join(scopes), expires_in, now)
+        use, answer = await self._storage.rotate_refresh(
+            known.id, successor, issued, now, now + self._lifespans.refresh_grace
         )
+        if use is RefreshUse.REUSED:
+            self._revocations.revoked_here(known.session_id)  # the store revoked the family
+            raise InvalidGrant("the refresh token was already used; the whole grant is revoked")
+        if answer is None:
+            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        if use is RefreshUse.OK:
+            await self._settle(client, known.session_id, known.family_expires_at, now)
+        # A repeat within the grace window gets the first answer again: the same access token
+        # and the same successor, not a new family member.
+        return _response(answer, now)
 
     async def _issue(
         self,
@@ -167,37 +172,40 @@ class TokenService:
         family_expires_at: float,
     ) -> dict[str, Any]:
         now = self._clock()
-        lifespan = min(self._lifespans.access, max(family_expires_at - now, 1))
+        family = RefreshRecord("", session_id, client.client_id, scopes, resource, user, family_expires_at)
+        access_token, expires_in = self._access_token(client, family, now)
+        refresh_token, live_until = None, now + expires_in
+        if "refresh_token" in client.grant_types:
+            refresh_token, first = self._successor(family)
+            await self._storage.put_refresh(first)
+            live_until = family_expires_at
+        await self._settle(client, session_id, live_until, now)
+        return _response(IssuedTokens(access_token, refresh_token, " ".join(scopes), expires_in, now), now)
+
+    def _access_token(self, client: Client, family: RefreshRecord, now: float) -> tuple[str, int]:
+        """A new access token for a member of ``family``, and its lifetime in seconds."""
+        lifespan = min(self._lifespans.access, max(family.family_expires_at - now, 1))
         claims = access_token_claims(
             issuer=self._issuer,
-            user=user,
+            user=family.user,
             client_id=client.client_id,
-            scopes=scopes,
-            resource=resource,
-            session_id=session_id,
+            scopes=family.scopes,
+            resource=family.resource,
+            session_id=family.session_id,
             now=now,
             lifespan=lifespan,
         )
-        response: dict[str, Any] = {
-            "access_token": mint_access_token(self._keys, claims),
-            "token_type": "Bearer",
-            "expires_in": int(lifespan),
-            "scope": " ".join(scopes),
-        }
+        return mint_access_token(self._keys, claims), int(lifespan)
+
+    def _successor(self, family: RefreshRecord) -> tuple[str, RefreshRecord]:
+        """A new refresh token of ``family``: the token, and its record."""
+        token, token_id = self._opaque.mint()
+        return token, dataclasses.replace(family, id=token_id)
+
+    async def _settle(self, client: Client, session_id: str, live_until: float, now: float) -> None:
         await self._storage.touch_client(client.client_id, now)
-        live_until = now + lifespan
-        if "refresh_token" in client.grant_types:
-            live_until = family_expires_at
-            refresh, refresh_id = self._opaque.mint()
-            await self._storage.put_refresh(
-                RefreshRecord(
-                    refresh_id, session_id, client.client_id, scopes, resource, user, family_expires_at
-                )
-            )
-            response["refresh_token"] = refresh
         # The session holds its client until its last token expires (or it is revoked).
         await self._storage.hold_client(client.client_id, session_id, live_until)
-        return response
 
     async def revoke(self, form: Mapping[str, str], client: Client) -> None:
         """RFC 7009: revoke the login session a token belongs to (its refresh family and every
@@ -226,6 +234,19 @@ class TokenService:
             return None
         session = claims.get("tsid")
         return session if isinstance(session, str) and claims.get("client_id") == client.client_id else None
+
+
+def _response(issued: IssuedTokens, now: float) -> dict[str, Any]:
+    """RFC 6749 §5.1; a repeated answer counts its access token's life from when it was issued."""
+    response: dict[str, Any] = {
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": max(0, issued.expires_in - int(now - issued.issued_at)),
+        "scope": issued.scope,
+    }
+    if issued.refresh_token is not None:
+        response["refresh_token"] = issued.refresh_token
+    return response
 
 
 def _parse_basic(authorization: str | None) -> tuple[str, str] | None:

@@ -38,9 +38,10 @@ from sidecar.observability.metrics import Metrics
 from sidecar.outbound import OutboundClient
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.storage.factory import open_storage
-from sidecar.storage.protocol import Storage, StorageError, StorageLimits
+from sidecar.storage.protocol import NotReplicated, Storage, StorageError, StorageLimits
 
 log = structlog.get_logger("sidecar.authserver")
+STORAGE_NOT_CHECKED = "storage: not checked yet"
 __all__ = [
     "AuthServer",
     "AuthServerError",
@@ -70,30 +71,37 @@ class AuthServer:
     registrations: RateLimiter = field(
         default_factory=lambda: RateLimiter(REGISTRATION_LIMIT, REGISTRATION_WINDOW)
     )
-    storage_answering: bool | None = None  # as of the last probe or failed call; None: not probed yet
+    # The /readyz reason, as of the last probe or failed call (until the first probe answers, too).
+    storage_problem: str | None = STORAGE_NOT_CHECKED
 
-    def storage_failed(self) -> None:
-        if self.storage_answering is not False:
-            log.warning("storage_unavailable", effect="requests that need storage answer 503")
-        self.storage_answering = False
+    def storage_failed(self, error: StorageError) -> None:
+        problem = (
+            "storage: fewer replicas online than min_replicas_acks"
+            if isinstance(error, NotReplicated)
+            else "storage: not answering"
+        )
+        if self.storage_problem != problem:
+            log.warning(
+                "storage_unavailable", problem=problem, effect="requests that need storage answer 503"
+            )
+        self.storage_problem = problem
 
     def not_ready(self) -> str | None:
-        """The /readyz reason until the store has answered, and while it does not."""
-        if self.storage_answering is None:
-            return "storage: not checked yet"
-        return None if self.storage_answering else "storage: not answering"
+        """The /readyz reason until the store has answered, and while it does not answer or
+        cannot keep writes."""
+        return self.storage_problem
 
     async def probe_storage(self, interval: float = STORAGE_PROBE_INTERVAL) -> None:
         """Ping the store for /readyz, for as long as the server runs."""
         while True:
             try:
                 await self.storage.check()
-            except StorageError:
-                self.storage_failed()
+            except StorageError as error:
+                self.storage_failed(error)
             else:
-                if self.storage_answering is False:
+                if self.storage_problem not in (None, STORAGE_NOT_CHECKED):
                     log.info("storage_available")
-                self.storage_answering = True
+                self.storage_problem = None
             await asyncio.sleep(interval)
 
     def client_address(self, peer: str | None, forwarded_for: list[str]) -> str:
@@ -205,7 +213,10 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
         revocations=revocations,
         clock=time.time,
         lifespans=Lifespans(
-            lifespans.access_token_lifespan, lifespans.refresh_token_lifespan, lifespans.auth_code_lifespan
+            lifespans.access_token_lifespan,
+            lifespans.refresh_token_lifespan,
+            lifespans.auth_code_lifespan,
+            refresh_grace=config.refresh_grace_period,
         ),
     )
     log.info(

@@ -160,7 +160,20 @@ class RedisConfig:
         default=parse_duration("3s"),
     )
     pool_size: int = setting("Most connections per process (per node in a cluster).", default=50)
+    min_replicas_acks: int | None = setting(
+        "Replicas that must hold a write (codes, refresh rotation, revocation, registration) before "
+        "it is answered (Redis WAIT); unset = 1 with sentinel_config, else 0.",
+        default=None,
+    )
     tls: RedisTls | None = setting("TLS to Redis (and to the sentinels); absent = plain TCP.", default=None)
+
+    @property
+    def replicas_acks(self) -> int:
+        """``min_replicas_acks``, or its default: a Sentinel setup fails over to a replica, so a
+        write is answered once a replica holds it; a standalone server has nothing to wait for."""
+        if self.min_replicas_acks is not None:
+            return self.min_replicas_acks
+        return 1 if self.sentinel_config is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +206,11 @@ class AuthServerSettings:
         default=False,
     )
     token_lifespans: TokenLifespans = setting("Token lifetimes.", default_factory=TokenLifespans)
+    refresh_grace_period: Seconds = setting(
+        "After a refresh token is used, a repeat of it within this time (a second tab, a retry after "
+        "a lost response) gets the same new token pair instead of revoking the grant (0s to 60s; 0 = off).",
+        default=parse_duration("5s"),
+    )
     upstreams: tuple[Upstream, ...] = setting(
         "Upstream identity providers users log in with (one for now).", default=()
     )

@@ -158,6 +158,12 @@ def _check_limits(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
             yield ConfigIssue(
                 f"auth_server.token_lifespans.{key}", f"V-05: must be between {low_text} and {high_text}"
             )
+    if not 0 <= auth_server.refresh_grace_period <= 60:
+        yield ConfigIssue(
+            "auth_server.refresh_grace_period",
+            "must be between 0s and 60s",
+            "a few seconds covers a retry; 0s turns the grace window off",
+        )
     if auth_server.max_clients < 1:
         yield ConfigIssue("auth_server.max_clients", "must be at least 1")
     if not 3600 <= auth_server.client_idle_ttl <= 365 * 86400:

@@ -82,6 +82,14 @@ def _check_connection(config: RedisConfig) -> Iterator[ConfigIssue]:
     for key in ("dial_timeout", "read_timeout", "write_timeout"):
         if not 0 < getattr(config, key) <= 60:
             yield ConfigIssue(f"{_WHERE}.{key}", "must be more than 0s and at most 60s")
+    if not 0 <= config.replicas_acks <= 5:
+        yield ConfigIssue(f"{_WHERE}.min_replicas_acks", "must be between 0 and 5")
+    elif config.cluster_mode and config.replicas_acks:
+        yield ConfigIssue(
+            f"{_WHERE}.min_replicas_acks",
+            "is not supported with cluster_mode yet",
+            "set min_replicas_acks: 0 (a cluster failover can lose the last writes)",
+        )
     if not 1 <= config.pool_size <= 10_000:
         yield ConfigIssue(f"{_WHERE}.pool_size", "must be between 1 and 10000")
     if (

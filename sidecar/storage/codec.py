@@ -16,6 +16,7 @@ from sidecar.storage.protocol import StorageError
 from sidecar.storage.records import (
     Client,
     CodeGrant,
+    IssuedTokens,
     PendingAuthorization,
     RefreshRecord,
     UpstreamTokens,
@@ -56,6 +57,10 @@ def _upstream(data: dict[str, Any]) -> UpstreamTokens:
     return UpstreamTokens(**data)
 
 
+def _issued(data: dict[str, Any]) -> IssuedTokens:
+    return IssuedTokens(**data)
+
+
 def _decoder(build: Callable[[dict[str, Any]], R]) -> Callable[[bytes], R]:
     def decode(raw: bytes) -> R:
         try:
@@ -74,3 +79,4 @@ decode_pending = _decoder(_pending)
 decode_code = _decoder(_code)
 decode_refresh = _decoder(_refresh)
 decode_upstream = _decoder(_upstream)
+decode_issued = _decoder(_issued)

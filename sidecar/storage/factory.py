@@ -40,7 +40,19 @@ def open_storage(
         limits=limits,
         events=events,
         timeout=redis.write_timeout + redis.read_timeout,
+        replicas_acks=redis.replicas_acks,
+        # Within the socket's read timeout, so a missing acknowledgement is told from a dead link.
+        ack_timeout=redis.read_timeout / 2,
     )
+
+
+class _SentinelMaster(aioredis.Redis):
+    """The master the sentinels name. Closing it also closes the connections to the sentinels,
+    which redis-py leaves to the caller (they would leak at every shutdown)."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        await self.connection_pool.sentinel_manager.aclose()  # type: ignore[attr-defined]  # a SentinelConnectionPool
 
 
 def redis_client(config: config_schema.RedisConfig, secrets: Secrets) -> RedisClient:
@@ -72,7 +84,12 @@ def redis_client(config: config_schema.RedisConfig, secrets: Secrets) -> RedisCl
             },
             **options,
         )
-        master = sentinels.master_for(sentinel.master_name, db=sentinel.db, max_connections=config.pool_size)
+        master = sentinels.master_for(
+            sentinel.master_name,
+            redis_class=_SentinelMaster,
+            db=sentinel.db,
+            max_connections=config.pool_size,
+        )
         return typing.cast(aioredis.Redis, master)
     host, port = split_addr(config.addr or "")
     if config.cluster_mode:

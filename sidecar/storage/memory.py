@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sidecar.storage.protocol import ClientEvents, EvictionReason, NoEvents, RefreshUse, StorageLimits
-from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
+from sidecar.storage.records import (
+    Client,
+    CodeGrant,
+    IssuedTokens,
+    PendingAuthorization,
+    RefreshRecord,
+    UpstreamTokens,
+)
 
 T = TypeVar("T")
 
@@ -113,6 +120,8 @@ class MemoryStorage:
         self._codes: _Expiring[_Code] = _Expiring(records)
         self._refresh: _Expiring[RefreshRecord] = _Expiring(records)
         self._families: _Expiring[_Family] = _Expiring(records)
+        # rotated-away token -> (the token it was rotated to, the answer), for the grace window
+        self._answers: _Expiring[tuple[str, IssuedTokens]] = _Expiring(records)
         self._revoked: _Expiring[bool] = _Expiring(records)
         self._upstream: _Expiring[UpstreamTokens] = _Expiring(records)
 
@@ -200,19 +209,27 @@ class MemoryStorage:
             record.session_id, _Family(record.id, record.family_expires_at), record.family_expires_at, now
         )
 
-    async def use_refresh(self, token_id: str, now: float) -> tuple[RefreshRecord | None, RefreshUse]:
+    async def rotate_refresh(
+        self, token_id: str, successor: RefreshRecord, issued: IssuedTokens, now: float, grace_until: float
+    ) -> tuple[RefreshUse, IssuedTokens | None]:
         record = self._refresh.get(token_id, now)
         if record is None:
-            return None, RefreshUse.UNKNOWN
+            return RefreshUse.UNKNOWN, None
         family = self._families.get(record.session_id, now)
         if family is None or self._revoked.get(record.session_id, now):
-            return None, RefreshUse.UNKNOWN
+            return RefreshUse.UNKNOWN, None
         if family.current != token_id:
+            answer = self._answers.get(token_id, now)
+            if answer is not None and answer[0] == family.current:
+                return RefreshUse.REPEATED, answer[1]
             # RFC 9700 §4.14.2: a rotated-away token came back; someone holds a copy.
             await self.revoke_session(record.session_id, record.family_expires_at)
-            return record, RefreshUse.REUSED
-        family.current = None
-        return record, RefreshUse.OK
+            return RefreshUse.REUSED, None
+        self._refresh.put(successor.id, successor, successor.family_expires_at, now)
+        family.current = successor.id
+        if grace_until > now:
+            self._answers.put(token_id, (successor.id, issued), grace_until, now)
+        return RefreshUse.OK, issued
 
     async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:
         return self._refresh.get(token_id, now)
@@ -244,6 +261,7 @@ class MemoryStorage:
             "codes": self._codes,
             "refresh_tokens": self._refresh,
             "sessions": self._families,
+            "refresh_answers": self._answers,
             "revoked_sessions": self._revoked,
             "upstream_tokens": self._upstream,
         }

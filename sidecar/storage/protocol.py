@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
+from sidecar.storage.records import (
+    Client,
+    CodeGrant,
+    IssuedTokens,
+    PendingAuthorization,
+    RefreshRecord,
+    UpstreamTokens,
+)
 
 EvictionReason = Literal["idle", "capacity"]
 
@@ -25,9 +32,15 @@ class StorageError(Exception):
     """The store cannot answer (answered with 503, never with 401)."""
 
 
+class NotReplicated(StorageError):
+    """The store answers, but fewer replicas than ``min_replicas_acks`` are online to hold a
+    write, or acknowledged it in time (503: the write may or may not have happened)."""
+
+
 class RefreshUse(enum.Enum):
-    OK = "ok"  # current token of its family: now consumed
-    REUSED = "reused"  # already rotated away: the whole family has been revoked
+    OK = "ok"  # current token of its family: rotated to its successor
+    REPEATED = "repeated"  # rotated away within the grace window: answered as the first use was
+    REUSED = "reused"  # rotated away before: the whole family has been revoked
     UNKNOWN = "unknown"  # never issued, expired, or its family was revoked
 
 
@@ -97,8 +110,14 @@ class Storage(Protocol):
         """Store a refresh token and make it the current one of its family."""
         ...
 
-    async def use_refresh(self, token_id: str, now: float) -> tuple[RefreshRecord | None, RefreshUse]:
-        """Consume the current token of a family; a reused old token revokes the family."""
+    async def rotate_refresh(
+        self, token_id: str, successor: RefreshRecord, issued: IssuedTokens, now: float, grace_until: float
+    ) -> tuple[RefreshUse, IssuedTokens | None]:
+        """One atomic step. The current token of its family: ``successor`` becomes current and
+        ``issued`` is kept for a repeat until ``grace_until`` -> ``(OK, issued)``. A rotated-away
+        token before its ``grace_until``, while the token it was rotated to is still current ->
+        ``(REPEATED, what its first use was answered with)``. Any other rotated-away token
+        revokes the family -> ``(REUSED, None)``; an unknown one -> ``(UNKNOWN, None)``."""
         ...
 
     async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:

@@ -77,6 +77,19 @@ class RefreshRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    """What a token request was answered with. A refresh keeps it for the grace window, so a
+    repeat of the same refresh token (a second tab, a retry after a lost response) is answered
+    with the same pair."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    scope: str
+    expires_in: int  # of the access token, counted from issued_at
+    issued_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamTokens:
     """The user's tokens at the upstream identity provider, for the backends."""
 

@@ -8,8 +8,16 @@ a script may touch several of them. (Several sidecars spread over a cluster by p
 
 At rest: codes, refresh tokens and pending authorizations are stored under the SHA-256 of their
 id (the ids are 192-bit random values, so an unkeyed hash cannot be inverted), and upstream
-tokens are sealed with AES-GCM (``sealing``). A dump of the Redis yields no usable code, refresh
-token or upstream token.
+tokens and the answers kept for the refresh grace window are sealed with AES-GCM (``sealing``).
+A dump of the Redis yields no usable code, refresh token, upstream token or kept answer.
+
+Durability: Redis replicates asynchronously, so a write the master answered can die with the
+master before a replica has it. With ``replicas_acks`` > 0, each write that an answer to a client
+stands on (a registration, a code and its redemption, a refresh rotation, a revocation) is
+followed by ``WAIT`` on the same connection, and is answered only once that many replicas hold
+it (and with it every write before it in the replication stream, such as the upstream tokens
+stored just before a code); fewer in ``ack_timeout`` is a ``StorageError``: the write may or
+may not survive a failover, and the client was told nothing.
 
 Redis errors are mapped to ``StorageError`` here, at the boundary: callers answer 503.
 """
@@ -25,11 +33,25 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from sidecar.storage import codec, redis_scripts
-from sidecar.storage.protocol import ClientEvents, NoEvents, RefreshUse, StorageError, StorageLimits
-from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UpstreamTokens
+from sidecar.storage.protocol import (
+    ClientEvents,
+    NoEvents,
+    NotReplicated,
+    RefreshUse,
+    StorageError,
+    StorageLimits,
+)
+from sidecar.storage.records import (
+    Client,
+    CodeGrant,
+    IssuedTokens,
+    PendingAuthorization,
+    RefreshRecord,
+    UpstreamTokens,
+)
 from sidecar.storage.sealing import Sealer
 
 T = TypeVar("T")
@@ -51,9 +73,14 @@ class RedisStorage:
         events: ClientEvents | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = 6.0,
+        replicas_acks: int = 0,
+        ack_timeout: float = 1.0,
     ) -> None:
+        if replicas_acks and isinstance(client, RedisCluster):
+            raise ValueError("replicas_acks needs a single master (standalone or Sentinel)")
         self._redis = client
         self._timeout = timeout
+        self._acks, self._ack_timeout_ms = replicas_acks, max(1, round(ack_timeout * 1000))
         self._prefix = key_prefix
         self._route = [key_prefix + "clients"]  # KEYS[1] of every script: the slot of them all
         self._sealer = sealer
@@ -71,7 +98,7 @@ class RedisStorage:
                 "PUT_CODE",
                 "CONSUME_CODE",
                 "PUT_REFRESH",
-                "USE_REFRESH",
+                "ROTATE_REFRESH",
                 "REVOKE_SESSION",
                 "PUT_UPSTREAM",
             )
@@ -80,10 +107,39 @@ class RedisStorage:
     async def _run(self, script: str, *args: str | float | bytes) -> Any:
         return await self._call(lambda: self._scripts[script](keys=self._route, args=[self._prefix, *args]))
 
+    async def _run_durable(self, script: str, *args: str | float | bytes) -> Any:
+        """``_run``, answered once ``replicas_acks`` replicas hold what the script wrote (the
+        script itself refuses to write while fewer are online)."""
+        if not self._acks or isinstance(self._redis, RedisCluster):
+            return await self._run(script, *args, 0)
+        redis = self._redis
+
+        async def run_and_wait() -> Any:
+            # WAIT counts the writes of its own connection: one pipeline, one connection.
+            async with redis.pipeline(transaction=False) as pipe:
+                arguments = [self._prefix, *args, self._acks]
+                await self._scripts[script](keys=self._route, args=arguments, client=pipe)
+                await pipe.execute_command("WAIT", self._acks, self._ack_timeout_ms)
+                # Errors as values: the script's own error, not the pipeline's rewording of it.
+                result, acks = await pipe.execute(raise_on_error=False)
+            if isinstance(result, RedisError):
+                raise result
+            if isinstance(acks, RedisError):
+                raise acks
+            if acks < self._acks:
+                raise NotReplicated(f"redis: a write reached {acks} of {self._acks} replicas in time")
+            return result
+
+        return await self._call(run_and_wait)
+
     async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
         try:
             async with asyncio.timeout(self._timeout):
                 return await command()
+        except ResponseError as exc:
+            if str(exc).startswith("NOREPLICAS"):  # need_replicas() in a script: nothing written
+                raise NotReplicated(f"redis: {exc}") from None
+            raise StorageError(f"redis: {type(exc).__name__}") from None
         except (RedisError, OSError, TimeoutError) as exc:
             raise StorageError(f"redis: {type(exc).__name__}") from None
 
@@ -97,8 +153,17 @@ class RedisStorage:
         return raw
 
     async def check(self) -> None:
-        """One round trip: StorageError when Redis does not answer."""
-        await self._call(self._redis.ping)
+        """One round trip: StorageError when Redis does not answer; NotReplicated when fewer
+        replicas than ``replicas_acks`` are online (writes would be refused)."""
+        if not self._acks or isinstance(self._redis, RedisCluster):
+            await self._call(self._redis.ping)
+            return
+        info = await self._call(lambda: self._redis.info("replication"))
+        online = sum(
+            1 for value in info.values() if isinstance(value, dict) and value.get("state") == "online"
+        )
+        if online < self._acks:
+            raise NotReplicated(f"redis: {online} replicas online, {self._acks} needed")
 
     def _report(self, idle: int, capacity: int, count: int) -> None:
         for _ in range(idle):
@@ -111,7 +176,7 @@ class RedisStorage:
     # -- the client registry ----------------------------------------------------------------
 
     async def add_client(self, client: Client, now: float) -> bool:
-        added, idle, capacity, count = await self._run(
+        added, idle, capacity, count = await self._run_durable(
             "ADD_CLIENT",
             client.client_id,
             codec.encode(client),
@@ -156,16 +221,18 @@ class RedisStorage:
         return dataclasses.replace(codec.decode_pending(raw), id=pending_id) if raw else None
 
     async def put_code(self, code_id: str, grant: CodeGrant) -> None:
-        await self._run("PUT_CODE", _digest(code_id), grant.expires_at, codec.encode(grant), self._clock())
+        await self._run_durable(
+            "PUT_CODE", _digest(code_id), grant.expires_at, codec.encode(grant), self._clock()
+        )
 
     async def consume_code(self, code_id: str, now: float) -> tuple[CodeGrant | None, bool]:
-        found = await self._run("CONSUME_CODE", _digest(code_id), now)
+        found = await self._run_durable("CONSUME_CODE", _digest(code_id), now)
         if not found:
             return None, False
         return codec.decode_code(found[0]), found[1] == b"1"
 
     async def put_refresh(self, record: RefreshRecord) -> None:
-        await self._run(
+        await self._run_durable(
             "PUT_REFRESH",
             _digest(record.id),
             record.session_id,
@@ -174,18 +241,38 @@ class RedisStorage:
             self._clock(),
         )
 
-    async def use_refresh(self, token_id: str, now: float) -> tuple[RefreshRecord | None, RefreshUse]:
-        found = await self._run("USE_REFRESH", _digest(token_id), now)
+    async def rotate_refresh(
+        self, token_id: str, successor: RefreshRecord, issued: IssuedTokens, now: float, grace_until: float
+    ) -> tuple[RefreshUse, IssuedTokens | None]:
+        key = _digest(token_id)
+        # The answer holds a usable access and refresh token: sealed, bound to where it is kept.
+        sealed = (
+            self._sealer.seal(codec.encode(issued), _context("refresh-answer", key))
+            if grace_until > now
+            else b""
+        )
+        found = await self._run_durable(
+            "ROTATE_REFRESH",
+            key,
+            now,
+            _digest(successor.id),
+            codec.encode(dataclasses.replace(successor, id="")),  # the id only as its digest
+            sealed,
+            grace_until,
+        )
         use = RefreshUse(found[0].decode())
-        record = dataclasses.replace(codec.decode_refresh(found[1]), id=token_id) if len(found) > 1 else None
-        return record, use
+        if use is RefreshUse.OK:
+            return use, issued
+        if use is RefreshUse.REPEATED:
+            return use, codec.decode_issued(self._sealer.open(found[1], _context("refresh-answer", key)))
+        return use, None
 
     async def get_refresh(self, token_id: str, now: float) -> RefreshRecord | None:
         raw = await self._live(f"{self._prefix}rt:{_digest(token_id)}", now)
         return dataclasses.replace(codec.decode_refresh(raw), id=token_id) if raw else None
 
     async def revoke_session(self, session_id: str, until: float) -> None:
-        await self._run("REVOKE_SESSION", session_id, until, self._clock())
+        await self._run_durable("REVOKE_SESSION", session_id, until, self._clock())
 
     async def session_revoked(self, session_id: str, now: float) -> bool:
         until = await self._call(lambda: self._redis.get(f"{self._prefix}rev:{session_id}"))
@@ -208,5 +295,6 @@ class RedisStorage:
         await self._redis.aclose()
 
 
-def _context(session_id: str, provider: str) -> bytes:
-    return f"{session_id}\0{provider}".encode()
+def _context(*where: str) -> bytes:
+    """Where a sealed value is kept (session and provider; or the refresh answer's token key)."""
+    return "\0".join(where).encode()

@@ -6,6 +6,12 @@ Every script gets the key prefix as ``ARGV[1]`` and one key, ``KEYS[1]`` (the re
 set), which routes it in Cluster mode: the prefix carries a hash tag, so every key of a sidecar
 lives in the slot of that key.
 
+The scripts whose writes an answer to a client stands on take, as their last ``ARGV``, how many
+replicas must hold the write (``min_replicas_acks``), and refuse before they change anything
+while fewer replicas are online: a new master that is alone after a failover would otherwise
+apply a write that ``WAIT`` then cannot confirm, and state would change that no client was told
+about (a rotation nobody received, then a retry outside the grace window revoking the family).
+
 Records with a lifetime are hashes with the value in ``v`` and the expiry time in ``e``: reads
 compare ``e`` with the caller's clock (so every process agrees on the instant a record ends), and
 a Redis TTL removes the key itself soon after.
@@ -15,6 +21,15 @@ from __future__ import annotations
 
 _COMMON = """
 local p = ARGV[1]
+local function need_replicas()
+  local needed = tonumber(ARGV[#ARGV])
+  if needed == 0 then return end
+  local online = 0
+  for _ in string.gmatch(redis.call('INFO', 'replication'), 'state=online') do online = online + 1 end
+  if online < needed then
+    error({err = 'NOREPLICAS ' .. online .. ' replicas online, ' .. needed .. ' needed'})
+  end
+end
 local function px(until_, now)
   return math.max(1, math.ceil((until_ - now) * 1000))
 end
@@ -61,11 +76,12 @@ local function revoke(sid, until_, now)
 end
 """
 
-# ARGV: prefix, client id, client JSON, now, max_clients, idle ttl
+# ARGV: prefix, client id, client JSON, now, max_clients, idle ttl, replicas
 # -> {added, evicted idle, evicted for capacity, clients}
 ADD_CLIENT = (
     _COMMON
     + """
+need_replicas()
 local cid, now, max, ttl = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local idle = expire_idle(now, ttl)
 local capacity = 0
@@ -128,18 +144,20 @@ return false
 """
 )
 
-# ARGV: prefix, code key, expires at, JSON, now
+# ARGV: prefix, code key, expires at, JSON, now, replicas
 PUT_CODE = (
     _COMMON
     + """
+need_replicas()
 put(p .. 'code:' .. ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5]), 'v', ARGV[4], 'u', 0)
 """
 )
 
-# ARGV: prefix, code key, now -> {JSON, used before} or {}
+# ARGV: prefix, code key, now, replicas -> {JSON, used before} or {}
 CONSUME_CODE = (
     _COMMON
     + """
+need_replicas()
 local key = p .. 'code:' .. ARGV[2]
 local record = redis.call('HMGET', key, 'v', 'e', 'u')
 if not record[1] or tonumber(record[2]) <= tonumber(ARGV[3]) then return {} end
@@ -148,43 +166,52 @@ return {record[1], record[3]}
 """
 )
 
-# ARGV: prefix, token key, session id, family expires at, JSON, now
+# ARGV: prefix, token key, session id, family expires at, JSON, now, replicas
 PUT_REFRESH = (
     _COMMON
     + """
+need_replicas()
 local until_, now = tonumber(ARGV[4]), tonumber(ARGV[6])
 put(p .. 'rt:' .. ARGV[2], until_, now, 'v', ARGV[5], 's', ARGV[3])
 put(p .. 'fam:' .. ARGV[3], until_, now, 'cur', ARGV[2])
 """
 )
 
-# ARGV: prefix, token key, now -> {'ok' | 'reused', JSON} or {'unknown'}
-USE_REFRESH = (
+# ARGV: prefix, token key, now, successor key, successor JSON, sealed answer ('' for none),
+# grace until, replicas -> {'ok'} | {'repeated', sealed answer} | {'reused'} | {'unknown'}
+ROTATE_REFRESH = (
     _COMMON
     + """
+need_replicas()
 local now = tonumber(ARGV[3])
-local record = redis.call('HMGET', p .. 'rt:' .. ARGV[2], 'v', 'e', 's')
-if not record[1] or tonumber(record[2]) <= now then return {'unknown'} end
-local sid = record[3]
+local record = redis.call('HMGET', p .. 'rt:' .. ARGV[2], 'e', 's')
+if not record[1] or tonumber(record[1]) <= now then return {'unknown'} end
+local sid = record[2]
 local family = redis.call('HMGET', p .. 'fam:' .. sid, 'cur', 'e')
 local revoked = redis.call('GET', p .. 'rev:' .. sid)
 if not family[1] or tonumber(family[2]) <= now or (revoked and tonumber(revoked) > now) then
   return {'unknown'}
 end
+local grace = p .. 'grace:' .. ARGV[2]
 if family[1] ~= ARGV[2] then
+  local answer = redis.call('HMGET', grace, 'n', 'v', 'e')
+  if answer[1] == family[1] and tonumber(answer[3]) > now then return {'repeated', answer[2]} end
   -- RFC 9700 §4.14.2: a rotated-away token came back; someone holds a copy.
-  revoke(sid, tonumber(record[2]), now)
-  return {'reused', record[1]}
+  revoke(sid, tonumber(record[1]), now)
+  return {'reused'}
 end
-redis.call('HSET', p .. 'fam:' .. sid, 'cur', '')
-return {'ok', record[1]}
+put(p .. 'rt:' .. ARGV[4], tonumber(family[2]), now, 'v', ARGV[5], 's', sid)
+redis.call('HSET', p .. 'fam:' .. sid, 'cur', ARGV[4])
+if ARGV[6] ~= '' then put(grace, tonumber(ARGV[7]), now, 'n', ARGV[4], 'v', ARGV[6]) end
+return {'ok'}
 """
 )
 
-# ARGV: prefix, session id, until, now
+# ARGV: prefix, session id, until, now, replicas
 REVOKE_SESSION = (
     _COMMON
     + """
+need_replicas()
 revoke(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 """
 )

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Encryption at rest for what a shared store keeps that could be used if read: the users'
-upstream tokens. AES-256-GCM under keys derived (HKDF-SHA256) from the HMAC secrets, so rotating
+upstream tokens, and the token pair a refresh was answered with (kept for the grace window).
+AES-256-GCM under keys derived (HKDF-SHA256) from the HMAC secrets, so rotating
 ``auth_server.hmac_secret_files`` rotates these keys too: new values are sealed with the first
 secret's key, and values sealed with any listed secret still open.
 """

@@ -5,6 +5,7 @@ one named test each, over real HTTP on a running sidecar."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -15,19 +16,26 @@ import pytest
 import structlog
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sidecar.config import Settings
 from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar
 
 
-@pytest.fixture
-async def raw(mcp_server: str) -> AsyncIterator[RawClient]:
-    settings = mode_b_settings(mcp_server)
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[RawClient]:
+    """A sidecar with ``settings``, and a raw OAuth client of it."""
     assert settings.server.public_url is not None
     async with (
         RunningSidecar(settings),
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         yield RawClient(http, settings.server.public_url)
+
+
+@pytest.fixture
+async def raw(mcp_server: str) -> AsyncIterator[RawClient]:
+    async with running(mode_b_settings(mcp_server)) as client:
+        yield client
 
 
 def _error_of(resp: aiohttp.ClientResponse) -> str:
@@ -101,16 +109,49 @@ async def test_code_replay_rejected_and_its_tokens_revoked(raw: RawClient) -> No
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(raw: RawClient) -> None:
+    """A stolen old copy that comes back after its successor was used revokes the whole family
+    (RFC 9700 §4.14.2), grace window or not."""
     client_id, first = await raw.sign_in()
     status, second = await raw.refresh(client_id, first["refresh_token"])
     assert status == 200
     assert second["refresh_token"] != first["refresh_token"]
     assert await raw.call_mcp(second["access_token"]) == 200
+    status, third = await raw.refresh(client_id, second["refresh_token"])
+    assert status == 200
     status, body = await raw.refresh(client_id, first["refresh_token"])  # stolen old copy
     assert (status, body["error"]) == (400, "invalid_grant")
-    status, body = await raw.refresh(client_id, second["refresh_token"])
+    status, body = await raw.refresh(client_id, third["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")  # the whole family went with it
-    assert await raw.call_mcp(second["access_token"]) == 401
+    assert await raw.call_mcp(third["access_token"]) == 401
+
+
+async def test_refresh_repeated_within_the_grace_window_gets_the_same_pair(raw: RawClient) -> None:
+    """Two tabs, or a retry after a lost response: the same token twice within
+    refresh_grace_period gets the same new pair, and the family lives on."""
+    client_id, first = await raw.sign_in()
+    status, second = await raw.refresh(client_id, first["refresh_token"])
+    assert status == 200, second
+    status, again = await raw.refresh(client_id, first["refresh_token"])
+    assert status == 200, again
+    assert (again["access_token"], again["refresh_token"]) == (
+        second["access_token"],
+        second["refresh_token"],
+    )
+    assert await raw.call_mcp(again["access_token"]) == 200
+    status, third = await raw.refresh(client_id, second["refresh_token"])
+    assert status == 200, third
+
+
+async def test_without_a_grace_window_a_second_use_revokes_the_family(mcp_server: str) -> None:
+    """refresh_grace_period: 0s — any second use of a refresh token is a reuse."""
+    async with running(mode_b_settings(mcp_server, refresh_grace_period="0s")) as raw:
+        client_id, first = await raw.sign_in()
+        status, second = await raw.refresh(client_id, first["refresh_token"])
+        assert status == 200, second
+        status, body = await raw.refresh(client_id, first["refresh_token"])
+        assert (status, body["error"]) == (400, "invalid_grant")
+        status, body = await raw.refresh(client_id, second["refresh_token"])
+        assert (status, body["error"]) == (400, "invalid_grant")
 
 
 async def test_refresh_cannot_widen_scope_and_a_refusal_keeps_the_token(raw: RawClient) -> None:
@@ -401,13 +442,7 @@ async def test_codes_tokens_and_passwords_never_logged(mcp_server: str) -> None:
 
 async def test_registration_flood_never_evicts_clients_in_use(mcp_server: str) -> None:
     """A flood of registrations only pushes out idle clients, never one with a live session."""
-    settings = mode_b_settings(mcp_server, max_clients=2)
-    assert settings.server.public_url is not None
-    async with (
-        RunningSidecar(settings),
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        raw = RawClient(http, settings.server.public_url)
+    async with running(mode_b_settings(mcp_server, max_clients=2)) as raw:
         client_id, tokens = await raw.sign_in()
         for _ in range(10):
             assert (await raw.register())[0] == 201

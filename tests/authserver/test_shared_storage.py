@@ -23,7 +23,7 @@ from tests.redis_servers import RedisNode, RedisServer
 from tests.support import RunningSidecar, free_port, wait_for
 
 
-def _shared_files(directory: Path) -> dict[str, Any]:
+def shared_files(directory: Path) -> dict[str, Any]:
     """What replicas share besides Redis: the signing key and the HMAC secret (a Secret)."""
     key = directory / "signing.pem"
     key.write_bytes(
@@ -50,7 +50,7 @@ def replicas(mcp_server: str, directory: Path, redis_port: int) -> tuple[Setting
             "write_timeout": "1s",
         },
     }
-    first = mode_b_settings(mcp_server, storage=storage, **_shared_files(directory))
+    first = mode_b_settings(mcp_server, storage=storage, **shared_files(directory))
     second = dataclasses.replace(first, server=dataclasses.replace(first.server, port=free_port()))
     return first, second
 
@@ -84,12 +84,17 @@ async def test_sdk_client_signs_in_at_one_replica_and_works_and_refreshes_at_the
             status, refreshed = await raw.refresh(client_info.client_id, tokens.refresh_token)
             assert status == 200, refreshed
             assert await raw.call_mcp(refreshed["access_token"]) == 200
-            # The first replica sees the rotation: the old refresh token is a reuse there.
-            status, body = await RawClient(http, session.sidecar.url).refresh(
-                client_info.client_id, tokens.refresh_token
-            )
+            # The first replica sees the rotation: within the grace window, the old refresh
+            # token gets the answer the other replica gave; once its successor was used, the
+            # old token is a reuse there.
+            here = RawClient(http, session.sidecar.url)
+            status, again = await here.refresh(client_info.client_id, tokens.refresh_token)
+            assert (status, again["refresh_token"]) == (200, refreshed["refresh_token"])
+            status, third = await raw.refresh(client_info.client_id, refreshed["refresh_token"])
+            assert status == 200, third
+            status, body = await here.refresh(client_info.client_id, tokens.refresh_token)
             assert (status, body["error"]) == (400, "invalid_grant")
-            status, body = await raw.refresh(client_info.client_id, refreshed["refresh_token"])
+            status, body = await raw.refresh(client_info.client_id, third["refresh_token"])
             assert (status, body["error"]) == (400, "invalid_grant")  # the family is revoked everywhere
 
 

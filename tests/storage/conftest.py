@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The storage contract: every implementation of ``sidecar.storage.protocol.Storage`` runs the
-same tests (memory, a real standalone Redis, a real Redis Cluster), on a clock the test moves."""
+same tests (memory, a real standalone Redis, a master and replica found through real sentinels,
+a real Redis Cluster), on a clock the test moves."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from sidecar.config import auth_server as config_schema
+from sidecar.config.secrets import Secrets
+from sidecar.storage.factory import redis_client
 from sidecar.storage.memory import MemoryStorage
 from sidecar.storage.protocol import EvictionReason, Storage, StorageLimits
 from sidecar.storage.redis import RedisStorage
 from sidecar.storage.sealing import Sealer
-from tests.redis_servers import RedisClusterServers, RedisServer
+from tests.redis_servers import MASTER_NAME, RedisClusterServers, RedisSentinelServers, RedisServer
 
 T0 = 1_800_000_000.0
 SECRET = b"s" * 16 + secrets.token_bytes(16)
@@ -55,7 +59,11 @@ LIMITS = StorageLimits(max_clients=3, client_idle_ttl=3600.0, max_pending=5, max
 
 
 def redis_storage(
-    client: aioredis.Redis | RedisCluster, clock: Clock, events: Events, prefix: str | None = None
+    client: aioredis.Redis | RedisCluster,
+    clock: Clock,
+    events: Events,
+    prefix: str | None = None,
+    replicas_acks: int = 0,
 ) -> RedisStorage:
     return RedisStorage(
         client,
@@ -64,10 +72,20 @@ def redis_storage(
         limits=LIMITS,
         events=events,
         clock=clock,
+        replicas_acks=replicas_acks,
     )
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+def sentinel_config(servers: RedisSentinelServers) -> config_schema.RedisConfig:
+    """Settings that find the master through the sentinels, as an operator writes them."""
+    return config_schema.RedisConfig(
+        sentinel_config=config_schema.SentinelConfig(
+            master_name=MASTER_NAME, sentinel_addrs=tuple(servers.addrs)
+        )
+    )
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     clock, events = Clock(), Events()
     storage: Storage
@@ -76,6 +94,13 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     elif request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         storage = redis_storage(aioredis.Redis(host="127.0.0.1", port=server.port), clock, events)
+    elif request.param == "sentinel":
+        # Built by the factory from a sentinel_config: the path a deployment takes.
+        servers: RedisSentinelServers = request.getfixturevalue("redis_sentinel")
+        config = sentinel_config(servers)
+        storage = redis_storage(
+            redis_client(config, Secrets()), clock, events, replicas_acks=config.replicas_acks
+        )
     else:
         cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
         storage = redis_storage(RedisCluster(host="127.0.0.1", port=cluster.port), clock, events)

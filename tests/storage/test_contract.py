@@ -8,7 +8,14 @@ import secrets
 import pytest
 
 from sidecar.storage.protocol import RefreshUse
-from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, RefreshRecord, UserInfo
+from sidecar.storage.records import (
+    Client,
+    CodeGrant,
+    IssuedTokens,
+    PendingAuthorization,
+    RefreshRecord,
+    UserInfo,
+)
 from tests.storage.conftest import LIMITS, Store
 
 USER = UserInfo(user_id="u1", provider="local")
@@ -49,6 +56,22 @@ def grant(client_id: str, session_id: str, expires_at: float) -> CodeGrant:
 
 def refresh(client_id: str, session_id: str, expires_at: float) -> RefreshRecord:
     return RefreshRecord(secrets.token_urlsafe(8), session_id, client_id, (), "r", USER, expires_at)
+
+
+def issued(now: float) -> IssuedTokens:
+    """An answer to a refresh, told apart from every other by its tokens."""
+    return IssuedTokens("at-" + secrets.token_hex(8), "rt-" + secrets.token_hex(8), "", 60, now)
+
+
+async def rotate(
+    store: Store, token: RefreshRecord, grace: float = 0.0
+) -> tuple[RefreshUse, IssuedTokens | None, IssuedTokens, RefreshRecord]:
+    """Use ``token`` as a refresh would: ``(use, answer, the answer offered, the successor)``."""
+    successor = refresh(token.client_id, token.session_id, token.family_expires_at)
+    offered = issued(store.clock.now)
+    now = store.clock.now
+    use, answer = await store.storage.rotate_refresh(token.id, successor, offered, now, now + grace)
+    return use, answer, offered, successor
 
 
 async def register(store: Store) -> Client:
@@ -156,14 +179,49 @@ async def test_pending_is_taken_once(store: Store) -> None:
 
 
 async def test_rotated_refresh_token_reused_revokes_the_family(store: Store) -> None:
+    """Without a grace window, any second use of a token revokes its family (RFC 9700 §4.14.2)."""
     first = refresh("client", "s1", store.clock.now + 3600)
     await store.storage.put_refresh(first)
-    assert (await store.storage.use_refresh(first.id, store.clock.now))[1] is RefreshUse.OK
-    second = refresh("client", "s1", first.family_expires_at)
-    await store.storage.put_refresh(second)
-    assert (await store.storage.use_refresh(first.id, store.clock.now))[1] is RefreshUse.REUSED
+    use, answer, offered, second = await rotate(store, first)
+    assert (use, answer) == (RefreshUse.OK, offered)
+    assert (await rotate(store, first))[:2] == (RefreshUse.REUSED, None)
     assert await store.storage.session_revoked("s1", store.clock.now)
-    assert (await store.storage.use_refresh(second.id, store.clock.now))[1] is RefreshUse.UNKNOWN
+    assert (await rotate(store, second))[:2] == (RefreshUse.UNKNOWN, None)
+
+
+async def test_repeat_within_the_grace_window_gets_the_same_pair_and_the_family_lives(store: Store) -> None:
+    """Two tabs, or a retry after a lost response: the same answer, no revocation."""
+    first = refresh("client", "s1", store.clock.now + 3600)
+    await store.storage.put_refresh(first)
+    _use, answer, _offered, second = await rotate(store, first, grace=5)
+    store.clock.now += 4
+    use, again, offered, _unused = await rotate(store, first, grace=5)
+    assert (use, again) == (RefreshUse.REPEATED, answer)
+    assert again != offered
+    assert not await store.storage.session_revoked("s1", store.clock.now)
+    assert (await rotate(store, second, grace=5))[0] is RefreshUse.OK
+
+
+async def test_repeat_after_the_grace_window_revokes_the_family(store: Store) -> None:
+    """At the end of the window (and after), a spent token is a reuse again."""
+    first = refresh("client", "s1", store.clock.now + 3600)
+    await store.storage.put_refresh(first)
+    _use, _answer, _offered, second = await rotate(store, first, grace=5)
+    store.clock.now += 5
+    assert (await rotate(store, first, grace=5))[:2] == (RefreshUse.REUSED, None)
+    assert await store.storage.session_revoked("s1", store.clock.now)
+    assert (await rotate(store, second, grace=5))[0] is RefreshUse.UNKNOWN
+
+
+async def test_repeat_after_the_successor_was_used_revokes_the_family(store: Store) -> None:
+    """The grace window replays an answer only while its refresh token is the family's current
+    one: a token two rotations old is a copy, whenever it comes back."""
+    first = refresh("client", "s1", store.clock.now + 3600)
+    await store.storage.put_refresh(first)
+    _use, _answer, _offered, second = await rotate(store, first, grace=5)
+    assert (await rotate(store, second, grace=5))[0] is RefreshUse.OK
+    assert (await rotate(store, first, grace=5))[:2] == (RefreshUse.REUSED, None)
+    assert await store.storage.session_revoked("s1", store.clock.now)
 
 
 # -- bounds: time and count --------------------------------------------------------------------

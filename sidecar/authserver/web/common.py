@@ -112,8 +112,8 @@ def storage_guard(handler: Handler, endpoint: str | None = None) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except StorageError:
-            request.app[AUTH_SERVER].storage_failed()
+        except StorageError as error:
+            request.app[AUTH_SERVER].storage_failed(error)
             if endpoint is None:
                 return error_page(request, StorageUnavailable(), status=503)
             return oauth_error(request, endpoint, StorageUnavailable())
