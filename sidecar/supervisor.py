@@ -50,6 +50,7 @@ STOP_GRACE = 10.0
 """Seconds past the drain for closing storage and the authorization server."""
 
 _PR_SET_PDEATHSIG = 1
+_HANDLED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGCHLD})
 
 Worker = Callable[[Callable[[], None], str], int]
 """Runs one worker in the forked process: called with its ``on_listening`` callback and the
@@ -60,6 +61,8 @@ log = structlog.get_logger("sidecar.supervisor")
 
 def supervise(settings: Settings, worker: Worker) -> int:
     """Run ``server.workers`` workers until SIGTERM/SIGINT; the exit code of the whole."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the supervisor chose its mode")
     check_ports_free(settings)
     metrics_dir = tempfile.mkdtemp(prefix="mcp-sidecar-metrics-")
     # prometheus-client chooses where values live when it is first imported (the workers import
@@ -120,8 +123,8 @@ class _Supervisor:
             selector.register(self._wake_r, selectors.EVENT_READ)
             selector.register(self._ready_r, selectors.EVENT_READ)
             signal.set_wakeup_fd(self._wake_w)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._on_stop_signal)
+            signal.signal(signal.SIGTERM, self._on_stop_signal)
+            signal.signal(signal.SIGINT, self._on_stop_signal)
             signal.signal(signal.SIGCHLD, _wake_only)
             for slot in range(self._settings.server.workers):
                 self._spawn(slot)
@@ -151,9 +154,15 @@ class _Supervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         supervisor = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(self._run_worker(slot, supervisor))
+        # Blocked across the fork: a SIGTERM arriving then must not run the supervisor's handler
+        # in the child (it would be lost there); the child unblocks once its own are in place.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(self._run_worker(slot, supervisor))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         self._children[pid] = _Child(slot, pid)
         log.info("worker_started", worker=slot, pid=pid)
 
@@ -162,8 +171,9 @@ class _Supervisor:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            for sig in _HANDLED:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
             if self._selector is not None:
                 self._selector.close()
             for fd in (self._ready_r, self._wake_r, self._wake_w):
@@ -216,13 +226,14 @@ class _Supervisor:
         reason = {"exit_code": code} if code >= 0 else {"signal": signal.Signals(-code).name}
         if self._stopping:
             log.info("worker_stopped", worker=child.slot, pid=child.pid, **reason)
-            if code != 0:
-                self._exit_code = 1
+            # One that never listened lost nothing, even if the SIGTERM came before its handler.
+            if code != 0 and child.listening:
+                self._fail(1)
             return
         log.warning("worker_exited", worker=child.slot, pid=child.pid, **reason)
         if not self._started:
             # It could not start (keys, authorization server, port): another try would fail the same.
-            self._exit_code = code if code in (1, 3) else 1
+            self._fail(code if code in (1, 3) else 1)
             self._stop()
             return
         now = time.monotonic()
@@ -230,7 +241,7 @@ class _Supervisor:
             self._restarts.popleft()
         if len(self._restarts) >= RESTART_LIMIT:
             log.error("workers_crash_looping", restarts=len(self._restarts), window_s=RESTART_WINDOW)
-            self._exit_code = EXIT_WORKERS
+            self._fail(EXIT_WORKERS)
             self._stop()
             return
         self._restarts.append(now)
@@ -245,12 +256,17 @@ class _Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def _fail(self, code: int) -> None:
+        """The first failure names the exit code; what follows from it does not change it."""
+        if self._exit_code == 0:
+            self._exit_code = code
+
     def _kill_stragglers(self) -> None:
         for child in self._children.values():
             log.error("worker_killed", worker=child.slot, pid=child.pid, why="still running after the drain")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
-        self._exit_code = 1
+        self._fail(1)
         self._deadline = None  # SIGCHLD wakes the loop once they are gone
 
 
