@@ -54,6 +54,13 @@ class Workers:
 
 
 async def _serve(tmp_path: Path, raw: dict[str, Any]) -> Workers:
+    """``mcp-sidecar serve`` with the config ``raw``, once every worker listens."""
+    workers = await _start(tmp_path, raw)
+    await wait_for(lambda: workers.events("supervisor_started") != [], what="every worker listening")
+    return workers
+
+
+async def _start(tmp_path: Path, raw: dict[str, Any]) -> Workers:
     port = raw["server"]["port"]
     config = tmp_path / "sidecar.yaml"
     config.write_text(yaml.safe_dump(raw))
@@ -62,25 +69,21 @@ async def _serve(tmp_path: Path, raw: dict[str, Any]) -> Workers:
         process = await Process.start(
             ["-m", "sidecar", "serve", "--config", str(config)], port, stdout=log_file, stderr=log_file
         )
-    workers = Workers(process, f"http://127.0.0.1:{port}", log_path)
-    await wait_for(lambda: workers.events("supervisor_started") != [], what="every worker listening")
-    return workers
+    return Workers(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def _echo_config(echo_server: TestServer, **server: Any) -> dict[str, Any]:
+    """A Mode A config in front of the echo server at /b, JSON logs, with ``server`` keys added."""
+    return {
+        "server": {"host": "127.0.0.1", "port": free_port(), "log_format": "json", **server},
+        "backends": [{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}],
+    }
 
 
 @pytest.fixture
 async def workers(tmp_path: Path, echo_server: TestServer) -> AsyncIterator[Workers]:
     """Two workers in front of the echo server (Mode A)."""
-    raw = {
-        "server": {
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "workers": 2,
-            "log_format": "json",
-            "drain_timeout": "5s",
-        },
-        "backends": [{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}],
-    }
-    running = await _serve(tmp_path, raw)
+    running = await _serve(tmp_path, _echo_config(echo_server, workers=2, drain_timeout="5s"))
     yield running
     running.process.stop()
 
@@ -132,12 +135,7 @@ async def test_metrics_port_of_the_workers_serves_the_sum(
 ) -> None:
     """`server.metrics_port` is shared like the main port, and every scrape shows the sum."""
     metrics_port = free_port()
-    server = {"host": "127.0.0.1", "port": free_port(), "workers": 2, "metrics_port": metrics_port}
-    raw = {
-        "server": {**server, "log_format": "json"},
-        "backends": [{"name": "echo", "url": f"http://127.0.0.1:{echo_server.port}/", "path": "/b"}],
-    }
-    running = await _serve(tmp_path, raw)
+    running = await _serve(tmp_path, _echo_config(echo_server, workers=2, metrics_port=metrics_port))
     try:
         await _get_ok(fresh, f"{running.url}/b/mcp", 30)
         assert len(running.pids_that_served("/b/mcp")) == 2
@@ -182,16 +180,17 @@ async def test_workers_that_keep_dying_stop_the_supervisor_with_exit_code_4(work
     assert len(workers.events("worker_stopped")) == 1  # worker 0, asked to drain
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_sigterm_drains_both_workers_and_the_supervisor_exits_zero(
-    workers: Workers, fresh: aiohttp.ClientSession
+    workers: Workers, fresh: aiohttp.ClientSession, stop: signal.Signals
 ) -> None:
-    """SIGTERM to the supervisor reaches every worker: requests in flight on both complete, both
-    stop cleanly, and the supervisor exits 0."""
+    """SIGTERM (or SIGINT) to the supervisor reaches every worker: requests in flight on both
+    complete, both stop cleanly, and the supervisor exits 0."""
     in_flight = [asyncio.ensure_future(fresh.get(f"{workers.url}/b/slow?seconds=2")) for _ in range(12)]
     # Each connection is accepted by one worker; wait until both hold some.
     pids, port = set(workers.worker_pids().values()), workers.process.port
     await wait_for(lambda: _holding_clients(pids, port) == 2, what="both workers holding requests")
-    workers.process.popen.send_signal(signal.SIGTERM)
+    workers.process.popen.send_signal(stop)
     for pending in in_flight:
         resp = await pending
         assert resp.status == 200
@@ -221,6 +220,42 @@ def _accepted_sockets(port: int) -> set[str]:
             if local_port == port and fields[3] == "01":  # TCP_ESTABLISHED
                 sockets.add(f"socket:[{fields[9]}]")
     return sockets
+
+
+async def test_killed_supervisor_leaves_no_worker_behind(workers: Workers) -> None:
+    """Even a supervisor killed with SIGKILL takes its workers with it (Linux's parent-death
+    signal), so no orphan keeps the port."""
+    pids = set(workers.worker_pids().values())
+    workers.process.popen.kill()
+    workers.process.popen.wait()
+    await wait_for(lambda: all(_gone(pid) for pid in pids), what="the workers exiting")
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its new parent has not reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+async def test_one_worker_runs_as_one_process_without_supervisor(
+    tmp_path: Path, echo_server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    """With the default `server.workers: 1` nothing changes: one process serves, no supervisor
+    forks, and the logs carry no worker fields."""
+    single = await _start(tmp_path, _echo_config(echo_server))
+    try:
+        await _get_ok(http, f"{single.url}/b/mcp", 3)
+        assert _children(single.process.popen.pid) == []
+    finally:
+        single.process.stop()
+    assert single.events("worker_started") == []
+    assert all("pid" not in e and "worker" not in e for e in single.events())
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
 
 async def test_workers_on_a_port_in_use_say_so_in_one_line(tmp_path: Path) -> None:
