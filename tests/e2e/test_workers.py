@@ -47,6 +47,15 @@ class Workers:
     def pids_that_served(self, path: str) -> set[int]:
         return {e["pid"] for e in self.events("request") if e["path"] == path}
 
+    async def logged(self, path: str, count: int) -> None:
+        """Wait until ``count`` requests to ``path`` were logged: a streamed response may reach
+        the client before its worker counts and logs it."""
+
+        def all_logged() -> bool:
+            return len([e for e in self.events("request") if e["path"] == path]) == count
+
+        await wait_for(all_logged, what=f"{count} requests to {path} logged")
+
     async def exit_code(self, within: float = 20.0) -> int:
         popen = self.process.popen
         await wait_for(lambda: popen.poll() is not None, within, what="the supervisor to exit")
@@ -121,6 +130,7 @@ async def test_two_workers_share_the_port_and_both_serve_requests(
 async def test_metrics_on_either_worker_sum_both(workers: Workers, fresh: aiohttp.ClientSession) -> None:
     """Whichever worker answers /metrics, it counts the requests every worker served."""
     await _get_ok(fresh, f"{workers.url}/b/mcp", 30)
+    await workers.logged("/b/mcp", 30)
     assert len(workers.pids_that_served("/b/mcp")) == 2
 
     async def scraped_from_both() -> bool:
@@ -138,6 +148,7 @@ async def test_metrics_port_of_the_workers_serves_the_sum(
     running = await _serve(tmp_path, _echo_config(echo_server, workers=2, metrics_port=metrics_port))
     try:
         await _get_ok(fresh, f"{running.url}/b/mcp", 30)
+        await running.logged("/b/mcp", 30)
         assert len(running.pids_that_served("/b/mcp")) == 2
         for _ in range(10):  # new connections: both workers answer some of them
             assert (await metric_samples(fresh, f"http://127.0.0.1:{metrics_port}"))[REQUESTS] == 30
@@ -149,7 +160,9 @@ async def test_killed_worker_is_restarted_and_its_counts_stay_in_the_sum(
     workers: Workers, fresh: aiohttp.ClientSession
 ) -> None:
     """A worker that dies is replaced in its slot; the requests it counted are still in /metrics."""
-    await _get_ok(fresh, f"{workers.url}/b/mcp", 20)
+    sent = 20
+    await _get_ok(fresh, f"{workers.url}/b/mcp", sent)
+    await workers.logged("/b/mcp", sent)
     victim = workers.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     await wait_for(lambda: workers.worker_pids()[0] != victim, what="worker 0 restarted")
@@ -158,12 +171,14 @@ async def test_killed_worker_is_restarted_and_its_counts_stay_in_the_sum(
     replacement = workers.worker_pids()[0]
 
     async def replacement_serves() -> bool:
+        nonlocal sent
         await _get_ok(fresh, f"{workers.url}/b/mcp", 5)
+        sent += 5
         return replacement in workers.pids_that_served("/b/mcp")
 
     await wait_for(replacement_serves, what="the new worker serving")
-    served = len([e for e in workers.events("request") if e["path"] == "/b/mcp"])
-    assert (await metric_samples(fresh, workers.url))[REQUESTS] == served
+    await workers.logged("/b/mcp", sent)
+    assert (await metric_samples(fresh, workers.url))[REQUESTS] == sent
     assert workers.process.popen.poll() is None
 
 
