@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.authserver.flow import RawClient, mode_b_raw, shared_key_files
 from tests.redis_servers import RedisServer
+from tests.servers.echo import EchoState
 from tests.support import Process, free_port, metric_samples, run_cli, wait_for
 
 REQUESTS = ("mcp_sidecar_requests_total", (("backend", "echo"), ("method", "GET"), ("status", "200")))
@@ -197,14 +198,14 @@ async def test_workers_that_keep_dying_stop_the_supervisor_with_exit_code_4(work
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_sigterm_drains_both_workers_and_the_supervisor_exits_zero(
-    workers: Workers, fresh: aiohttp.ClientSession, stop: signal.Signals
+    workers: Workers, echo_state: EchoState, fresh: aiohttp.ClientSession, stop: signal.Signals
 ) -> None:
     """SIGTERM (or SIGINT) to the supervisor reaches every worker: requests in flight on both
     complete, both stop cleanly, and the supervisor exits 0."""
-    in_flight = [asyncio.ensure_future(fresh.get(f"{workers.url}/b/slow?seconds=2")) for _ in range(12)]
-    # Each connection is accepted by one worker; wait until both hold some.
-    pids, port = set(workers.worker_pids().values()), workers.process.port
-    await wait_for(lambda: _holding_clients(pids, port) == 2, what="both workers holding requests")
+    in_flight = [asyncio.ensure_future(fresh.get(f"{workers.url}/b/slow?seconds=2")) for _ in range(16)]
+    await wait_for(lambda: echo_state.slow_in_flight == 16, what="every request at the backend")
+    # Each connection was accepted by one worker (all 16 on one: 1 in 32,768).
+    assert _holding_clients(set(workers.worker_pids().values()), workers.process.port) == 2
     workers.process.popen.send_signal(stop)
     for pending in in_flight:
         resp = await pending
