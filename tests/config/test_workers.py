@@ -24,10 +24,10 @@ def _issue_paths(raw: dict[str, Any]) -> list[str]:
     return [issue.path for issue in info.value.issues if issue.severity == "error"]
 
 
-def _check_config(tmp_path: Path, raw: dict[str, Any]) -> tuple[int, str]:
+def _check_config(tmp_path: Path, raw: dict[str, Any], command: str = "check-config") -> tuple[int, str]:
     config = tmp_path / "sidecar.yaml"
     config.write_text(yaml.safe_dump(raw))
-    result = run_cli("check-config", "--config", str(config))
+    result = run_cli(command, "--config", str(config))
     return result.returncode, result.stderr
 
 
@@ -53,9 +53,11 @@ def test_port_zero_with_several_workers_is_refused() -> None:
     assert _issue_paths({"server": {"workers": 2, "port": 0}, "backends": [BACKEND]}) == ["server.port"]
 
 
-def test_memory_storage_with_two_workers_is_refused_by_check_config(tmp_path: Path) -> None:
-    """In-memory authorization-server state cannot be shared: check-config names the storage key."""
-    code, stderr = _check_config(tmp_path, _mode_b(2, **shared_key_files(tmp_path)))
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_memory_storage_with_two_workers_is_refused_by_check_config(tmp_path: Path, command: str) -> None:
+    """In-memory authorization-server state cannot be shared: check-config (and serve, before
+    anything starts) names the storage key."""
+    code, stderr = _check_config(tmp_path, _mode_b(2, **shared_key_files(tmp_path)), command)
     assert code == 2
     assert "auth_server.storage.type: memory storage cannot be shared by server.workers: 2" in stderr
     assert "use storage: {type: redis" in stderr
