@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, mcp, proxy, sse, tokens
+from bench import authserver, mcp, proxy, sse, tokens, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers")
 
 
 def main() -> int:
@@ -46,6 +46,9 @@ def main() -> int:
     if "authserver" in args.scenarios:
         print("## 5. Authorization server\n")
         print(authserver.report(authserver.run(seconds, smoke=args.smoke)), "\n", flush=True)
+    if "workers" in args.scenarios:
+        print("## 6. Workers\n")
+        print(workers.report(workers.run(seconds)), "\n", flush=True)
     return 0
 
 

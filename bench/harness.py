@@ -164,12 +164,14 @@ def _latency(text: str, percentile: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
-def wrk(url: str, *, connections: int, seconds: float, script: str, threads: int = 1) -> WrkResult:
+def wrk(
+    url: str, *, connections: int, seconds: float, script: str, threads: int = 1, core: str = LOAD_CORE
+) -> WrkResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     try:
         command = pinned(
-            LOAD_CORE,
+            core,
             [
                 "wrk",
                 "--latency",

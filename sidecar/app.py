@@ -172,7 +172,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 def metrics_handler(metrics: Metrics) -> Handler:
     async def handler(_request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(metrics.registry))
+        response = web.Response(body=generate_latest(metrics.exposition))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

@@ -33,6 +33,7 @@ exit codes:
   1  the authorization server or the demo could not start; keygen could not write its file
   2  a configuration error, an empty password, or a command-line error
   3  serve or demo could not listen on its address (for example: address already in use)
+  4  serve with server.workers above 1: workers kept dying (more than 5 restarts in 60 s)
 """
 
 
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _until_stopped(listening_command: Callable[[], int]) -> int:
     """Run ``serve`` or ``demo``; a socket that cannot be opened is one line on stderr and its own
     exit code, never a traceback (the configuration was fine: the machine's state is not)."""
-    from sidecar.server import ListenError  # noqa: PLC0415 - keeps check-config and keygen light
+    from sidecar.listen import ListenError  # noqa: PLC0415 - keeps check-config and keygen light
 
     try:
         return listening_command()
@@ -159,11 +160,27 @@ def _print_issues(title: str, issues: Sequence[ConfigIssue]) -> None:
 
 def _serve(settings: Settings) -> int:
     configure_logging(settings.server.log_level, settings.server.log_format)
+    if settings.server.workers > 1:
+        from sidecar.supervisor import supervise  # noqa: PLC0415 - keeps check-config light
+
+        return supervise(
+            settings,
+            lambda on_listening, metrics_dir: _until_stopped(
+                lambda: _serve_one(settings, on_listening, metrics_dir)
+            ),
+        )
+    return _serve_one(settings)
+
+
+def _serve_one(
+    settings: Settings, on_listening: Callable[[], None] | None = None, metrics_dir: str | None = None
+) -> int:
+    """One sidecar process: the only one, or a worker of the supervisor."""
     from sidecar.authserver.server import AuthServerError  # noqa: PLC0415 - keeps check-config light
     from sidecar.server import run  # noqa: PLC0415
 
     try:
-        run(settings)
+        run(settings, on_listening, metrics_dir=metrics_dir)
     except AuthServerError as exc:
         # Fail closed: never a silent fall-back to Mode A.
         print(f"mcp-sidecar: the authorization server cannot start: {exc}", file=sys.stderr)

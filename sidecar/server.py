@@ -11,7 +11,6 @@ last, the shared resources are closed by the app's cleanup contexts.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,8 @@ from aiohttp.web_request import BaseRequest
 
 from sidecar.app import METRICS, READINESS, apply_server_header, create_app, create_metrics_app
 from sidecar.config import Settings
+from sidecar.listen import ListenError
+from sidecar.observability.metrics import Metrics
 
 log = structlog.get_logger("sidecar.server")
 
@@ -40,16 +41,6 @@ class _ProtocolErrorResponse(web.Response):
     async def _prepare_headers(self) -> None:
         await super()._prepare_headers()
         apply_server_header(self.headers, self.server_header)
-
-
-class ListenError(Exception):
-    """A listening socket could not be opened (address in use, no permission, no such address)."""
-
-    def __init__(self, host: str, port: int, key: str, error: OSError) -> None:
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        # asyncio's message repeats the address; the errno's text is the part a user needs.
-        reason = os.strerror(error.errno).lower() if error.errno else str(error)
-        super().__init__(f"cannot listen on {address} ({key}): {reason}")
 
 
 class _HeadDeadlineHandler(RequestHandler):
@@ -167,7 +158,10 @@ class Sidecar:
         for index, (runner, (key, port)) in enumerate(zip(self._runners, listeners, strict=True)):
             await runner.setup()
             try:
-                await web.TCPSite(runner, server.host, port, backlog=1024).start()
+                # Workers share the port: the kernel spreads new connections over them.
+                await web.TCPSite(
+                    runner, server.host, port, backlog=1024, reuse_port=server.workers > 1
+                ).start()
             except OSError as exc:
                 # The app's cleanup contexts already opened client sessions and probes: close
                 # them, so a failed start leaves no unclosed session and no task behind.
@@ -202,13 +196,17 @@ class Sidecar:
         await self.shutdown()
 
 
-def run(settings: Settings, on_listening: Callable[[], None] | None = None) -> None:
+def run(
+    settings: Settings, on_listening: Callable[[], None] | None = None, *, metrics_dir: str | None = None
+) -> None:
     """Run until SIGTERM/SIGINT, on uvloop when it is installed; ``on_listening`` is called once
-    every port is open (``ListenError`` instead when one cannot be)."""
+    every port is open (``ListenError`` instead when one cannot be). A worker of several passes
+    ``metrics_dir``, where every worker's metrics are written and ``/metrics`` reads them all."""
+    app = None if metrics_dir is None else create_app(settings, metrics=Metrics(multiprocess_dir=metrics_dir))
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
     except ImportError:
-        asyncio.run(Sidecar(settings).run_until_signal(on_listening))
+        asyncio.run(Sidecar(settings, app).run_until_signal(on_listening))
         return
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(Sidecar(settings).run_until_signal(on_listening))
+        runner.run(Sidecar(settings, app).run_until_signal(on_listening))

@@ -29,6 +29,7 @@ from sidecar.config.values import (
 from sidecar.proxy.headers import HOP_BY_HOP
 
 # Paths the sidecar serves itself; a backend may not claim them.
+MAX_WORKERS = 64
 RESERVED_PREFIXES = ("/health", "/readyz", "/metrics", "/.well-known", "/oauth")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # RFC 9110 §5.1 token
 _FIELD_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
@@ -104,6 +105,7 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
                 "must differ from server.port",
                 "omit it to serve /metrics on the main port",
             )
+    yield from _check_workers(server)
     if server.public_url is not None:
         if problem := origin_problem(server.public_url):
             yield ConfigIssue("server.public_url", problem, "write it as https://mcp.example.com")
@@ -126,6 +128,18 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
             "server.server_header",
             "must be printable ASCII without leading or trailing spaces",
             "write it as e.g. mcp-sidecar, or leave it empty to send no Server header",
+        )
+
+
+def _check_workers(server: ServerSettings) -> Iterator[ConfigIssue]:
+    if not 1 <= server.workers <= MAX_WORKERS:
+        yield ConfigIssue("server.workers", f"must be between 1 and {MAX_WORKERS}, got {server.workers}")
+    elif server.workers > 1 and server.port == 0:
+        # Each worker binds the port itself: with 0 each would be given a different one.
+        yield ConfigIssue(
+            "server.port",
+            f"cannot be 0 with server.workers: {server.workers}",
+            "give the port number the workers share",
         )
 
 

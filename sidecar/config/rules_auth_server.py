@@ -89,7 +89,27 @@ def check_auth_server(settings: Settings) -> Iterator[ConfigIssue]:
     yield from _check_issuer(auth_server, settings.server.public_url)
     yield from _check_limits(auth_server)
     yield from _check_upstreams(auth_server)
-    yield from check_storage(auth_server.storage, 1)
+    yield from check_storage(auth_server.storage, settings.server.workers)
+    yield from _check_shared_secrets(auth_server, settings.server.workers)
+
+
+def _check_shared_secrets(auth_server: AuthServerSettings, workers: int) -> Iterator[ConfigIssue]:
+    """Each worker would make its own ephemeral key and secret: a token or code issued by one
+    would be refused by the others."""
+    if workers <= 1:
+        return
+    if auth_server.signing_key_config is None:
+        yield ConfigIssue(
+            "auth_server.signing_key_config",
+            f"an ephemeral signing key cannot be shared by server.workers: {workers} processes",
+            "set signing_key_config.signing_key_file (mcp-sidecar keygen --out FILE writes one)",
+        )
+    if not auth_server.hmac_secret_files:
+        yield ConfigIssue(
+            "auth_server.hmac_secret_files",
+            f"an ephemeral HMAC secret cannot be shared by server.workers: {workers} processes",
+            "list a secret file (mcp-sidecar keygen --hmac --out FILE writes one)",
+        )
 
 
 def _check_validation_fits(

@@ -59,6 +59,11 @@ class ServerSettings:
     max_request_body: ByteSize = setting(
         "Largest request body forwarded to a backend; larger ones get 413.", default=ByteSize(4 * 1024**2)
     )
+    workers: int = setting(
+        "Worker processes sharing the port (SO_REUSEPORT) under a supervisor; 1 runs one process, "
+        "no supervisor.",
+        default=1,
+    )
     metrics_port: int | None = setting(
         "Serve /metrics on this separate port instead of the main one (e.g. 9464).", default=None
     )

@@ -3,6 +3,11 @@
 
 Label values are bounded: backend names come from the config, HTTP methods and MCP methods from
 fixed sets, statuses are HTTP status codes. ``docs/operations.md`` lists each metric.
+
+With ``server.workers`` above 1, each worker's samples live in files of a directory the supervisor
+made (prometheus-client's multiprocess mode) and ``/metrics`` reads them all: counters and
+histograms are summed over every worker that ever ran, each gauge is merged by its
+``multiprocess_mode`` over the workers alive. With one process nothing of this runs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from sidecar import __version__
@@ -24,10 +30,20 @@ NO_BACKEND = "-"
 
 
 class Metrics:
-    """The metric families of one sidecar, registered in their own registry."""
+    """The metric families of one sidecar, registered in their own registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``exposition`` is what ``/metrics`` serves: ``registry`` itself, or for a worker of several
+    (``multiprocess_dir`` set) every worker's samples read from that directory.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, multiprocess_dir: str | None = None
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        self.exposition = self.registry
+        if multiprocess_dir is not None:
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition, path=multiprocess_dir)  # type: ignore[no-untyped-call]
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
         self._mcp_children: dict[tuple[str, str], Counter] = {}
@@ -52,12 +68,15 @@ class Metrics:
             "SSE responses currently streaming to clients.",
             ["backend"],
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.backend_up = Gauge(
             "mcp_sidecar_backend_up",
             "1 when the backend's last readiness probe succeeded.",
             ["backend"],
             registry=r,
+            # Every worker probes; 0 as soon as one of them finds the backend down.
+            multiprocess_mode="livemin",
         )
         self.mcp_requests = Counter(
             "mcp_sidecar_mcp_messages",
@@ -103,7 +122,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
-        self.jwks_keys = Gauge("mcp_sidecar_jwks_keys", "Usable keys in the last JWKS fetched.", registry=r)
+        self.jwks_keys = Gauge(
+            "mcp_sidecar_jwks_keys",
+            "Usable keys in the last JWKS fetched.",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
         self.tokens_issued = Counter(
             "mcp_sidecar_tokens_issued",
             "Access tokens issued by the authorization server, by grant type.",
@@ -123,7 +147,10 @@ class Metrics:
             registry=r,
         )
         self.registered_clients = Gauge(
-            "mcp_sidecar_registered_clients", "Clients in the authorization server's registry.", registry=r
+            "mcp_sidecar_registered_clients",
+            "Clients in the authorization server's registry.",
+            registry=r,
+            multiprocess_mode="livemostrecent",  # one shared store: the latest count is the count
         )
         self.client_evictions = Counter(
             "mcp_sidecar_client_evictions",
@@ -137,8 +164,17 @@ class Metrics:
             ["endpoint", "error"],
             registry=r,
         )
-        self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
-        Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
+        self.draining = Gauge(
+            "mcp_sidecar_draining",
+            "1 while the sidecar is shutting down.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        build = Info("mcp_sidecar_build", "Version of the sidecar.", registry=r)
+        build.info({"version": __version__})
+        if self.exposition is not r:
+            # Not in the files (prometheus-client keeps Info in process), and the same in every worker.
+            self.exposition.register(build)
 
     # The storage's ClientEvents.
     def client_evicted(self, reason: str) -> None:
@@ -148,8 +184,12 @@ class Metrics:
         self.registered_clients.set(count)
 
     def watch_storage(self, sizes: Callable[[], Mapping[str, int]]) -> None:
-        """Export the store's entry counts, read at each scrape."""
-        self.registry.register(_StorageEntries(sizes))
+        """Export the store's entry counts, read at each scrape (a shared store's are the same
+        from every worker)."""
+        entries = _StorageEntries(sizes)
+        self.registry.register(entries)
+        if self.exposition is not self.registry:
+            self.exposition.register(entries)
 
     @staticmethod
     def method_label(method: str) -> str:

@@ -11,12 +11,15 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
 import httpx2
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
@@ -33,6 +36,21 @@ from tests.support import RunningSidecar, free_port
 
 PASSWORD = "wonderland"
 PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def shared_key_files(directory: Path) -> dict[str, Any]:
+    """What replicas share besides Redis: the signing key and the HMAC secret (a Secret)."""
+    key = directory / "signing.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    hmac_file = directory / "hmac"
+    hmac_file.write_text(secrets.token_urlsafe(48))
+    for path in (key, hmac_file):
+        path.chmod(0o600)
+    return {"signing_key_config": {"signing_key_file": str(key)}, "hmac_secret_files": [str(hmac_file)]}
 
 
 def mode_b_raw(public: str = "https://mcp.example.com", **auth_server: Any) -> dict[str, Any]:

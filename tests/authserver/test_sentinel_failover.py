@@ -15,8 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.authserver.flow import RawClient, mode_b_settings
-from tests.authserver.test_shared_storage import shared_files
+from tests.authserver.flow import RawClient, mode_b_settings, shared_key_files
 from tests.redis_servers import MASTER_NAME, RedisSentinelServers
 from tests.support import RunningSidecar, readyz, wait_for
 
@@ -80,7 +79,7 @@ async def test_failover_loses_no_acknowledged_refresh_and_answers_503_meanwhile(
     # A grace window longer than the failover: a retry after a 503 whose rotation did happen
     # gets that rotation's answer, however long the master was away.
     settings = mode_b_settings(
-        mcp_server, storage=storage, refresh_grace_period="60s", **shared_files(tmp_path)
+        mcp_server, storage=storage, refresh_grace_period="60s", **shared_key_files(tmp_path)
     )
     async with (
         RunningSidecar(settings) as sidecar,

@@ -8,34 +8,23 @@ import dataclasses
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.config import Settings
-from tests.authserver.flow import Browser, RawClient, mode_b_settings, pkce_pair, signed_in
+from tests.authserver.flow import (
+    Browser,
+    RawClient,
+    mode_b_settings,
+    pkce_pair,
+    shared_key_files,
+    signed_in,
+)
 from tests.redis_servers import RedisNode, RedisServer
 from tests.support import RunningSidecar, free_port, wait_for
-
-
-def shared_files(directory: Path) -> dict[str, Any]:
-    """What replicas share besides Redis: the signing key and the HMAC secret (a Secret)."""
-    key = directory / "signing.pem"
-    key.write_bytes(
-        ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    hmac_file = directory / "hmac"
-    hmac_file.write_text(secrets.token_urlsafe(48))
-    for path in (key, hmac_file):
-        path.chmod(0o600)
-    return {"signing_key_config": {"signing_key_file": str(key)}, "hmac_secret_files": [str(hmac_file)]}
 
 
 def replicas(mcp_server: str, directory: Path, redis_port: int) -> tuple[Settings, Settings]:
@@ -50,7 +39,7 @@ def replicas(mcp_server: str, directory: Path, redis_port: int) -> tuple[Setting
             "write_timeout": "1s",
         },
     }
-    first = mode_b_settings(mcp_server, storage=storage, **shared_files(directory))
+    first = mode_b_settings(mcp_server, storage=storage, **shared_key_files(directory))
     second = dataclasses.replace(first, server=dataclasses.replace(first.server, port=free_port()))
     return first, second
 

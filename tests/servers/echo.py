@@ -19,6 +19,7 @@ class EchoState:
     disconnects: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
     slow_started: asyncio.Event = field(default_factory=asyncio.Event)
+    slow_in_flight: int = 0
     proceed: asyncio.Event = field(default_factory=asyncio.Event)  # the gate of the gated handlers
 
 
@@ -94,8 +95,13 @@ async def endpoint_sse(request: web.Request) -> web.StreamResponse:
 
 
 async def slow(request: web.Request) -> web.Response:
-    request.app[STATE].slow_started.set()
-    await asyncio.sleep(float(request.query.get("seconds", "1")))
+    state = request.app[STATE]
+    state.slow_started.set()
+    state.slow_in_flight += 1
+    try:
+        await asyncio.sleep(float(request.query.get("seconds", "1")))
+    finally:
+        state.slow_in_flight -= 1
     return web.json_response({"slept": True})
 
 
