@@ -155,7 +155,7 @@ class AuthorizationFlow:
             upstream = self._upstream_for(pending, "form")
         except OAuthError as error:
             return ErrorPage(error)
-        if not self.login_attempts.allow(client_address, self.clock()):
+        if not await self.login_attempts.allow(client_address, self.clock()):
             self.metrics.authorizations.labels("login_failed").inc()
             return ErrorPage(TooManyRequests("too many sign-in attempts; wait a minute"), status=429)
         try:

@@ -19,8 +19,8 @@ LOGIN_ATTEMPT_WINDOW = 60.0
 REGISTRATION_LIMIT = 20
 REGISTRATION_WINDOW = 60.0
 
-# A rate limiter forgets every address once it tracks this many (memory stays bounded under a
-# spread-out flood, at the price of a fresh window for everyone).
+# A rate limiter without a store keeps at most this many (address, window) counts; past it, the
+# counts nearest their window's end go first (memory stays bounded under a spread-out flood).
 RATE_LIMIT_MAX_KEYS = 10_000
 
 # How often /readyz asks the store whether it answers.

@@ -20,6 +20,8 @@ from sidecar.authserver.grants import Lifespans, TokenService
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys, ephemeral_hmac_secret, ephemeral_signing_key
 from sidecar.authserver.metadata import CALLBACK_PATH
 from sidecar.authserver.policy import (
+    LOGIN_ATTEMPT_LIMIT,
+    LOGIN_ATTEMPT_WINDOW,
     REGISTRATION_LIMIT,
     REGISTRATION_WINDOW,
     REVOCATION_CHECK_INTERVAL,
@@ -235,12 +237,21 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
         revocations,
         tokens,
         AuthorizationFlow(
-            config, storage, plan.opaque, upstreams, config.upstreams[0].name, metrics, time.time
+            config,
+            storage,
+            plan.opaque,
+            upstreams,
+            config.upstreams[0].name,
+            metrics,
+            time.time,
+            # Counted in the store: with Redis the limits hold across workers and replicas.
+            RateLimiter(LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW, storage, "login"),
         ),
         outbound,
         metrics,
         trust=ProxyTrust(plan.settings.server.trusted_proxies),
         body_timeout=plan.settings.server.idle_timeout,
+        registrations=RateLimiter(REGISTRATION_LIMIT, REGISTRATION_WINDOW, storage, "register"),
     )
 
 

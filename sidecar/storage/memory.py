@@ -102,6 +102,18 @@ class _Registered:
         return bool(self.holds)
 
 
+class WindowCounts:
+    """Hits per key in fixed windows (a ``HitCounter``), in this process, bounded by count."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._counts: _Expiring[tuple[int, float]] = _Expiring(max_entries)  # key -> (hits, window end)
+
+    async def count_hit(self, key: str, window: float, now: float) -> int:
+        hits, ends = self._counts.get(key, now) or (0, now + window)
+        self._counts.put(key, (hits + 1, ends), ends, now)
+        return hits + 1
+
+
 class MemoryStorage:
     def __init__(
         self,
@@ -124,6 +136,7 @@ class MemoryStorage:
         self._answers: _Expiring[tuple[str, IssuedTokens]] = _Expiring(records)
         self._revoked: _Expiring[bool] = _Expiring(records)
         self._upstream: _Expiring[UpstreamTokens] = _Expiring(records)
+        self._hits = WindowCounts(records)
 
     # -- the client registry ----------------------------------------------------------------
 
@@ -252,6 +265,9 @@ class MemoryStorage:
 
     async def check(self) -> None:
         pass
+
+    async def count_hit(self, key: str, window: float, now: float) -> int:
+        return await self._hits.count_hit(key, window, now)
 
     def sizes(self) -> Mapping[str, int]:
         now = self._clock()

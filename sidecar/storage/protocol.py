@@ -72,7 +72,14 @@ class NoEvents:
         pass
 
 
-class Storage(Protocol):
+class HitCounter(Protocol):
+    async def count_hit(self, key: str, window: float, now: float) -> int:
+        """Count one hit of ``key`` in its current window, which starts at the first hit and lasts
+        ``window`` seconds; returns the hits in it so far, this one included (rate limits)."""
+        ...
+
+
+class Storage(HitCounter, Protocol):
     async def add_client(self, client: Client, now: float) -> bool:
         """Store a client, making room from idle clients; False when every client is held."""
         ...

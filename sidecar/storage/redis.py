@@ -101,6 +101,7 @@ class RedisStorage:
                 "ROTATE_REFRESH",
                 "REVOKE_SESSION",
                 "PUT_UPSTREAM",
+                "COUNT_HIT",
             )
         }
 
@@ -287,6 +288,10 @@ class RedisStorage:
         if sealed is None:
             return None
         return codec.decode_upstream(self._sealer.open(sealed, _context(session_id, provider)))
+
+    async def count_hit(self, key: str, window: float, now: float) -> int:
+        # Redis's own clock ends the window (a TTL): every process counts into the same one.
+        return int(await self._run("COUNT_HIT", key, max(1, int(window * 1000))))
 
     def sizes(self) -> Mapping[str, int]:
         return {}  # counting keys would cost a scan of the keyspace on every scrape

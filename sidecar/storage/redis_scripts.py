@@ -225,3 +225,14 @@ redis.call('HSET', key, 'v:' .. ARGV[3], ARGV[4], 'e:' .. ARGV[3], until_)
 if redis.call('PTTL', key) < px(until_, now) then redis.call('PEXPIRE', key, px(until_, now)) end
 """
 )
+
+# ARGV: prefix, key, window length in ms -> hits in the window so far (it starts at the first hit)
+COUNT_HIT = (
+    _COMMON
+    + """
+local key = p .. 'hits:' .. ARGV[2]
+local hits = redis.call('INCR', key)
+if hits == 1 then redis.call('PEXPIRE', key, ARGV[3]) end
+return hits
+"""
+)

@@ -87,6 +87,23 @@ async def test_sdk_client_signs_in_at_one_replica_and_works_and_refreshes_at_the
             assert (status, body["error"]) == (400, "invalid_grant")  # the family is revoked everywhere
 
 
+async def test_registration_limit_holds_across_replicas(
+    mcp_server: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The per-address registration limit is counted in Redis: replicas share it."""
+    first, second = replicas(mcp_server, tmp_path, redis_server.port)
+    async with (
+        RunningSidecar(first) as one,
+        RunningSidecar(second) as two,
+        aiohttp.ClientSession() as http,
+    ):
+        statuses = [
+            (await RawClient(http, (one if attempt % 2 else two).url).register())[0] for attempt in range(21)
+        ]
+    assert statuses[:20] == [201] * 20
+    assert statuses[20] == 429
+
+
 async def test_client_registered_at_one_replica_is_known_at_the_other_and_codes_redeem_across(
     mcp_server: str, redis_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -251,3 +251,22 @@ async def test_each_store_is_bounded_by_count(store: Store) -> None:
     sizes = store.storage.sizes()
     assert sizes["pending_authorizations"] == LIMITS.max_pending
     assert sizes["codes"] == LIMITS.max_records
+
+
+# -- rate-limit counts ---------------------------------------------------------------------------
+
+
+async def test_hits_are_counted_per_key_in_a_window_from_the_first_hit(store: Store) -> None:
+    """Counts grow within a window and keys never mix."""
+    now = store.clock.now
+    counts = [await store.storage.count_hit("login:10.0.0.1", 60, now + second) for second in (0, 1, 2)]
+    assert counts == [1, 2, 3]
+    assert await store.storage.count_hit("login:10.0.0.2", 60, now + 3) == 1
+    assert await store.storage.count_hit("register:10.0.0.1", 60, now + 4) == 1
+
+
+@pytest.mark.parametrize("store", ["memory"], indirect=True)  # Redis: its TTL ends the window
+async def test_hits_start_again_after_the_window(store: Store) -> None:
+    now = store.clock.now
+    assert [await store.storage.count_hit("k", 60, now + second) for second in (0, 59)] == [1, 2]
+    assert await store.storage.count_hit("k", 60, now + 60) == 1

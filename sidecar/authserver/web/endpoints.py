@@ -34,7 +34,7 @@ async def register_client(request: web.Request) -> web.Response:
     """RFC 7591 §3."""
     server = request.app[AUTH_SERVER]
     try:
-        if not server.registrations.allow(client_address(request), server.clock()):
+        if not await server.registrations.allow(client_address(request), server.clock()):
             server.metrics.client_registrations.labels("throttled").inc()
             raise TooManyRequests("too many registrations from this address; try again later")
         if request.content_type != "application/json" or (request.content_length or 0) > MAX_FORM_BYTES:
