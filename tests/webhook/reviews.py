@@ -90,6 +90,8 @@ def patched(obj: Object, answer: Object) -> Object:
 
 
 def sidecar_of(obj: Object) -> Object:
+    """The pod's sidecar container, wherever it is."""
+    found: Object
     (found,) = [
         c
         for c in [*obj["spec"].get("initContainers", []), *obj["spec"]["containers"]]
