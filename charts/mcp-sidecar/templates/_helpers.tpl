@@ -348,6 +348,10 @@ the chart's own pod is built from, so an injected sidecar is the one "mcp-sideca
 {{- define "mcp-sidecar.webhook.config" -}}
 {{- $sidecar := deepCopy .Values.sidecar }}
 {{- $_ := set $sidecar.image "tag" (include "mcp-sidecar.imageTag" .) }}
+{{- /* Helm drops a value set to null; the webhook must see the null, not take its default. */}}
+{{- range $key := list "metricsPort" "resources" }}
+{{- $_ := set $sidecar $key (index $.Values.sidecar $key) }}
+{{- end }}
 {{- $config := dict "sidecar" $sidecar "secrets" .Values.secrets }}
 {{- with .Values.webhook.configMap }}
 {{- $_ := set $config "configMap" . }}
