@@ -131,6 +131,8 @@ def test_webhook_alone_next_to_the_sidecar_config_map() -> None:
     assert rendered.all("Deployment") == []
     assert _settings(rendered).default_config_map == "demo-mcp-sidecar"
     assert [c["metadata"]["name"] for c in rendered.all("ConfigMap")] == ["demo-mcp-sidecar"]
+    assert 'mcp-sidecar.io/inject: "true"' in rendered.notes
+    assert "named templates" not in rendered.notes
 
 
 @pytest.mark.parametrize(
