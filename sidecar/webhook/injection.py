@@ -2,7 +2,8 @@
 """The sidecar container and its volumes, and the RFC 6902 JSONPatch that adds them to a pod.
 
 Pure: a parsed request and the settings in, a ``Decision`` out. The container is built as the
-Helm chart's ``mcp-sidecar.container`` template builds it (tests/webhook compares the two).
+Helm chart's ``mcp-sidecar.container`` template builds it (tests/charts/test_webhook_chart.py
+compares the two for every value set).
 """
 
 from __future__ import annotations

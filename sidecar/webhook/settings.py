@@ -26,7 +26,7 @@ import yaml
 
 Json = dict[str, Any]
 
-# The chart's defaults (charts/mcp-sidecar/values.yaml); test_injection_matches_the_chart keeps
+# The chart's defaults (charts/mcp-sidecar/values.yaml); tests/webhook/test_settings.py keeps
 # them equal.
 _SECURITY_CONTEXT: Json = {
     "runAsNonRoot": True,

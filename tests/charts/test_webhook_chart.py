@@ -99,6 +99,14 @@ def test_webhook_pod_serves_https_with_the_tls_secret(rendered: Rendered) -> Non
     assert spec["automountServiceAccountToken"] is False
 
 
+def test_webhook_pods_are_drained_one_at_a_time(rendered: Rendered) -> None:
+    """Two webhook replicas by default, and a PodDisruptionBudget that keeps one of them up."""
+    deployment = rendered.webhook("Deployment")
+    budget = rendered.webhook("PodDisruptionBudget")["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert budget == {"maxUnavailable": 1, "selector": deployment["spec"]["selector"]}
+
+
 def test_webhook_pods_are_not_the_apps(rendered: Rendered) -> None:
     """Neither the app's Service nor its Deployment selects the webhook's pods (and the reverse)."""
     webhook_labels: Object = rendered.webhook("Deployment")["spec"]["template"]["metadata"]["labels"]
