@@ -120,8 +120,26 @@ def test_fuzzed_bodies_parse_or_raise_review_error(body: bytes) -> None:
         decide(parse_review(body), SETTINGS)
 
 
+NAMED = st.lists(st.fixed_dictionaries({"name": st.text(max_size=12)}, optional={"image": JSON}), max_size=3)
+# Pods that mostly are pods, with odd names, volumes and security contexts: the patch path.
+PODS = st.fixed_dictionaries(
+    {"metadata": st.fixed_dictionaries({}, optional={"labels": JSON, "name": JSON})},
+    optional={
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={
+                "containers": NAMED | JSON,
+                "initContainers": NAMED | JSON,
+                "volumes": NAMED | JSON,
+                "securityContext": st.fixed_dictionaries({}, optional={"fsGroup": JSON}) | JSON,
+            },
+        )
+    },
+)
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(obj=POD_LIKE, annotate=st.booleans())
+@given(obj=POD_LIKE | PODS, annotate=st.booleans())
 def test_fuzzed_pods_are_patched_cleanly_or_refused(obj: Any, annotate: bool) -> None:
     """Any object in a pod creation review: ``ReviewError``, or a decision whose JSONPatch a real
     RFC 6902 implementation applies to that very object."""
