@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Command line: ``mcp-sidecar serve | check-config | demo | keygen | hash-password`` and ``--version``."""
+"""Command line: ``mcp-sidecar serve | check-config | demo | keygen | hash-password |
+inject-webhook`` and ``--version``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sidecar.config import ConfigError, ConfigIssue, Settings, load_config_file
 from sidecar.config.loader import config_path_from_env
 from sidecar.config.passwords import hash_password
 from sidecar.observability.logging import configure_logging
+from sidecar.webhook import command as webhook_command
 
 EXIT_CONFIG = 2
 EXIT_LISTEN = 3
@@ -31,8 +33,9 @@ Run 'mcp-sidecar COMMAND --help' for the options of a command.
 exit codes:
   0  clean stop, valid configuration, file written
   1  the authorization server or the demo could not start; keygen could not write its file
-  2  a configuration error, an empty password, or a command-line error
-  3  serve or demo could not listen on its address (for example: address already in use)
+  2  a configuration error (inject-webhook: also its TLS files), an empty password, or a
+     command-line error
+  3  serve, demo or inject-webhook could not listen on its address (for example: address in use)
   4  serve with server.workers above 1: workers kept dying (more than 5 restarts in 60 s)
 """
 
@@ -94,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Read a password (a hidden prompt on a terminal, else the first line of stdin) and "
         "print its scrypt hash, for a static user's password_hash.",
     )
+    webhook_command.add_arguments(
+        commands.add_parser(
+            "inject-webhook",
+            help="serve the Kubernetes sidecar injection webhook",
+            description="Serve a mutating admission webhook over HTTPS (POST /mutate, GET /health) that "
+            'adds the sidecar to pods annotated mcp-sidecar.io/inject: "true".',
+        )
+    )
     return parser
 
 
@@ -104,7 +115,7 @@ def _load(path: str | None) -> Settings:
     return load_config_file(path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     args = _parser().parse_args(argv)
     if args.command == "demo":
         from sidecar.demo.run import run_demo  # noqa: PLC0415 - needs the optional `mcp` package
@@ -114,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return keygen(args.out, args.type, hmac_secret=args.hmac)
     if args.command == "hash-password":
         return _hash_password()
+    if args.command == "inject-webhook":
+        return _until_stopped(lambda: webhook_command.run(args))
     try:
         settings = _load(args.config)
     except ConfigError as exc:

@@ -31,6 +31,9 @@ OLDEST_KUBERNETES = re.sub(
 CONFIG_DIR = PurePosixPath("/etc/mcp-sidecar")
 
 Object = dict[str, Any]
+# The label of the injection webhook's objects (webhook.enabled), which are not the app's.
+COMPONENT = "app.kubernetes.io/component"
+WEBHOOK = "inject-webhook"
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,13 @@ class Rendered:
     notes: str
 
     def all(self, kind: str) -> list[Object]:
-        return [obj for obj in self.objects if obj["kind"] == kind]
+        """The app's objects of ``kind`` (not the injection webhook's)."""
+        return [obj for obj in self.objects if obj["kind"] == kind and not _is_webhook(obj)]
+
+    def webhook(self, kind: str) -> Object:
+        """The injection webhook's object of ``kind``."""
+        (found,) = [obj for obj in self.objects if obj["kind"] == kind and _is_webhook(obj)]
+        return found
 
     def one(self, kind: str) -> Object:
         (found,) = self.all(kind)
@@ -74,6 +83,10 @@ class Rendered:
     def sidecar_config(self) -> Object:
         config: Object = yaml.safe_load(self.config_text)
         return config
+
+
+def _is_webhook(obj: Object) -> bool:
+    return bool(obj["metadata"].get("labels", {}).get(COMPONENT) == WEBHOOK)
 
 
 def render(values: Object, chart: Path = CHART) -> Rendered:

@@ -51,16 +51,19 @@ EXAMPLES = _value_examples()
 
 def test_docs_show_value_examples() -> None:
     """The page has its complete examples (so the test below cannot pass on none)."""
-    assert set(EXAMPLES) >= {"values-oidc.yaml", "values-mode-b.yaml"}
+    assert set(EXAMPLES) >= {"values-oidc.yaml", "values-mode-b.yaml", "values-webhook.yaml"}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_docs_value_examples_install_and_pass_check_config(name: str, tmp_path: Path) -> None:
-    """Each values file of the page renders, is valid Kubernetes, and its config passes the real
-    `check-config` without warnings."""
+    """Each values file of the page renders, is valid Kubernetes, and the config of its pod (when
+    it has one: the webhook's example has none) passes the real `check-config` without warnings."""
     rendered = render(EXAMPLES[name])
     for obj in rendered.objects:
         kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+    if not rendered.all("Deployment"):
+        assert rendered.webhook("MutatingWebhookConfiguration")
+        return
     result = check_config(lay_out_pod_files(rendered, tmp_path))
     assert result.returncode == 0, result.stderr
     assert "warning:" not in result.stderr, result.stderr

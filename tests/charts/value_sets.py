@@ -7,6 +7,9 @@ from typing import Any
 
 MCP_IMAGE = {"image": {"repository": "ghcr.io/example/mcp-server", "tag": "1.2.3"}}
 PUBLIC = "https://mcp.example.com"
+# base64 of a PEM CA certificate, as a MutatingWebhookConfiguration's caBundle holds it (its
+# contents are not checked by anything that renders the chart).
+WEBHOOK_CA_BUNDLE = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
 
 MODE_B_SECRETS = {
     "signingKeys": {"existingSecret": "mcp-signing-keys", "fallbackKeys": ["previous.pem"]},
@@ -99,6 +102,16 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
         "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+    },
+    # The injection webhook next to the chart's own pod; its CA given inline.
+    "webhook": {
+        "mcpServer": MCP_IMAGE,
+        "webhook": {
+            "enabled": True,
+            "tls": {"existingSecret": "mcp-sidecar-webhook-tls"},
+            "caBundle": WEBHOOK_CA_BUNDLE,
+            "failurePolicy": "Ignore",
+        },
     },
     "plain_container": {
         "mcpServer": MCP_IMAGE,

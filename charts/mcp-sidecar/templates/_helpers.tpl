@@ -246,15 +246,24 @@ paths are relative, so the sidecar resolves them against the config file's folde
 {{- end }}
 {{- end }}
 
-{{/* The sidecar container. */}}
-{{- define "mcp-sidecar.container" -}}
-{{- $v := .Values.sidecar }}
-{{- $tag := $v.image.tag }}
+{{/* The sidecar image's tag: sidecar.image.tag, or the chart's appVersion. */}}
+{{- define "mcp-sidecar.imageTag" -}}
+{{- $tag := .Values.sidecar.image.tag }}
 {{- if and (not $tag) .Chart }}
 {{- $tag = .Chart.AppVersion }}
-{{- end -}}
+{{- end }}
+{{- required "sidecar.image.tag: set the sidecar image tag" $tag }}
+{{- end }}
+
+{{- define "mcp-sidecar.image" -}}
+{{- printf "%s:%s" .Values.sidecar.image.repository (include "mcp-sidecar.imageTag" .) }}
+{{- end }}
+
+{{/* The sidecar container. */}}
+{{- define "mcp-sidecar.container" -}}
+{{- $v := .Values.sidecar -}}
 name: mcp-sidecar
-image: {{ printf "%s:%s" $v.image.repository (required "sidecar.image.tag: set the sidecar image tag" $tag) | quote }}
+image: {{ include "mcp-sidecar.image" . | quote }}
 imagePullPolicy: {{ $v.image.pullPolicy }}
 {{- if $v.native }}
 # A native sidecar: started before the MCP server, stopped after it.
@@ -311,4 +320,41 @@ volumeMounts:
     mountPath: /etc/mcp-sidecar/secrets/{{ .dir }}
     readOnly: true
   {{- end }}
+{{- end }}
+
+
+{{- define "mcp-sidecar.webhook.fullname" -}}
+{{- printf "%s-webhook" (include "mcp-sidecar.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/* Not the app's selector labels: neither the app's Service nor its Deployment selects these. */}}
+{{- define "mcp-sidecar.webhook.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mcp-sidecar.name" . | trunc 55 | trimSuffix "-" }}-webhook
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: inject-webhook
+{{- end }}
+
+{{- define "mcp-sidecar.webhook.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "mcp-sidecar.webhook.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The webhook's webhook.yaml (sidecar/webhook/settings.py): the same `sidecar` and `secrets` values
+the chart's own pod is built from, so an injected sidecar is the one "mcp-sidecar.container" renders.
+*/}}
+{{- define "mcp-sidecar.webhook.config" -}}
+{{- $sidecar := deepCopy .Values.sidecar }}
+{{- $_ := set $sidecar.image "tag" (include "mcp-sidecar.imageTag" .) }}
+{{- /* Helm drops a value set to null; the webhook must see the null, not take its default. */}}
+{{- range $key := list "metricsPort" "resources" }}
+{{- $_ := set $sidecar $key (index $.Values.sidecar $key) }}
+{{- end }}
+{{- $config := dict "sidecar" $sidecar "secrets" .Values.secrets }}
+{{- with .Values.webhook.configMap }}
+{{- $_ := set $config "configMap" . }}
+{{- end }}
+{{- toYaml $config }}
 {{- end }}
