@@ -17,7 +17,9 @@ from sidecar.authn.keys import KeyProvider
 from sidecar.authn.web import add_metadata_routes, build_authn
 from sidecar.authserver.server import build_auth_server
 from sidecar.authserver.web import add_routes as add_auth_server_routes
-from sidecar.config import Settings
+from sidecar.authz.gate import Gate
+from sidecar.config import ConfigError, Settings
+from sidecar.config.rules_authz import cedar_authz, compile_authz
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
@@ -76,8 +78,22 @@ def create_app(
         add_auth_server_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
-    _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)
+    _add_backend_routes(
+        app, settings, metrics, authn.authenticator if authn is not None else None, _gate(settings, metrics)
+    )
     return app
+
+
+def _gate(settings: Settings, metrics: Metrics) -> Gate | None:
+    authz = cedar_authz(settings)
+    if authz is None:
+        return None
+    compiled, issues = compile_authz(settings)  # the loader checked them: this does not fail
+    if compiled is None:
+        raise ConfigError(issues)
+    return Gate(
+        compiled, group_claim=authz.group_claim_name, role_claim=authz.role_claim_name, metrics=metrics
+    )
 
 
 def create_metrics_app(metrics: Metrics, *, server_header: str = "") -> web.Application:
@@ -107,7 +123,11 @@ def server_header_hook(value: str) -> Callable[[web.Request, web.StreamResponse]
 
 
 def _add_backend_routes(
-    app: web.Application, settings: Settings, metrics: Metrics, authenticator: Authenticator | None
+    app: web.Application,
+    settings: Settings,
+    metrics: Metrics,
+    authenticator: Authenticator | None,
+    gate: Gate | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -125,6 +145,7 @@ def _add_backend_routes(
                 authenticator=authenticator,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
+                gate=gate,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

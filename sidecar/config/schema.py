@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sidecar.config.auth_server import AuthServerSettings
+from sidecar.config.authz import AuthzSettings
 from sidecar.config.errors import ConfigIssue
 from sidecar.config.fields import setting
 from sidecar.config.secrets import Secrets
@@ -242,6 +243,10 @@ class OidcSettings:
 class OidcIncoming:
     type: Literal["oidc"] = setting("Incoming auth mode: anonymous (no token) or oidc (bearer tokens).")
     oidc: OidcSettings = setting("Bearer-token validation settings.")
+    authz: AuthzSettings | None = setting(
+        "Access control per MCP operation (Cedar policies, ToolHive's entity model); absent = none.",
+        default=None,
+    )
 
 
 IncomingAuth = AnonymousIncoming | OidcIncoming

@@ -137,6 +137,13 @@ class Metrics:
             ["endpoint", "error"],
             registry=r,
         )
+        self.authz_decisions = Counter(
+            "mcp_sidecar_authz_decisions",
+            "Policy decisions by backend, Cedar action (call_tool, ...; list items too) and result: "
+            "allowed, denied; refused (400 before any decision) under action none.",
+            ["backend", "action", "result"],
+            registry=r,
+        )
         self.draining = Gauge("mcp_sidecar_draining", "1 while the sidecar is shutting down.", registry=r)
         Info("mcp_sidecar_build", "Version of the sidecar.", registry=r).info({"version": __version__})
 

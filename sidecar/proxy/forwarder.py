@@ -24,6 +24,9 @@ from yarl import URL
 
 from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
+from sidecar.authn.validator import Identity
+from sidecar.authz.gate import Gate, ListFilter
+from sidecar.authz.listfilter import EventTooLarge
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
@@ -31,7 +34,7 @@ from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
 from sidecar.proxy.routing import Route, RouteKind
-from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
+from sidecar.proxy.sse import EditChain, EndpointRewriter, StreamEdit, relative_endpoint
 from sidecar.request_body import BodyError, BodyTimeout, BodyTooLarge, BoundedBody
 
 log = structlog.get_logger("sidecar.proxy")
@@ -44,6 +47,12 @@ _BUFFER_LIMIT = 64 * 1024
 # JSON-RPC "implementation-defined server error" range (JSON-RPC 2.0 §5.1).
 _RPC_BACKEND_UNAVAILABLE = -32001
 _RPC_BACKEND_TIMEOUT = -32002
+# A list response is filtered whole when it is not an event stream; past this it is refused.
+_LIST_LIMIT = 16 * 1024 * 1024
+
+
+class _ListTooLarge(Exception):
+    pass
 
 
 class BackendFailure(Exception):
@@ -65,6 +74,7 @@ class Forwarder:
         authenticator: Authenticator | None,
         max_body: int,
         idle_timeout: float,
+        gate: Gate | None = None,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -75,6 +85,7 @@ class Forwarder:
         self._origins = origins
         self._hosts = hosts
         self._auth = authenticator
+        self._gate = gate
         # Client-sent copies of the identity headers the sidecar sets are dropped first.
         self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._max_body = max_body
@@ -129,6 +140,7 @@ class Forwarder:
         if target is None:
             return json_error(400, "invalid_path", "the path is not a plain path below this route")
         identity_headers: dict[str, str] = {}
+        identity: Identity | None = None
         if self._auth is not None:
             # Before the body is read: an unauthenticated client gets nothing forwarded.
             try:
@@ -145,6 +157,12 @@ class Forwarder:
             body = await self._body(request)
         except BodyError as error:
             return self._body_error(error)
+        listing: ListFilter | None = None
+        if self._gate is not None and identity is not None:
+            gated = await self._authorize(request, info, identity, body)
+            if isinstance(gated, web.Response):
+                return gated
+            body, listing = gated
         rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
         if rpc is not None:
             info.mcp_method = rpc.method
@@ -159,7 +177,30 @@ class Forwarder:
             rpc=rpc,
             origin=origin,
             extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
+            listing=listing,
         )
+
+    async def _authorize(
+        self, request: web.Request, info: RequestInfo, identity: Identity, body: bytes | BoundedBody | None
+    ) -> tuple[bytes | BoundedBody | None, ListFilter | None] | web.Response:
+        """The policies' say (docs/authorization.md): a POST is decided on its whole body; a GET
+        stream gets its list responses filtered; nothing else carries an MCP operation."""
+        gate = self._gate
+        if gate is None:
+            return body, None
+        if request.method == "GET":
+            return None, gate.stream_filter(identity.subject, identity.claims, self._name)
+        if request.method != "POST":
+            return body, None
+        try:
+            whole = await body.read() if isinstance(body, BoundedBody) else body
+        except BodyError as error:
+            return self._body_error(error)
+        admission = gate.admit(identity.subject, identity.claims, self._name, whole, request.headers)
+        if admission.refusal is not None:
+            info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"
+            return web.json_response(admission.refusal, status=admission.status)
+        return whole, admission.listing
 
     async def _forward(
         self,
@@ -171,6 +212,7 @@ class Forwarder:
         rpc: jsonrpc.RpcSummary | None,
         origin: str | None,
         extra_headers: dict[str, str],
+        listing: ListFilter | None = None,
     ) -> web.StreamResponse:
         headers = request_headers_for_backend(
             request.headers,
@@ -179,6 +221,8 @@ class Forwarder:
             backend_origin=self.route.target_origin,
             keep_content_length=isinstance(body, BoundedBody),
         )
+        if listing is not None:
+            headers.popall("Accept-Encoding", None)  # a list is filtered as JSON text
         try:
             backend_response = await self._send(request.method, target, headers, body)
         except BackendFailure as failure:
@@ -186,7 +230,7 @@ class Forwarder:
                 return self._body_error(body.error)  # the body, not the backend, failed
             return self._failure_response(failure, rpc)
         try:
-            return await self._relay(request, backend_response, info, origin)
+            return await self._relay(request, backend_response, info, origin, listing)
         except asyncio.CancelledError:
             # handler_cancellation: the client went away (or the drain deadline passed).
             if request.transport is None or request.transport.is_closing():
@@ -259,7 +303,12 @@ class Forwarder:
         return json_error(400, "incomplete_body", "the request body ended before it was complete")
 
     async def _relay(
-        self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo, origin: str | None
+        self,
+        request: web.Request,
+        backend: aiohttp.ClientResponse,
+        info: RequestInfo,
+        origin: str | None,
+        listing: ListFilter | None,
     ) -> web.StreamResponse:
         is_sse = backend.content_type == "text/event-stream"
         headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
@@ -267,18 +316,31 @@ class Forwarder:
         if (location := headers.get("Location")) is not None:
             headers["Location"] = self.route.public_location(location)
         length = backend.content_length
-        if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
+        if listing is not None and headers.get("Content-Encoding", "identity") != "identity":
+            # SECURITY: a list that cannot be read cannot be filtered, so it does not pass.
+            return json_error(502, "bad_gateway", f"backend {self._name!r} sent an encoded list response")
+        filter_whole = listing is not None and not is_sse and request.method != "HEAD"
+        if filter_whole or (
+            not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD"
+        ):
             try:
                 if backend.content.is_eof():  # already all here: no timer needed
                     payload = await backend.read()
                 else:
                     async with asyncio.timeout(self._backend.read_timeout):
-                        payload = await backend.read()
+                        payload = await self._read_bounded(backend)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 self._metrics.backend_errors.labels(self._name, "disconnect").inc()
                 log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
                 return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
+            except _ListTooLarge:
+                return json_error(
+                    502, "bad_gateway", f"backend {self._name!r} sent a list too large to filter"
+                )
             info.first_byte = time.perf_counter()
+            if listing is not None:
+                payload = listing.json(payload)
+                headers.popall("Content-Length", None)
             return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
 
         if origin is not None:
@@ -289,26 +351,42 @@ class Forwarder:
         if is_sse:
             self._active_streams.inc()
         try:
-            await self._pump(request, backend, response, is_sse, info)
+            await self._pump(
+                request,
+                backend,
+                response,
+                is_sse=is_sse,
+                info=info,
+                edits=self._edits(backend, is_sse, listing),
+            )
         finally:
             if is_sse:
                 self._active_streams.dec()
         return response
+
+    def _edits(
+        self, backend: aiohttp.ClientResponse, is_sse: bool, listing: ListFilter | None
+    ) -> EditChain | None:
+        if not is_sse:
+            return None
+        edits: list[StreamEdit] = []
+        if self.route.kind is RouteKind.SSE_STREAM:
+            edits.append(EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url))))
+        if listing is not None:
+            edits.append(listing.sse())
+        return EditChain(edits) if edits else None
 
     async def _pump(
         self,
         request: web.Request,
         backend: aiohttp.ClientResponse,
         response: web.StreamResponse,
+        *,
         is_sse: bool,
         info: RequestInfo,
+        edits: EditChain | None,
     ) -> None:
         idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
-        rewriter = (
-            EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url)))
-            if is_sse and self.route.kind is RouteKind.SSE_STREAM
-            else None
-        )
         content = backend.content
         try:
             while True:
@@ -319,13 +397,14 @@ class Forwarder:
                         chunk = await content.readany()
                 if not chunk:
                     break
-                if rewriter is not None:
-                    chunk = rewriter.feed(chunk)
-                    if rewriter.done:
-                        rewriter = None
-                    if not chunk:
-                        continue
+                if edits is not None and not (chunk := edits.feed(chunk)):
+                    continue
                 await response.write(chunk)
+        except EventTooLarge:
+            # SECURITY: an event too large to filter is not passed on; the stream is cut.
+            log.warning("authz_event_too_large", backend=self._name, request_id=info.request_id)
+            info.outcome = "authz_event_too_large"
+            return
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             # The client went away while we wrote; the backend request is closed on return.
             self._metrics.client_disconnects.labels(self._name).inc()
@@ -342,9 +421,20 @@ class Forwarder:
                 if request.transport is not None:
                     request.transport.abort()
                 return
-        if rewriter is not None and (rest := rewriter.flush()):
-            await response.write(rest)
+        try:
+            if edits is not None and (rest := edits.flush()):
+                await response.write(rest)
+        except EventTooLarge:
+            return
         await response.write_eof()
+
+    async def _read_bounded(self, backend: aiohttp.ClientResponse) -> bytes:
+        payload = bytearray()
+        while chunk := await backend.content.readany():
+            payload += chunk
+            if len(payload) > _LIST_LIMIT:
+                raise _ListTooLarge
+        return bytes(payload)
 
 
 async def expect_later(request: web.Request) -> None:

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Rules of ``incoming_auth.authz``: the policies parse, name only ToolHive's entity types and
+actions, and the static entities are a Cedar entities array. Compiling is cheap (milliseconds),
+so ``serve`` compiles again from the same settings instead of carrying the result along."""
+
+from __future__ import annotations
+
+import re
+
+from sidecar.authz.policy import CompiledPolicies, PolicyText, compile_policies
+from sidecar.config.authz import CedarAuthz
+from sidecar.config.errors import ConfigIssue, warning
+from sidecar.config.schema import OidcIncoming, Settings
+
+_WHERE = "incoming_auth.authz"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")  # Cedar grammar: Path
+_FIX = "see docs/authorization.md for the entity model"
+
+
+def cedar_authz(settings: Settings) -> CedarAuthz | None:
+    auth = settings.incoming_auth
+    if isinstance(auth, OidcIncoming) and isinstance(auth.authz, CedarAuthz):
+        return auth.authz
+    return None
+
+
+def compile_authz(settings: Settings) -> tuple[CompiledPolicies | None, list[ConfigIssue]]:
+    """The compiled policies of ``settings`` (None without Cedar authz or on a problem)."""
+    authz = cedar_authz(settings)
+    if authz is None:
+        return None, []
+    issues: list[ConfigIssue] = []
+    if not _IDENTIFIER.fullmatch(authz.group_entity_type):
+        issues.append(
+            ConfigIssue(f"{_WHERE}.group_entity_type", "is not a Cedar entity type", "write e.g. THVGroup")
+        )
+        return None, issues
+    sources = [PolicyText(f"{_WHERE}.policies[{i}]", text) for i, text in enumerate(authz.policies)]
+    if settings.secrets.policy_file_text is not None:
+        sources.append(PolicyText(f"{_WHERE}.policies_file", settings.secrets.policy_file_text))
+    compiled, problems = compile_policies(
+        sources,
+        entities_json=authz.entities_json,
+        group_entity_type=authz.group_entity_type,
+        entities_where=f"{_WHERE}.entities_json",
+    )
+    issues += [ConfigIssue(p.where, str(p), _FIX) for p in problems]
+    if compiled is not None and compiled.count == 0 and authz.policies_file is None:
+        issues.append(
+            warning(f"{_WHERE}.policies", "is empty: every tool, prompt and resource is denied", _FIX)
+        )
+    return compiled, issues
+
+
+def check_authz(settings: Settings) -> list[ConfigIssue]:
+    return compile_authz(settings)[1]

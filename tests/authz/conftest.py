@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real MCP server with several tools, prompts and resources (JSON and SSE responses), a
+sidecar in front of it with Cedar policies, and signed tokens for alice (group ops) and bob."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sidecar.app import create_app
+from sidecar.authn.keys import StaticKeyProvider
+from tests.authn.tokens import EC_KEY, sign, verification_key
+from tests.support import Process, RunningSidecar, free_port, settings_for
+
+ISSUER = "https://issuer.invalid"
+PUBLIC = "https://mcp.example.com"
+POLICIES = [
+    'permit(principal, action == Action::"call_tool", resource == Tool::"add");',
+    'permit(principal in THVGroup::"ops", action == Action::"call_tool", resource == Tool::"deploy");',
+    # In a list, items are decided without arguments: the tool is shown, each call is decided.
+    """permit(principal, action == Action::"call_tool", resource == Tool::"read_file")
+       when { !(context has arg_path) || context.arg_path like "/public/*" };""",
+    'permit(principal, action == Action::"get_prompt", resource == Prompt::"greet");',
+    'permit(principal in THVGroup::"ops", action == Action::"get_prompt", resource == Prompt::"incident");',
+    'permit(principal, action == Action::"read_resource", resource == Resource::"docs://public");',
+]
+
+
+def _start(*extra: str) -> Iterator[str]:
+    port = free_port()
+    process = asyncio.run(Process.start(["-m", "tests.servers.catalog", "--port", str(port), *extra], port))
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def catalog_sse() -> Iterator[str]:
+    """The catalog server answering POSTs with SSE streams (and the legacy HTTP+SSE transport)."""
+    yield from _start()
+
+
+@pytest.fixture(scope="session")
+def catalog_json() -> Iterator[str]:
+    """The catalog server answering POSTs with JSON bodies."""
+    yield from _start("--json")
+
+
+def token(sub: str, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": f"{PUBLIC}/mcp", "sub": sub, "iat": now, "exp": now + 300, **claims}
+    return sign(payload, EC_KEY, "ES256", kid="as-key-1")
+
+
+ALICE = {"Authorization": f"Bearer {token('alice', groups=['ops'])}"}
+BOB = {"Authorization": f"Bearer {token('bob')}"}
+
+
+def authz_settings(origin: str, policies: list[str] | None = None, **authz: Any) -> Any:
+    backend = {
+        "name": "catalog",
+        "url": f"{origin}/mcp",
+        "path": "/mcp",
+        "sse_path": "/sse",
+        "messages_path": "/messages/",
+    }
+    return settings_for(
+        [backend],
+        incoming_auth={
+            "type": "oidc",
+            "oidc": {"issuer": ISSUER},
+            "authz": {"type": "cedar", "policies": POLICIES if policies is None else policies, **authz},
+        },
+        public_url=PUBLIC,
+    )
+
+
+@asynccontextmanager
+async def running(
+    origin: str, policies: list[str] | None = None, **authz: Any
+) -> AsyncIterator[RunningSidecar]:
+    """A sidecar with the policies in front of ``origin``, trusting the test signing key."""
+    settings = authz_settings(origin, policies, **authz)
+    app = create_app(settings, key_provider=StaticKeyProvider([verification_key(EC_KEY, "as-key-1")]))
+    async with RunningSidecar(settings, app) as sidecar:
+        yield sidecar
+
+
+async def seen(http: aiohttp.ClientSession, origin: str) -> list[str]:
+    """What the catalog server ran, asked of the server itself."""
+    async with http.get(f"{origin}/seen") as response:
+        result: list[str] = await response.json()
+        return result
