@@ -20,6 +20,7 @@ from sidecar.authserver.web import add_routes as add_auth_server_routes
 from sidecar.authz.gate import Gate
 from sidecar.config import ConfigError, Settings
 from sidecar.config.rules_authz import cedar_authz, compile_authz
+from sidecar.config.schema import OidcIncoming
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
@@ -27,6 +28,8 @@ from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import routes_for
+from sidecar.ratelimit.limiter import RateLimiter
+from sidecar.ratelimit.store import MemoryBuckets
 from sidecar.tasks import BackgroundTasks
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -79,9 +82,21 @@ def create_app(
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
     _add_backend_routes(
-        app, settings, metrics, authn.authenticator if authn is not None else None, _gate(settings, metrics)
+        app,
+        settings,
+        metrics,
+        authn.authenticator if authn is not None else None,
+        gate=_gate(settings, metrics),
+        limiter=_limiter(settings, metrics),
     )
     return app
+
+
+def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
+    auth = settings.incoming_auth
+    if not isinstance(auth, OidcIncoming) or auth.rate_limits is None:
+        return None
+    return RateLimiter(auth.rate_limits, MemoryBuckets(), metrics)
 
 
 def _gate(settings: Settings, metrics: Metrics) -> Gate | None:
@@ -127,7 +142,9 @@ def _add_backend_routes(
     settings: Settings,
     metrics: Metrics,
     authenticator: Authenticator | None,
+    *,
     gate: Gate | None,
+    limiter: RateLimiter | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -146,6 +163,7 @@ def _add_backend_routes(
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
                 gate=gate,
+                limiter=limiter,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

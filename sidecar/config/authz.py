@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sidecar.config.fields import setting
+from sidecar.config.values import Seconds, parse_duration
 
 DEFAULT_GROUP_ENTITY_TYPE = "THVGroup"
 
@@ -44,3 +45,23 @@ class NoAuthz:
 
 
 AuthzSettings = CedarAuthz | NoAuthz
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    requests: int = setting("Requests allowed in each `per` (the bucket refills at requests/per).")
+    per: Seconds = setting("The period the requests are counted over, e.g. 1m.", default=parse_duration("1m"))
+    burst: int | None = setting(
+        "Most requests at once (the bucket's size). Default: `requests`.", default=None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    per_user: Rate | None = setting(
+        "Token bucket per user (token subject) over every MCP request it sends to a backend.", default=None
+    )
+    per_tool: Rate | None = setting(
+        "Token bucket per tool of a backend, over the tools/call of all users together.", default=None
+    )
+    per_user_tool: Rate | None = setting("Token bucket per user and tool, over tools/call.", default=None)

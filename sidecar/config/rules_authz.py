@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Rules of ``incoming_auth.authz``: the policies parse, name only ToolHive's entity types and
+"""Rules of ``incoming_auth.authz`` and ``incoming_auth.rate_limits``: the policies parse, name only ToolHive's entity types and
 actions, and the static entities are a Cedar entities array. Compiling is cheap (milliseconds),
 so ``serve`` compiles again from the same settings instead of carrying the result along."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from sidecar.authz.policy import CompiledPolicies, PolicyText, compile_policies
 from sidecar.config.authz import CedarAuthz
@@ -53,4 +54,22 @@ def compile_authz(settings: Settings) -> tuple[CompiledPolicies | None, list[Con
 
 
 def check_authz(settings: Settings) -> list[ConfigIssue]:
-    return compile_authz(settings)[1]
+    return compile_authz(settings)[1] + list(_check_rate_limits(settings))
+
+
+def _check_rate_limits(settings: Settings) -> Iterator[ConfigIssue]:
+    auth = settings.incoming_auth
+    limits = auth.rate_limits if isinstance(auth, OidcIncoming) else None
+    if limits is None:
+        return
+    for name in ("per_user", "per_tool", "per_user_tool"):
+        rate = getattr(limits, name)
+        where = f"incoming_auth.rate_limits.{name}"
+        if rate is None:
+            continue
+        if rate.requests < 1:
+            yield ConfigIssue(f"{where}.requests", "must be at least 1", "omit the bucket to turn it off")
+        if rate.per <= 0:
+            yield ConfigIssue(f"{where}.per", "must be greater than zero")
+        if rate.burst is not None and rate.burst < 1:
+            yield ConfigIssue(f"{where}.burst", "must be at least 1", "omit it to allow `requests` at once")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sidecar.config.auth_server import AuthServerSettings
-from sidecar.config.authz import AuthzSettings
+from sidecar.config.authz import AuthzSettings, RateLimits
 from sidecar.config.errors import ConfigIssue
 from sidecar.config.fields import setting
 from sidecar.config.secrets import Secrets
@@ -246,6 +246,9 @@ class OidcIncoming:
     authz: AuthzSettings | None = setting(
         "Access control per MCP operation (Cedar policies, ToolHive's entity model); absent = none.",
         default=None,
+    )
+    rate_limits: RateLimits | None = setting(
+        "Token-bucket rate limits per user, per tool, and per user and tool; absent = none.", default=None
     )
 
 

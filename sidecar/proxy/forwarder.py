@@ -35,6 +35,7 @@ from sidecar.proxy.headers import request_headers_for_backend, response_headers_
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EditChain, EndpointRewriter, StreamEdit, relative_endpoint
+from sidecar.ratelimit.limiter import RateLimiter
 from sidecar.request_body import BodyError, BodyTimeout, BodyTooLarge, BoundedBody
 
 log = structlog.get_logger("sidecar.proxy")
@@ -75,6 +76,7 @@ class Forwarder:
         max_body: int,
         idle_timeout: float,
         gate: Gate | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -86,6 +88,7 @@ class Forwarder:
         self._hosts = hosts
         self._auth = authenticator
         self._gate = gate
+        self._limiter = limiter
         # Client-sent copies of the identity headers the sidecar sets are dropped first.
         self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._max_body = max_body
@@ -158,7 +161,7 @@ class Forwarder:
         except BodyError as error:
             return self._body_error(error)
         listing: ListFilter | None = None
-        if self._gate is not None and identity is not None:
+        if identity is not None and (self._gate is not None or self._limiter is not None):
             gated = await self._authorize(request, info, identity, body)
             if isinstance(gated, web.Response):
                 return gated
@@ -169,6 +172,12 @@ class Forwarder:
             self._metrics.count_mcp(self._name, rpc.method)
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
+        if self._limiter is not None and identity is not None and rpc is not None and rpc.is_request:
+            limited = await self._limiter.check(identity.subject, self._name, rpc.tool)
+            if limited is not None:
+                info.outcome = f"rate_limited_{limited.bucket}"
+                headers = {"Retry-After": str(limited.retry_after)}  # RFC 6585 §4
+                return web.json_response(limited.body(rpc.id), status=429, headers=headers)
         return await self._forward(
             request,
             info,
@@ -183,19 +192,20 @@ class Forwarder:
     async def _authorize(
         self, request: web.Request, info: RequestInfo, identity: Identity, body: bytes | BoundedBody | None
     ) -> tuple[bytes | BoundedBody | None, ListFilter | None] | web.Response:
-        """The policies' say (docs/authorization.md): a POST is decided on its whole body; a GET
-        stream gets its list responses filtered; nothing else carries an MCP operation."""
+        """The policies' say (docs/authorization.md): a POST is decided on its whole body (read
+        whole for the rate limits too, so a chunked body cannot slip past); a GET stream gets
+        its list responses filtered; nothing else carries an MCP operation."""
         gate = self._gate
-        if gate is None:
-            return body, None
-        if request.method == "GET":
-            return None, gate.stream_filter(identity.subject, identity.claims, self._name)
+        if request.method == "GET" and gate is not None:
+            return body, gate.stream_filter(identity.subject, identity.claims, self._name)
         if request.method != "POST":
             return body, None
         try:
             whole = await body.read() if isinstance(body, BoundedBody) else body
         except BodyError as error:
             return self._body_error(error)
+        if gate is None:
+            return whole, None
         admission = gate.admit(identity.subject, identity.claims, self._name, whole, request.headers)
         if admission.refusal is not None:
             info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"

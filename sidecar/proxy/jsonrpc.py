@@ -48,6 +48,7 @@ class RpcSummary:
     method: str  # a bounded label: an MCP method, "other", "batch" or "response"
     id: JsonRpcId
     is_request: bool  # has an id and a method, so it expects an answer
+    tool: str | None = None  # params.name of a tools/call
 
 
 def summarize(body: bytes) -> RpcSummary | None:
@@ -68,9 +69,14 @@ def summarize(body: bytes) -> RpcSummary | None:
     if not isinstance(method, str):
         return RpcSummary("response", rpc_id, False)
     label = method if method in MCP_METHODS else "other"
-    return RpcSummary(label, rpc_id, "id" in message)
+    params = message.get("params")
+    name = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
+    return RpcSummary(label, rpc_id, "id" in message, name if isinstance(name, str) else None)
 
 
-def error_body(rpc_id: JsonRpcId, code: int, message: str) -> dict[str, object]:
+def error_body(rpc_id: JsonRpcId, code: int, message: str, data: object = None) -> dict[str, object]:
     """A JSON-RPC 2.0 error response object (§5.1)."""
-    return {"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": message}}
+    error: dict[str, object] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": rpc_id, "error": error}

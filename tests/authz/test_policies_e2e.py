@@ -5,28 +5,15 @@ refused with 403 and never reaches the server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import aiohttp
-import httpx2
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 
-from tests.authz.conftest import ALICE, BOB, running, seen
+from tests.authz.support import ALICE, BOB, running, sdk, seen
 from tests.support import metric_samples
 
 ERAS = ["legacy", "2026-07-28"]
-
-
-@asynccontextmanager
-async def sdk(url: str, headers: dict[str, str], mode: str) -> AsyncIterator[Client]:
-    async with httpx2.AsyncClient(headers=headers) as http_client:
-        transport = streamable_http_client(url, http_client=http_client)
-        async with Client(transport, mode=mode) as client:
-            yield client
 
 
 @pytest.mark.parametrize("mode", ERAS)

@@ -1,22 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A real MCP server with several tools, prompts and resources (JSON and SSE responses), a
-sidecar in front of it with Cedar policies, and signed tokens for alice (group ops) and bob."""
+"""A sidecar with Cedar policies in front of the catalog MCP server (``tests/servers/catalog.py``,
+fixtures ``catalog_sse`` and ``catalog_json``), signed tokens for alice (group ops) and bob, and
+the official SDK client carrying them."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-import pytest
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.app import create_app
 from sidecar.authn.keys import StaticKeyProvider
 from tests.authn.tokens import EC_KEY, sign, verification_key
-from tests.support import Process, RunningSidecar, free_port, settings_for
+from tests.support import RunningSidecar, settings_for
 
 ISSUER = "https://issuer.invalid"
 PUBLIC = "https://mcp.example.com"
@@ -32,25 +34,6 @@ POLICIES = [
 ]
 
 
-def _start(*extra: str) -> Iterator[str]:
-    port = free_port()
-    process = asyncio.run(Process.start(["-m", "tests.servers.catalog", "--port", str(port), *extra], port))
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
-
-
-@pytest.fixture(scope="session")
-def catalog_sse() -> Iterator[str]:
-    """The catalog server answering POSTs with SSE streams (and the legacy HTTP+SSE transport)."""
-    yield from _start()
-
-
-@pytest.fixture(scope="session")
-def catalog_json() -> Iterator[str]:
-    """The catalog server answering POSTs with JSON bodies."""
-    yield from _start("--json")
-
-
 def token(sub: str, **claims: Any) -> str:
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": f"{PUBLIC}/mcp", "sub": sub, "iat": now, "exp": now + 300, **claims}
@@ -61,7 +44,9 @@ ALICE = {"Authorization": f"Bearer {token('alice', groups=['ops'])}"}
 BOB = {"Authorization": f"Bearer {token('bob')}"}
 
 
-def authz_settings(origin: str, policies: list[str] | None = None, **authz: Any) -> Any:
+def authz_settings(
+    origin: str, policies: list[str] | None = None, rate_limits: dict[str, Any] | None = None, **authz: Any
+) -> Any:
     backend = {
         "name": "catalog",
         "url": f"{origin}/mcp",
@@ -75,6 +60,7 @@ def authz_settings(origin: str, policies: list[str] | None = None, **authz: Any)
             "type": "oidc",
             "oidc": {"issuer": ISSUER},
             "authz": {"type": "cedar", "policies": POLICIES if policies is None else policies, **authz},
+            **({"rate_limits": rate_limits} if rate_limits is not None else {}),
         },
         public_url=PUBLIC,
     )
@@ -96,3 +82,12 @@ async def seen(http: aiohttp.ClientSession, origin: str) -> list[str]:
     async with http.get(f"{origin}/seen") as response:
         result: list[str] = await response.json()
         return result
+
+
+@asynccontextmanager
+async def sdk(url: str, headers: dict[str, str], mode: str) -> AsyncIterator[Client]:
+    """The official client on the streamable HTTP transport, in ``mode`` (an MCP era)."""
+    async with httpx2.AsyncClient(headers=headers) as http_client:
+        transport = streamable_http_client(url, http_client=http_client)
+        async with Client(transport, mode=mode) as client:
+            yield client
