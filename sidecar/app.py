@@ -22,6 +22,7 @@ from sidecar.config import ConfigError, Settings
 from sidecar.config.rules_authz import cedar_authz, compile_authz
 from sidecar.config.schema import OidcIncoming
 from sidecar.observability.access import access_middleware, json_error
+from sidecar.observability.audit import Auditor, JsonLines, Sink
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy.forwarded import ProxyTrust
@@ -39,10 +40,15 @@ CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
 
 
 def create_app(
-    settings: Settings, *, metrics: Metrics | None = None, key_provider: KeyProvider | None = None
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    key_provider: KeyProvider | None = None,
+    audit_sink: Sink | None = None,
 ) -> web.Application:
     """The sidecar app. ``key_provider`` is the in-process key tier (the embedded authorization
-    server plugs its signing keys in here)."""
+    server plugs its signing keys in here); ``audit_sink`` receives the audit events instead of
+    ``audit.log_file`` (tests)."""
     metrics = metrics or Metrics()
     app = web.Application(
         middlewares=[access_middleware(metrics, access_log=settings.server.access_log)],
@@ -88,8 +94,24 @@ def create_app(
         authn.authenticator if authn is not None else None,
         gate=_gate(settings, metrics),
         limiter=_limiter(settings, metrics),
+        audit=_auditor(app, settings, audit_sink),
     )
     return app
+
+
+def _auditor(app: web.Application, settings: Settings, sink: Sink | None) -> Auditor | None:
+    if not settings.audit.enabled:
+        return None
+    if sink is None:
+        lines = JsonLines(settings.audit.log_file)
+        sink = lines
+
+        async def close_audit_file(_app: web.Application) -> AsyncIterator[None]:
+            yield
+            lines.close()
+
+        app.cleanup_ctx.append(close_audit_file)
+    return Auditor(settings.audit, sink)
 
 
 def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
@@ -145,6 +167,7 @@ def _add_backend_routes(
     *,
     gate: Gate | None,
     limiter: RateLimiter | None,
+    audit: Auditor | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -164,6 +187,7 @@ def _add_backend_routes(
                 idle_timeout=server.idle_timeout,
                 gate=gate,
                 limiter=limiter,
+                audit=audit,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

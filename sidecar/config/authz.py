@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sidecar.config.fields import setting
-from sidecar.config.values import Seconds, parse_duration
+from sidecar.config.values import ByteSize, Seconds, parse_duration
 
 DEFAULT_GROUP_ENTITY_TYPE = "THVGroup"
 
@@ -65,3 +65,40 @@ class RateLimits:
         "Token bucket per tool of a backend, over the tools/call of all users together.", default=None
     )
     per_user_tool: Rate | None = setting("Token bucket per user and tool, over tools/call.", default=None)
+
+
+AUDIT_EVENT_TYPES = (
+    "mcp_initialize",
+    "mcp_ping",
+    "mcp_tool_call",
+    "mcp_prompt_get",
+    "mcp_resource_read",
+    "mcp_list",
+    "mcp_notification",
+    "mcp_response",
+    "mcp_request",
+    "sse_connection",
+    "http_request",
+    "auth_failure",
+    "authz_denied",
+    "rate_limited",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    enabled: bool = setting("Write one audit event per MCP operation and security decision.", default=False)
+    component: str = setting("The `component` field of every event.", default="mcp-auth-sidecar")
+    log_file: str | None = setting(
+        "File the events are appended to, one JSON object a line; unset = standard output.", default=None
+    )
+    event_types: tuple[str, ...] = setting("Only these event types are written; empty = all.", default=())
+    exclude_event_types: tuple[str, ...] = setting("Event types never written.", default=())
+    include_request_data: bool = setting(
+        "Add the request's arguments (tools/call, prompts/get) as `data.request`, up to max_data_size.",
+        default=False,
+    )
+    max_data_size: ByteSize = setting(
+        "Largest `data.request` written (its JSON size); larger ones are replaced by their size.",
+        default=ByteSize(4096),
+    )

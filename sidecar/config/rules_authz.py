@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Rules of ``incoming_auth.authz`` and ``incoming_auth.rate_limits``: the policies parse, name only ToolHive's entity types and
-actions, and the static entities are a Cedar entities array. Compiling is cheap (milliseconds),
-so ``serve`` compiles again from the same settings instead of carrying the result along."""
+"""Rules of ``incoming_auth.authz``, ``incoming_auth.rate_limits`` and ``audit``: the policies
+parse, name only ToolHive's entity types and actions, and the static entities are a Cedar
+entities array; buckets hold at least one request; audit event types exist. Compiling is cheap
+(milliseconds), so ``serve`` compiles again from the same settings instead of carrying it along."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 from sidecar.authz.policy import CompiledPolicies, PolicyText, compile_policies
-from sidecar.config.authz import CedarAuthz
+from sidecar.config.authz import AUDIT_EVENT_TYPES, CedarAuthz
 from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.schema import OidcIncoming, Settings
 
@@ -54,7 +55,18 @@ def compile_authz(settings: Settings) -> tuple[CompiledPolicies | None, list[Con
 
 
 def check_authz(settings: Settings) -> list[ConfigIssue]:
-    return compile_authz(settings)[1] + list(_check_rate_limits(settings))
+    return compile_authz(settings)[1] + list(_check_rate_limits(settings)) + list(_check_audit(settings))
+
+
+def _check_audit(settings: Settings) -> Iterator[ConfigIssue]:
+    for key in ("event_types", "exclude_event_types"):
+        for index, name in enumerate(getattr(settings.audit, key)):
+            if name not in AUDIT_EVENT_TYPES:
+                yield ConfigIssue(
+                    f"audit.{key}[{index}]",
+                    f"{name!r} is not an audit event type",
+                    f"choose from {', '.join(AUDIT_EVENT_TYPES)}",
+                )
 
 
 def _check_rate_limits(settings: Settings) -> Iterator[ConfigIssue]:

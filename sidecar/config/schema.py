@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sidecar.config.auth_server import AuthServerSettings
-from sidecar.config.authz import AuthzSettings, RateLimits
+from sidecar.config.authz import AuditSettings, AuthzSettings, RateLimits
 from sidecar.config.errors import ConfigIssue
 from sidecar.config.fields import setting
 from sidecar.config.secrets import Secrets
@@ -265,6 +265,10 @@ class Settings:
     )
     auth_server: AuthServerSettings | None = setting(
         "The embedded OAuth 2.1 / OIDC authorization server (Mode B); absent = Mode A.", default=None
+    )
+    audit: AuditSettings = setting(
+        "The audit trail: JSON events on a stream of their own, apart from the access log.",
+        default_factory=AuditSettings,
     )
     # Not keys: what the loader read from the files and variables named above, and its warnings.
     secrets: Secrets = field(default_factory=Secrets, repr=False, compare=False)

@@ -28,6 +28,7 @@ from sidecar.authn.validator import Identity
 from sidecar.authz.gate import Gate, ListFilter
 from sidecar.authz.listfilter import EventTooLarge
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
+from sidecar.observability.audit import Auditor, event_type
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
@@ -77,6 +78,7 @@ class Forwarder:
         idle_timeout: float,
         gate: Gate | None = None,
         limiter: RateLimiter | None = None,
+        audit: Auditor | None = None,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -89,6 +91,7 @@ class Forwarder:
         self._auth = authenticator
         self._gate = gate
         self._limiter = limiter
+        self._audit = audit
         # Client-sent copies of the identity headers the sidecar sets are dropped first.
         self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._max_body = max_body
@@ -134,7 +137,24 @@ class Forwarder:
         response = await self._checked(request, info, origin, forwarded)
         if origin is not None and not response.prepared:
             cors.apply_to_response(response.headers, origin)  # errors the sidecar made, too
+        if self._audit is not None:
+            self._record(request.method, info, response.status)
         return response
+
+    def _record(self, http_method: str, info: RequestInfo, status: int) -> None:
+        assert self._audit is not None  # noqa: S101 - checked by the caller
+        self._audit.record(
+            kind=event_type(http_method, info.mcp_method, info.outcome),
+            status=status,
+            backend=self._name,
+            http_method=http_method,
+            mcp_method=info.mcp_method,
+            name=info.mcp_name,
+            subject=info.subject,
+            client_id=info.client_id,
+            client_ip=info.client_ip,
+            arguments=info.arguments,
+        )
 
     async def _checked(
         self, request: web.Request, info: RequestInfo, origin: str | None, forwarded: Forwarded
@@ -152,6 +172,8 @@ class Forwarder:
                 info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name, self.route.prefix)
             info.subject = identity.subject
+            client_id = identity.claims.get("client_id", identity.claims.get("azp"))
+            info.client_id = client_id if isinstance(client_id, str) else None
             identity_headers = self._auth.identity_headers(identity)
         if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
             # Only now may the client send its body (see expect_later).
@@ -168,12 +190,15 @@ class Forwarder:
             body, listing = gated
         rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
         if rpc is not None:
-            info.mcp_method = rpc.method
+            info.mcp_method, info.mcp_name = rpc.method, rpc.target
+            if self._audit is not None and self._audit.wants_data:
+                info.arguments = rpc.arguments
             self._metrics.count_mcp(self._name, rpc.method)
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
         if self._limiter is not None and identity is not None and rpc is not None and rpc.is_request:
-            limited = await self._limiter.check(identity.subject, self._name, rpc.tool)
+            tool = rpc.target if rpc.method == "tools/call" else None
+            limited = await self._limiter.check(identity.subject, self._name, tool)
             if limited is not None:
                 info.outcome = f"rate_limited_{limited.bucket}"
                 headers = {"Retry-After": str(limited.retry_after)}  # RFC 6585 §4
@@ -209,6 +234,9 @@ class Forwarder:
         admission = gate.admit(identity.subject, identity.claims, self._name, whole, request.headers)
         if admission.refusal is not None:
             info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"
+            if (operation := admission.operation) is not None:
+                info.mcp_method = operation.method if operation.method in jsonrpc.MCP_METHODS else "other"
+                info.mcp_name = operation.check.name if operation.check is not None else None
             return web.json_response(admission.refusal, status=admission.status)
         return whole, admission.listing
 

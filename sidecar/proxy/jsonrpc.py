@@ -48,7 +48,8 @@ class RpcSummary:
     method: str  # a bounded label: an MCP method, "other", "batch" or "response"
     id: JsonRpcId
     is_request: bool  # has an id and a method, so it expects an answer
-    tool: str | None = None  # params.name of a tools/call
+    target: str | None = None  # params.name of tools/call and prompts/get, params.uri of resources/read
+    arguments: object = None  # params.arguments of tools/call and prompts/get
 
 
 def summarize(body: bytes) -> RpcSummary | None:
@@ -70,8 +71,19 @@ def summarize(body: bytes) -> RpcSummary | None:
         return RpcSummary("response", rpc_id, False)
     label = method if method in MCP_METHODS else "other"
     params = message.get("params")
-    name = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
-    return RpcSummary(label, rpc_id, "id" in message, name if isinstance(name, str) else None)
+    if not isinstance(params, dict) or method not in _TARGETS:
+        return RpcSummary(label, rpc_id, "id" in message)
+    target = params.get(_TARGETS[method])
+    return RpcSummary(
+        label,
+        rpc_id,
+        "id" in message,
+        target if isinstance(target, str) else None,
+        params.get("arguments"),
+    )
+
+
+_TARGETS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
 def error_body(rpc_id: JsonRpcId, code: int, message: str, data: object = None) -> dict[str, object]:

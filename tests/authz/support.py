@@ -17,8 +17,10 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.app import create_app
 from sidecar.authn.keys import StaticKeyProvider
+from sidecar.config import Settings, load_config_data
+from sidecar.observability.audit import Sink
 from tests.authn.tokens import EC_KEY, sign, verification_key
-from tests.support import RunningSidecar, settings_for
+from tests.support import RunningSidecar
 
 ISSUER = "https://issuer.invalid"
 PUBLIC = "https://mcp.example.com"
@@ -45,8 +47,13 @@ BOB = {"Authorization": f"Bearer {token('bob')}"}
 
 
 def authz_settings(
-    origin: str, policies: list[str] | None = None, rate_limits: dict[str, Any] | None = None, **authz: Any
-) -> Any:
+    origin: str,
+    policies: list[str] | None = None,
+    *,
+    rate_limits: dict[str, Any] | None = None,
+    audit: dict[str, Any] | None = None,
+    **authz: Any,
+) -> Settings:
     backend = {
         "name": "catalog",
         "url": f"{origin}/mcp",
@@ -54,25 +61,30 @@ def authz_settings(
         "sse_path": "/sse",
         "messages_path": "/messages/",
     }
-    return settings_for(
-        [backend],
-        incoming_auth={
-            "type": "oidc",
-            "oidc": {"issuer": ISSUER},
-            "authz": {"type": "cedar", "policies": POLICIES if policies is None else policies, **authz},
-            **({"rate_limits": rate_limits} if rate_limits is not None else {}),
-        },
-        public_url=PUBLIC,
-    )
+    incoming: dict[str, Any] = {
+        "type": "oidc",
+        "oidc": {"issuer": ISSUER},
+        "authz": {"type": "cedar", "policies": POLICIES if policies is None else policies, **authz},
+    }
+    if rate_limits is not None:
+        incoming["rate_limits"] = rate_limits
+    raw = {
+        "server": {"host": "127.0.0.1", "port": 0, "drain_timeout": "1s", "public_url": PUBLIC},
+        "backends": [backend],
+        "incoming_auth": incoming,
+        "audit": audit or {},
+    }
+    return load_config_data(raw)
 
 
 @asynccontextmanager
 async def running(
-    origin: str, policies: list[str] | None = None, **authz: Any
+    origin: str, policies: list[str] | None = None, *, audit_sink: Sink | None = None, **options: Any
 ) -> AsyncIterator[RunningSidecar]:
     """A sidecar with the policies in front of ``origin``, trusting the test signing key."""
-    settings = authz_settings(origin, policies, **authz)
-    app = create_app(settings, key_provider=StaticKeyProvider([verification_key(EC_KEY, "as-key-1")]))
+    settings = authz_settings(origin, policies, **options)
+    keys = StaticKeyProvider([verification_key(EC_KEY, "as-key-1")])
+    app = create_app(settings, key_provider=keys, audit_sink=audit_sink)
     async with RunningSidecar(settings, app) as sidecar:
         yield sidecar
 
