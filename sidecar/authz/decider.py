@@ -16,13 +16,14 @@ import json
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import cedarpy
 import orjson
 import structlog
 
 from sidecar.authz.entities import (
+    Json,
     Principal,
     argument_context,
     claim_context,
@@ -113,14 +114,24 @@ class Decider:
                 self._decisions.put(keys[i], allowed)
         return [bool(answer) for answer in answers]
 
+    def _entities(self, delta: list[dict[str, Any]]) -> cedarpy.Entities:
+        static = self._compiled.static
+        if not any(_uid(item) in static for item in delta):
+            return self._compiled.entities.with_added_json_str(json.dumps(delta))
+        # Cedar refuses a second entry for one entity: rebuild this request's set with the
+        # static definition and ours merged (rare: entities_json naming a tool or a client).
+        ours = {_uid(item): item for item in delta}
+        merged = [_merge(item, ours.pop(uid)) if uid in ours else item for uid, item in static.items()]
+        return cedarpy.Entities.from_json_str(json.dumps([*merged, *ours.values()]))
+
     def _evaluate(
-        self, principal: Principal, backend: str, checks: list[Check], args: dict[str, object]
+        self, principal: Principal, backend: str, checks: list[Check], args: Mapping[str, Json]
     ) -> list[bool]:
         client = ("Client", principal.subject)
         group_type = self._compiled.group_entity_type
         delta = [
             entity(*client, attrs=principal.claims, parents=((group_type, g) for g in principal.parents)),
-            *_resources(checks, backend),
+            *_resources(checks, backend, args),
         ]
         context = {**principal.claims, **args}
         requests = [
@@ -133,10 +144,10 @@ class Decider:
             for check in checks
         ]
         try:
-            entities = self._compiled.entities.with_added_json_str(json.dumps(delta))
+            entities = self._entities(delta)
             results = cedarpy.is_authorized_batch(requests, self._compiled.policies, entities)
         except ValueError as exc:
-            # e.g. entities_json already defines this Client: fail closed, and say why.
+            # e.g. an entity Cedar refuses: fail closed, and say why.
             log.error("authz_evaluation_failed", backend=backend, error=str(exc))
             return [False] * len(checks)
         for result in results:
@@ -146,14 +157,33 @@ class Decider:
         return [result.allowed for result in results]
 
 
-def _resources(checks: Iterable[Check], backend: str) -> list[object]:
-    seen: dict[tuple[str, str], object] = {}
+def _resources(checks: Iterable[Check], backend: str, args: Mapping[str, Json]) -> list[dict[str, Any]]:
+    # ToolHive puts the arguments on the resource too (``resource.arg_location``).
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for check in checks:
         uid = (check.resource_type, check.name)
         if uid not in seen:
             attrs = {"name": check.name, "operation": check.action, "feature": check.resource_type.lower()}
-            seen[uid] = entity(*uid, attrs=attrs, parents=[("MCP", backend)])
+            seen[uid] = entity(*uid, attrs={**args, **attrs}, parents=[("MCP", backend)])
     return list(seen.values())
+
+
+def _merge(static: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """A request entity that entities_json also defines: both attributes (ours win) and parents."""
+    parents = [
+        *static.get("parents", []),
+        *(p for p in ours["parents"] if p not in static.get("parents", [])),
+    ]
+    return {
+        **static,
+        "uid": ours["uid"],
+        "attrs": {**static.get("attrs", {}), **ours["attrs"]},
+        "parents": parents,
+    }
+
+
+def _uid(item: dict[str, Any]) -> tuple[str, str]:
+    return item["uid"]["type"], item["uid"]["id"]
 
 
 def _typed(args: Mapping[str, object]) -> tuple[object, ...]:

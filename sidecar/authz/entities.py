@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_GROUP_CLAIMS = ("groups", "roles", "cognito:groups")
 _MAX_DEPTH = 10  # as ToolHive's maxClaimNestingDepth: claims nested deeper are dropped
@@ -81,7 +82,7 @@ def argument_context(arguments: object) -> dict[str, Json]:
 
 def entity(
     kind: str, entity_id: str, *, attrs: Mapping[str, Json], parents: Iterable[tuple[str, str]]
-) -> Json:
+) -> dict[str, Any]:
     return {
         "uid": {"type": kind, "id": entity_id},
         "attrs": dict(attrs),

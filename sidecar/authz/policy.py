@@ -11,8 +11,9 @@ same reason. Nothing here does I/O; ``policies_file`` was read by the config loa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cedarpy
 
@@ -49,10 +50,14 @@ class Statement:
     line: int  # where it starts, 1-based
 
 
+Uid = tuple[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPolicies:
     policies: cedarpy.PolicySet
-    entities: cedarpy.Entities
+    entities: cedarpy.Entities  # the static entities, parsed once
+    static: Mapping[Uid, dict[str, Any]]  # the same as JSON, for merging with request entities
     group_entity_type: str
     count: int
 
@@ -62,14 +67,13 @@ def compile_policies(
 ) -> tuple[CompiledPolicies | None, list[PolicyProblem]]:
     """Parse and check every policy; the compiled set, or None and every problem found."""
     problems: list[PolicyProblem] = []
-    static_types: set[str] = set()
-    entities = None
+    entities, static = None, {}
     try:
         entities = cedarpy.Entities.from_json_str(entities_json)
-        static_types = _entity_types_in(json.loads(entities_json))
+        static = {uid: item for item in json.loads(entities_json) if (uid := entity_uid(item)) is not None}
     except ValueError as exc:
         problems.append(PolicyProblem(entities_where, None, f"is not a Cedar entities array: {exc}"))
-    known = BASE_TYPES | {group_entity_type} | static_types
+    known = BASE_TYPES | {group_entity_type} | _entity_types_in(list(static.values()))
     texts: list[str] = []
     for source in sources:
         for statement in split_statements(source.text):
@@ -87,7 +91,7 @@ def compile_policies(
         return None, problems
     return (
         CompiledPolicies(
-            cedarpy.PolicySet.from_str("\n".join(texts)), entities, group_entity_type, len(texts)
+            cedarpy.PolicySet.from_str("\n".join(texts)), entities, static, group_entity_type, len(texts)
         ),
         [],
     )
@@ -163,6 +167,20 @@ def _references(node: object) -> set[tuple[str, str | None]]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+def entity_uid(item: object) -> Uid | None:
+    """The (type, id) of an entity in Cedar JSON (``{"type", "id"}`` or ``{"__entity": ...}``)."""
+    uid = item.get("uid") if isinstance(item, dict) else None
+    if isinstance(uid, dict) and isinstance(uid.get("__entity"), dict):
+        uid = uid["__entity"]
+    if (
+        isinstance(uid, dict)
+        and isinstance(kind := uid.get("type"), str)
+        and isinstance(i := uid.get("id"), str)
+    ):
+        return kind, i
+    return None
 
 
 def _entity_types_in(document: object) -> set[str]:
