@@ -31,7 +31,8 @@ TOOLHIVE_POLICIES = [
   principal.claim_roles.contains("data_analyst") &&
   resource.arg_data_level <= principal.claim_clearance_level
 };""",
-    'permit(principal, action == Action::"call_tool", resource) when { resource.owner == principal.claim_sub };',
+    'permit(principal, action == Action::"call_tool", resource) '
+    "when { resource.owner == principal.claim_sub };",
     'forbid(principal, action == Action::"call_tool", resource == Tool::"weather") '
     'when { context.claim_name == "Mallory" };',
 ]
