@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, mcp, proxy, sse, tokens
+from bench import authserver, authz, mcp, proxy, sse, tokens
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "authz")
 
 
 def main() -> int:
@@ -46,6 +46,9 @@ def main() -> int:
     if "authserver" in args.scenarios:
         print("## 5. Authorization server\n")
         print(authserver.report(authserver.run(seconds, smoke=args.smoke)), "\n", flush=True)
+    if "authz" in args.scenarios:
+        print("## 6. Access control\n")
+        print(authz.report(authz.run(smoke=args.smoke)), "\n", flush=True)
     return 0
 
 
