@@ -27,6 +27,7 @@ from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
+from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import routes_for
 from sidecar.ratelimit.limiter import RateLimiter
@@ -174,6 +175,7 @@ def _add_backend_routes(
     origins = OriginPolicy(server.allowed_origins, server.public_url)
     hosts = HostPolicy(server.allowed_hosts)
     for backend in settings.backends:
+        sessions = LegacySessions() if gate is not None and backend.sse_path is not None else None
         for route in routes_for(backend):
             forwarder = Forwarder(
                 route,
@@ -188,6 +190,7 @@ def _add_backend_routes(
                 gate=gate,
                 limiter=limiter,
                 audit=audit,
+                sessions=sessions,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

@@ -25,14 +25,15 @@ from yarl import URL
 from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
 from sidecar.authn.validator import Identity
-from sidecar.authz.gate import Gate, ListFilter
+from sidecar.authz.gate import Admission, Gate, ListFilter
 from sidecar.authz.listfilter import EventTooLarge
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.audit import Auditor, event_type
 from sidecar.observability.metrics import Metrics
-from sidecar.proxy import cors, jsonrpc
+from sidecar.proxy import cors, jsonrpc, legacy
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
+from sidecar.proxy.legacy import LegacySessions, StreamMailbox
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EditChain, EndpointRewriter, StreamEdit, relative_endpoint
@@ -79,6 +80,7 @@ class Forwarder:
         gate: Gate | None = None,
         limiter: RateLimiter | None = None,
         audit: Auditor | None = None,
+        sessions: LegacySessions | None = None,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -92,6 +94,7 @@ class Forwarder:
         self._gate = gate
         self._limiter = limiter
         self._audit = audit
+        self._sessions = sessions  # legacy HTTP+SSE streams, where denials are answered
         # Client-sent copies of the identity headers the sidecar sets are dropped first.
         self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._max_body = max_body
@@ -233,12 +236,25 @@ class Forwarder:
             return whole, None
         admission = gate.admit(identity.subject, identity.claims, self._name, whole, request.headers)
         if admission.refusal is not None:
-            info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"
-            if (operation := admission.operation) is not None:
-                info.mcp_method = operation.method if operation.method in jsonrpc.MCP_METHODS else "other"
-                info.mcp_name = operation.check.name if operation.check is not None else None
-            return web.json_response(admission.refusal, status=admission.status)
+            return self._refused(request, info, identity, admission)
         return whole, admission.listing
+
+    def _refused(
+        self, request: web.Request, info: RequestInfo, identity: Identity, admission: Admission
+    ) -> web.Response:
+        assert admission.refusal is not None  # noqa: S101 - the caller checked
+        info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"
+        if (operation := admission.operation) is not None:
+            info.mcp_method = operation.method if operation.method in jsonrpc.MCP_METHODS else "other"
+            info.mcp_name = operation.check.name if operation.check is not None else None
+        if (
+            self.route.kind is RouteKind.SSE_MESSAGES
+            and self._sessions is not None
+            and self._sessions.deliver(request.raw_path, identity.subject, admission.refusal)
+        ):
+            # The legacy transport answers on the GET stream; the POST itself is accepted.
+            return web.Response(status=202, text="Accepted")
+        return web.json_response(admission.refusal, status=admission.status)
 
     async def _forward(
         self,
@@ -361,25 +377,7 @@ class Forwarder:
         if filter_whole or (
             not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD"
         ):
-            try:
-                if backend.content.is_eof():  # already all here: no timer needed
-                    payload = await backend.read()
-                else:
-                    async with asyncio.timeout(self._backend.read_timeout):
-                        payload = await self._read_bounded(backend)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                self._metrics.backend_errors.labels(self._name, "disconnect").inc()
-                log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
-                return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
-            except _ListTooLarge:
-                return json_error(
-                    502, "bad_gateway", f"backend {self._name!r} sent a list too large to filter"
-                )
-            info.first_byte = time.perf_counter()
-            if listing is not None:
-                payload = listing.json(payload)
-                headers.popall("Content-Length", None)
-            return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
+            return await self._relay_whole(backend, headers, info, listing)
 
         if origin is not None:
             cors.apply_to_response(headers, origin)  # before prepare(); handle() is too late
@@ -388,6 +386,7 @@ class Forwarder:
         info.first_byte = time.perf_counter()
         if is_sse:
             self._active_streams.inc()
+        queue, mailbox_for = self._mailbox(is_sse, listing, info)
         try:
             await self._pump(
                 request,
@@ -395,21 +394,73 @@ class Forwarder:
                 response,
                 is_sse=is_sse,
                 info=info,
-                edits=self._edits(backend, is_sse, listing),
+                edits=self._edits(backend, is_sse, listing, mailbox_for),
+                mailbox=queue,
             )
         finally:
             if is_sse:
                 self._active_streams.dec()
+            if queue is not None and self._sessions is not None:
+                self._sessions.discard(queue)
         return response
 
+    async def _relay_whole(
+        self,
+        backend: aiohttp.ClientResponse,
+        headers: CIMultiDict[str],
+        info: RequestInfo,
+        listing: ListFilter | None,
+    ) -> web.Response:
+        try:
+            if backend.content.is_eof():  # already all here: no timer needed
+                payload = await backend.read()
+            else:
+                async with asyncio.timeout(self._backend.read_timeout):
+                    payload = await self._read_bounded(backend)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self._metrics.backend_errors.labels(self._name, "disconnect").inc()
+            log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
+            return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
+        except _ListTooLarge:
+            return json_error(502, "bad_gateway", f"backend {self._name!r} sent a list too large to filter")
+        info.first_byte = time.perf_counter()
+        if listing is not None:
+            payload = listing.json(payload)
+            headers.popall("Content-Length", None)
+        return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
+
+    def _mailbox(
+        self, is_sse: bool, listing: ListFilter | None, info: RequestInfo
+    ) -> tuple[asyncio.Queue[bytes] | None, Callable[[str], None] | None]:
+        """On a legacy stream with policies on: a mailbox for the sidecar's own answers, and
+        what registers it once the backend announced the stream's message endpoint. (The list
+        filter lets out whole events only, so an answer never lands inside one.)"""
+        sessions = self._sessions
+        if sessions is None or listing is None or not is_sse or self.route.kind is not RouteKind.SSE_STREAM:
+            return None, None
+        queue = legacy.mailbox()
+        subject = info.subject
+        return queue, lambda endpoint: sessions.open(endpoint, subject, queue)
+
     def _edits(
-        self, backend: aiohttp.ClientResponse, is_sse: bool, listing: ListFilter | None
+        self,
+        backend: aiohttp.ClientResponse,
+        is_sse: bool,
+        listing: ListFilter | None,
+        announced: Callable[[str], None] | None,
     ) -> EditChain | None:
         if not is_sse:
             return None
         edits: list[StreamEdit] = []
         if self.route.kind is RouteKind.SSE_STREAM:
-            edits.append(EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url))))
+
+            def rewrite(uri: str) -> str:
+                endpoint = relative_endpoint(uri, str(backend.url))
+                if announced is not None:
+                    announced(endpoint)
+                return endpoint
+
+            edits.append(EndpointRewriter(rewrite))
         if listing is not None:
             edits.append(listing.sse())
         return EditChain(edits) if edits else None
@@ -423,16 +474,17 @@ class Forwarder:
         is_sse: bool,
         info: RequestInfo,
         edits: EditChain | None,
+        mailbox: asyncio.Queue[bytes] | None = None,
     ) -> None:
         idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
         content = backend.content
+        reader = StreamMailbox(content, mailbox) if mailbox is not None else None
         try:
             while True:
-                if idle is None:  # SSE by default: no timer at all, one less allocation per event
-                    chunk = await content.readany()
-                else:
-                    async with asyncio.timeout(idle):
-                        chunk = await content.readany()
+                chunk, ours = await _read_chunk(content, reader, idle)
+                if ours:
+                    await response.write(chunk)  # the sidecar's own answer, a whole event
+                    continue
                 if not chunk:
                     break
                 if edits is not None and not (chunk := edits.feed(chunk)):
@@ -459,12 +511,10 @@ class Forwarder:
                 if request.transport is not None:
                     request.transport.abort()
                 return
-        try:
-            if edits is not None and (rest := edits.flush()):
-                await response.write(rest)
-        except EventTooLarge:
-            return
-        await response.write_eof()
+        finally:
+            if reader is not None:
+                reader.close()
+        await _finish(response, edits)
 
     async def _read_bounded(self, backend: aiohttp.ClientResponse) -> bytes:
         payload = bytearray()
@@ -473,6 +523,29 @@ class Forwarder:
             if len(payload) > _LIST_LIMIT:
                 raise _ListTooLarge
         return bytes(payload)
+
+
+async def _finish(response: web.StreamResponse, edits: EditChain | None) -> None:
+    try:
+        rest = edits.flush() if edits is not None else b""
+    except EventTooLarge:
+        return  # cut, as mid-stream
+    if rest:
+        await response.write(rest)
+    await response.write_eof()
+
+
+async def _read_chunk(
+    content: aiohttp.StreamReader, reader: StreamMailbox | None, idle: float | None
+) -> tuple[bytes, bool]:
+    """The next chunk from the backend (False), or from the sidecar's mailbox (True)."""
+    if reader is not None:
+        async with asyncio.timeout(idle):
+            return await reader.next()
+    if idle is None:  # SSE by default: no timer at all
+        return await content.readany(), False
+    async with asyncio.timeout(idle):
+        return await content.readany(), False
 
 
 async def expect_later(request: web.Request) -> None:

@@ -87,15 +87,22 @@ async def test_argument_based_policy(catalog_json: str, http: aiohttp.ClientSess
     assert "tool:read_file:/etc/shadow" not in await seen(http, catalog_json)
 
 
-async def test_legacy_http_sse_transport_lists_are_filtered(catalog_sse: str) -> None:
-    """Responses on the legacy GET stream (2024-11-05 transport) are filtered too: they are
-    told apart by their result's key, whatever request they answer."""
+async def test_legacy_http_sse_transport_lists_filtered_and_denials_on_the_stream(
+    catalog_sse: str, http: aiohttp.ClientSession
+) -> None:
+    """Responses on the legacy GET stream (2024-11-05 transport) are filtered too (told apart by
+    their result's key), and a denied call is answered on that stream, never at the server."""
     async with (
         running(catalog_sse) as sidecar,
         Client(sse_client(f"{sidecar.url}/sse", headers=BOB), mode="legacy") as bob,
     ):
         assert {t.name for t in (await bob.list_tools()).tools} == {"add", "read_file"}
         assert {p.name for p in (await bob.list_prompts()).prompts} == {"greet"}
+        # The denial travels where this transport's answers do: on the GET stream.
+        with pytest.raises(Exception, match="call_tool on tool 'wipe' is not allowed"):
+            await bob.call_tool("wipe", {})
+        assert (await bob.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+    assert "tool:wipe" not in await seen(http, catalog_sse)
 
 
 @pytest.mark.parametrize(
