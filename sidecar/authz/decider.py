@@ -78,7 +78,10 @@ class Decider:
         self._decisions = _Lru[tuple[object, ...], bool](_DECISION_CACHE)
 
     def principal(self, subject: str | None, claims: Mapping[str, object]) -> Principal:
-        key = orjson.dumps(claims, option=orjson.OPT_SORT_KEYS, default=str)
+        try:
+            key = orjson.dumps(claims, option=orjson.OPT_SORT_KEYS, default=str)
+        except TypeError:  # an integer past 64 bits (the JSON parser accepts them)
+            key = json.dumps(claims, sort_keys=True, default=str).encode()
         if (cached := self._principals.get(key)) is not None:
             return cached
         principal = Principal(

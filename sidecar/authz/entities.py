@@ -21,7 +21,8 @@ from typing import Any
 DEFAULT_GROUP_CLAIMS = ("groups", "roles", "cognito:groups")
 _MAX_DEPTH = 10  # as ToolHive's maxClaimNestingDepth: claims nested deeper are dropped
 _LONG = 2**63
-_DECIMAL_MAX = 922337203685477.5807
+# Cedar decimals stop at 922337203685477.5807; a float near it may print past it, so stay well below.
+_DECIMAL_MAX = 1e14
 
 Json = object
 

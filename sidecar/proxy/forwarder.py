@@ -220,14 +220,14 @@ class Forwarder:
     async def _authorize(
         self, request: web.Request, info: RequestInfo, identity: Identity, body: bytes | BoundedBody | None
     ) -> tuple[bytes | BoundedBody | None, ListFilter | None] | web.Response:
-        """The policies' say (docs/authorization.md): a POST is decided on its whole body (read
-        whole for the rate limits too, so a chunked body cannot slip past); a GET stream gets
-        its list responses filtered; nothing else carries an MCP operation."""
+        """The policies' say (docs/authorization.md): a POST (or any request with a body but a GET)
+        is decided on its whole body (read whole for the rate limits too, so a chunked body
+        cannot slip past); a GET stream gets its list responses filtered."""
         gate = self._gate
         if request.method == "GET" and gate is not None:
             return body, gate.stream_filter(identity.subject, identity.claims, self._name)
-        if request.method != "POST":
-            return body, None
+        if request.method != "POST" and body is None:
+            return body, None  # DELETE, HEAD, OPTIONS: no message (any other method with a body is decided)
         try:
             whole = await body.read() if isinstance(body, BoundedBody) else body
         except BodyError as error:

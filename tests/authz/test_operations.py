@@ -7,8 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict
+from structlog.testing import capture_logs
 
+from sidecar.authz.decider import Decider
+from sidecar.authz.entities import argument_context
 from sidecar.authz.operations import (
     BatchRefused,
     Check,
@@ -18,6 +23,7 @@ from sidecar.authz.operations import (
     Refused,
     classify,
 )
+from sidecar.authz.policy import PolicyText, compile_policies
 
 
 def _body(method: str, **params: object) -> bytes:
@@ -92,3 +98,58 @@ def test_matching_headers_pass() -> None:
 def test_refused_bodies(body: bytes, error: type[Refused]) -> None:
     with pytest.raises(error):
         classify(body, CIMultiDict())
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+MESSAGE = st.fixed_dictionaries(
+    {
+        "jsonrpc": st.just("2.0"),
+        "method": st.sampled_from(
+            ["tools/call", "prompts/get", "resources/read", "completion/complete", "tools/list", "x"]
+        ),
+    },
+    optional={"id": JSON, "params": JSON},
+)
+
+
+@given(st.binary(max_size=200) | MESSAGE.map(lambda m: json.dumps(m).encode()))
+def test_any_body_is_classified_or_refused_never_crashes(body: bytes) -> None:
+    try:
+        operation = classify(body, CIMultiDict())
+    except Refused:
+        return
+    assert operation.check is None or isinstance(operation.check.name, str)
+
+
+@given(st.dictionaries(st.text(max_size=8), JSON, max_size=6), st.dictionaries(st.text(max_size=8), JSON))
+def test_any_claims_and_arguments_become_a_decision(
+    claims: dict[str, object], arguments: dict[str, object]
+) -> None:
+    """Whatever a token or a caller sends, Cedar gets values it accepts: a decision, never an error."""
+    compiled, _ = compile_policies(
+        [
+            PolicyText(
+                "p",
+                "permit(principal, action, resource)\n"
+                "when { context has arg_x || context has arg_x_present };",
+            )
+        ],
+        entities_json="[]",
+        group_entity_type="THVGroup",
+        entities_where="e",
+    )
+    assert compiled is not None
+    decider = Decider(compiled, group_claim=None, role_claim=None)
+    principal = decider.principal("someone", claims)
+    with capture_logs() as logs:
+        decision = decider._evaluate(
+            principal, "b", [Check("call_tool", "Tool", "t", arguments)], argument_context(arguments)
+        )
+    assert [entry for entry in logs if entry["log_level"] == "error"] == []
+    assert decision == [("x" in arguments)]
