@@ -2,18 +2,17 @@
 """The streaming forwarder: one aiohttp handler per backend route.
 
 Flow: Host and Origin checks (CORS preflights answered here) → path confinement → bearer-token
-authentication, before any body byte is read → read or stream the body under the limit → backend
-headers (identity headers added) → send → relay the response. SSE is written event by event as
-it arrives (``await write`` is the back-pressure point) with no total timeout; a client
-disconnect cancels this handler
-(``handler_cancellation``), which closes the backend request at once — in the 2026-07-28 MCP
-revision that is how a client cancels a request.
+authentication, before any body byte is read → read or stream the body under the limit → the
+policies and rate limits (``sidecar.authz``, ``sidecar.ratelimit``; the body read whole) →
+backend headers (identity headers added) → send → relay the response (``relay.py``). A client
+disconnect cancels this handler (``handler_cancellation``), which closes the backend request at
+once — in the 2026-07-28 MCP revision that is how a client cancels a request. One audit event per
+request when the audit trail is on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterable, Callable
 
 import aiohttp
@@ -26,23 +25,21 @@ from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
 from sidecar.authn.validator import Identity
 from sidecar.authz.gate import Admission, Gate, ListFilter
-from sidecar.authz.listfilter import EventTooLarge
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.audit import Auditor, event_type
 from sidecar.observability.metrics import Metrics
-from sidecar.proxy import cors, jsonrpc, legacy
+from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
-from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
-from sidecar.proxy.legacy import LegacySessions, StreamMailbox
+from sidecar.proxy.headers import request_headers_for_backend
+from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
+from sidecar.proxy.relay import Relay
 from sidecar.proxy.routing import Route, RouteKind
-from sidecar.proxy.sse import EditChain, EndpointRewriter, StreamEdit, relative_endpoint
 from sidecar.ratelimit.limiter import RateLimiter
 from sidecar.request_body import BodyError, BodyTimeout, BodyTooLarge, BoundedBody
 
 log = structlog.get_logger("sidecar.proxy")
 
-_READ_ALL_LIMIT = 64 * 1024  # responses with a known length up to this are relayed in one write
 # Request bodies with a declared length up to this (every JSON-RPC message in practice) are read
 # whole, so the MCP method can be counted and a JSON-RPC error can answer for an unreachable
 # backend; larger or chunked bodies are streamed to the backend chunk by chunk.
@@ -50,12 +47,6 @@ _BUFFER_LIMIT = 64 * 1024
 # JSON-RPC "implementation-defined server error" range (JSON-RPC 2.0 §5.1).
 _RPC_BACKEND_UNAVAILABLE = -32001
 _RPC_BACKEND_TIMEOUT = -32002
-# A list response is filtered whole when it is not an event stream; past this it is refused.
-_LIST_LIMIT = 16 * 1024 * 1024
-
-
-class _ListTooLarge(Exception):
-    pass
 
 
 class BackendFailure(Exception):
@@ -102,7 +93,7 @@ class Forwarder:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
         )
-        self._active_streams = metrics.active_streams.labels(self._name)
+        self._relay = Relay(route, metrics, sessions)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
@@ -141,23 +132,8 @@ class Forwarder:
         if origin is not None and not response.prepared:
             cors.apply_to_response(response.headers, origin)  # errors the sidecar made, too
         if self._audit is not None:
-            self._record(request.method, info, response.status)
+            _record(self._audit, self._name, request.method, info, response.status)
         return response
-
-    def _record(self, http_method: str, info: RequestInfo, status: int) -> None:
-        assert self._audit is not None  # noqa: S101 - checked by the caller
-        self._audit.record(
-            kind=event_type(http_method, info.mcp_method, info.outcome),
-            status=status,
-            backend=self._name,
-            http_method=http_method,
-            mcp_method=info.mcp_method,
-            name=info.mcp_name,
-            subject=info.subject,
-            client_id=info.client_id,
-            client_ip=info.client_ip,
-            arguments=info.arguments,
-        )
 
     async def _checked(
         self, request: web.Request, info: RequestInfo, origin: str | None, forwarded: Forwarded
@@ -236,13 +212,17 @@ class Forwarder:
             return whole, None
         admission = gate.admit(identity.subject, identity.claims, self._name, whole, request.headers)
         if admission.refusal is not None:
-            return self._refused(request, info, identity, admission)
+            return self._refused(request, info, identity, admission, admission.refusal)
         return whole, admission.listing
 
     def _refused(
-        self, request: web.Request, info: RequestInfo, identity: Identity, admission: Admission
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        identity: Identity,
+        admission: Admission,
+        refusal: dict[str, object],
     ) -> web.Response:
-        assert admission.refusal is not None  # noqa: S101 - the caller checked
         info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"
         if (operation := admission.operation) is not None:
             info.mcp_method = operation.method if operation.method in jsonrpc.MCP_METHODS else "other"
@@ -250,11 +230,11 @@ class Forwarder:
         if (
             self.route.kind is RouteKind.SSE_MESSAGES
             and self._sessions is not None
-            and self._sessions.deliver(request.raw_path, identity.subject, admission.refusal)
+            and self._sessions.deliver(request.raw_path, identity.subject, refusal)
         ):
             # The legacy transport answers on the GET stream; the POST itself is accepted.
             return web.Response(status=202, text="Accepted")
-        return web.json_response(admission.refusal, status=admission.status)
+        return web.json_response(refusal, status=admission.status)
 
     async def _forward(
         self,
@@ -284,7 +264,7 @@ class Forwarder:
                 return self._body_error(body.error)  # the body, not the backend, failed
             return self._failure_response(failure, rpc)
         try:
-            return await self._relay(request, backend_response, info, origin, listing)
+            return await self._relay.relay(request, backend_response, info, origin, listing)
         except asyncio.CancelledError:
             # handler_cancellation: the client went away (or the drain deadline passed).
             if request.transport is None or request.transport.is_closing():
@@ -356,196 +336,20 @@ class Forwarder:
             return json_error(408, "request_timeout", "the request body did not arrive in time")
         return json_error(400, "incomplete_body", "the request body ended before it was complete")
 
-    async def _relay(
-        self,
-        request: web.Request,
-        backend: aiohttp.ClientResponse,
-        info: RequestInfo,
-        origin: str | None,
-        listing: ListFilter | None,
-    ) -> web.StreamResponse:
-        is_sse = backend.content_type == "text/event-stream"
-        headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
-        headers["X-Request-Id"] = info.request_id
-        if (location := headers.get("Location")) is not None:
-            headers["Location"] = self.route.public_location(location)
-        length = backend.content_length
-        if listing is not None and headers.get("Content-Encoding", "identity") != "identity":
-            # SECURITY: a list that cannot be read cannot be filtered, so it does not pass.
-            return json_error(502, "bad_gateway", f"backend {self._name!r} sent an encoded list response")
-        filter_whole = listing is not None and not is_sse and request.method != "HEAD"
-        if filter_whole or (
-            not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD"
-        ):
-            return await self._relay_whole(backend, headers, info, listing)
 
-        if origin is not None:
-            cors.apply_to_response(headers, origin)  # before prepare(); handle() is too late
-        response = web.StreamResponse(status=backend.status, reason=backend.reason, headers=headers)
-        await response.prepare(request)
-        info.first_byte = time.perf_counter()
-        if is_sse:
-            self._active_streams.inc()
-        queue, mailbox_for = self._mailbox(is_sse, listing, info)
-        try:
-            await self._pump(
-                request,
-                backend,
-                response,
-                is_sse=is_sse,
-                info=info,
-                edits=self._edits(backend, is_sse, listing, mailbox_for),
-                mailbox=queue,
-            )
-        finally:
-            if is_sse:
-                self._active_streams.dec()
-            if queue is not None and self._sessions is not None:
-                self._sessions.discard(queue)
-        return response
-
-    async def _relay_whole(
-        self,
-        backend: aiohttp.ClientResponse,
-        headers: CIMultiDict[str],
-        info: RequestInfo,
-        listing: ListFilter | None,
-    ) -> web.Response:
-        try:
-            if backend.content.is_eof():  # already all here: no timer needed
-                payload = await backend.read()
-            else:
-                async with asyncio.timeout(self._backend.read_timeout):
-                    payload = await self._read_bounded(backend)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            self._metrics.backend_errors.labels(self._name, "disconnect").inc()
-            log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
-            return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
-        except _ListTooLarge:
-            return json_error(502, "bad_gateway", f"backend {self._name!r} sent a list too large to filter")
-        info.first_byte = time.perf_counter()
-        if listing is not None:
-            payload = listing.json(payload)
-            headers.popall("Content-Length", None)
-        return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
-
-    def _mailbox(
-        self, is_sse: bool, listing: ListFilter | None, info: RequestInfo
-    ) -> tuple[asyncio.Queue[bytes] | None, Callable[[str], None] | None]:
-        """On a legacy stream with policies on: a mailbox for the sidecar's own answers, and
-        what registers it once the backend announced the stream's message endpoint. (The list
-        filter lets out whole events only, so an answer never lands inside one.)"""
-        sessions = self._sessions
-        if sessions is None or listing is None or not is_sse or self.route.kind is not RouteKind.SSE_STREAM:
-            return None, None
-        queue = legacy.mailbox()
-        subject = info.subject
-        return queue, lambda endpoint: sessions.open(endpoint, subject, queue)
-
-    def _edits(
-        self,
-        backend: aiohttp.ClientResponse,
-        is_sse: bool,
-        listing: ListFilter | None,
-        announced: Callable[[str], None] | None,
-    ) -> EditChain | None:
-        if not is_sse:
-            return None
-        edits: list[StreamEdit] = []
-        if self.route.kind is RouteKind.SSE_STREAM:
-
-            def rewrite(uri: str) -> str:
-                endpoint = relative_endpoint(uri, str(backend.url))
-                if announced is not None:
-                    announced(endpoint)
-                return endpoint
-
-            edits.append(EndpointRewriter(rewrite))
-        if listing is not None:
-            edits.append(listing.sse())
-        return EditChain(edits) if edits else None
-
-    async def _pump(
-        self,
-        request: web.Request,
-        backend: aiohttp.ClientResponse,
-        response: web.StreamResponse,
-        *,
-        is_sse: bool,
-        info: RequestInfo,
-        edits: EditChain | None,
-        mailbox: asyncio.Queue[bytes] | None = None,
-    ) -> None:
-        idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
-        content = backend.content
-        reader = StreamMailbox(content, mailbox) if mailbox is not None else None
-        try:
-            while True:
-                chunk, ours = await _read_chunk(content, reader, idle)
-                if ours:
-                    await response.write(chunk)  # the sidecar's own answer, a whole event
-                    continue
-                if not chunk:
-                    break
-                if edits is not None and not (chunk := edits.feed(chunk)):
-                    continue
-                await response.write(chunk)
-        except EventTooLarge:
-            # SECURITY: an event too large to filter is not passed on; the stream is cut.
-            log.warning("authz_event_too_large", backend=self._name, request_id=info.request_id)
-            info.outcome = "authz_event_too_large"
-            return
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            # The client went away while we wrote; the backend request is closed on return.
-            self._metrics.client_disconnects.labels(self._name).inc()
-            info.outcome = "client_disconnect"
-            return
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            reason = "timeout" if isinstance(exc, TimeoutError) else "disconnect"
-            self._metrics.backend_errors.labels(self._name, reason).inc()
-            info.outcome = f"backend_{reason}"
-            log.warning("backend_stream_ended", backend=self._name, reason=reason, request_id=info.request_id)
-            if not is_sse:
-                # A truncated body must not look complete: drop the client connection.
-                request.protocol.force_close()
-                if request.transport is not None:
-                    request.transport.abort()
-                return
-        finally:
-            if reader is not None:
-                reader.close()
-        await _finish(response, edits)
-
-    async def _read_bounded(self, backend: aiohttp.ClientResponse) -> bytes:
-        payload = bytearray()
-        while chunk := await backend.content.readany():
-            payload += chunk
-            if len(payload) > _LIST_LIMIT:
-                raise _ListTooLarge
-        return bytes(payload)
-
-
-async def _finish(response: web.StreamResponse, edits: EditChain | None) -> None:
-    try:
-        rest = edits.flush() if edits is not None else b""
-    except EventTooLarge:
-        return  # cut, as mid-stream
-    if rest:
-        await response.write(rest)
-    await response.write_eof()
-
-
-async def _read_chunk(
-    content: aiohttp.StreamReader, reader: StreamMailbox | None, idle: float | None
-) -> tuple[bytes, bool]:
-    """The next chunk from the backend (False), or from the sidecar's mailbox (True)."""
-    if reader is not None:
-        async with asyncio.timeout(idle):
-            return await reader.next()
-    if idle is None:  # SSE by default: no timer at all
-        return await content.readany(), False
-    async with asyncio.timeout(idle):
-        return await content.readany(), False
+def _record(audit: Auditor, backend: str, http_method: str, info: RequestInfo, status: int) -> None:
+    audit.record(
+        kind=event_type(http_method, info.mcp_method, info.outcome),
+        status=status,
+        backend=backend,
+        http_method=http_method,
+        mcp_method=info.mcp_method,
+        name=info.mcp_name,
+        subject=info.subject,
+        client_id=info.client_id,
+        client_ip=info.client_ip,
+        arguments=info.arguments,
+    )
 
 
 async def expect_later(request: web.Request) -> None:
