@@ -128,7 +128,12 @@ class Forwarder:
                 return json_error(403, "origin_not_allowed", message)
             if cors.is_preflight(request.method, request.headers):
                 return _preflight(origin, request.headers.get("Access-Control-Request-Headers"))
-        response = await self._checked(request, info, origin, forwarded)
+        try:
+            response = await self._checked(request, info, origin, forwarded)
+        except asyncio.CancelledError:
+            if self._audit is not None:  # the client left mid-stream: the operation is still audited
+                _record(self._audit, self._name, request.method, info, 499)
+            raise
         if origin is not None and not response.prepared:
             cors.apply_to_response(response.headers, origin)  # errors the sidecar made, too
         if self._audit is not None:

@@ -4,6 +4,8 @@ ToolHive's shape, filters by type, arguments only when asked and capped, and nev
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import aiohttp
 
 from sidecar.observability.audit import AuditEvent
 from tests.authz.support import ALICE, BOB, running, sdk
+from tests.support import wait_for
 
 CALL = {
     "jsonrpc": "2.0",
@@ -96,3 +99,43 @@ async def test_events_go_to_their_own_file_as_json_lines(
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert [line["type"] for line in lines] == ["mcp_tool_call"]
     assert lines[0]["subjects"] == {"sub": "alice"}
+
+
+# The 2026-07-28 envelope: a request stands alone, no session needed.
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+async def test_a_call_the_client_leaves_is_still_audited(
+    mcp_server: str, http: aiohttp.ClientSession
+) -> None:
+    """The client goes away while the tool runs: the operation gets its event all the same (499)."""
+    events: list[AuditEvent] = []
+    policies = ['permit(principal, action == Action::"call_tool", resource == Tool::"sleep");']
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "sleep", "arguments": {"seconds": 5}, "_meta": META},
+    }
+    headers = {
+        **ALICE,
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "sleep",
+    }
+    async with running(mcp_server, policies, audit={"enabled": True}, audit_sink=events.append) as sidecar:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5), http.post(f"{sidecar.url}/mcp", json=body, headers=headers) as r:
+                await r.read()
+
+        async def audited() -> bool:
+            return bool(events)
+
+        await wait_for(audited, 5, what="the audit event of the abandoned call")
+    assert [(e["type"], e["outcome"], e["metadata"]["extra"]["status"]) for e in events] == [
+        ("mcp_tool_call", "failure", 499)
+    ]
