@@ -180,13 +180,10 @@ class Forwarder:
             self._metrics.count_mcp(self._name, rpc.method)
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
-        if self._limiter is not None and identity is not None and rpc is not None and rpc.is_request:
-            tool = rpc.target if rpc.method == "tools/call" else None
-            limited = await self._limiter.check(identity.subject, self._name, tool)
+        if self._limiter is not None and identity is not None and rpc is not None:
+            limited = await self._rate_limit(self._limiter, identity, rpc, info)
             if limited is not None:
-                info.outcome = f"rate_limited_{limited.bucket}"
-                headers = {"Retry-After": str(limited.retry_after)}  # RFC 6585 §4
-                return web.json_response(limited.body(rpc.id), status=429, headers=headers)
+                return limited
         return await self._forward(
             request,
             info,
@@ -197,6 +194,23 @@ class Forwarder:
             extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
             listing=listing,
         )
+
+    async def _rate_limit(
+        self, limiter: RateLimiter, identity: Identity, rpc: jsonrpc.RpcSummary, info: RequestInfo
+    ) -> web.Response | None:
+        if rpc.method == "batch":
+            # Each element would have to take its own tokens; batches are gone since MCP 2025-06-18.
+            message = "JSON-RPC batches are not accepted while rate limits are on"
+            return web.json_response(jsonrpc.error_body(None, -32600, message), status=400)
+        if not rpc.is_request:
+            return None
+        tool = rpc.target if rpc.method == "tools/call" else None
+        limited = await limiter.check(identity.subject, self._name, tool)
+        if limited is None:
+            return None
+        info.outcome = f"rate_limited_{limited.bucket}"
+        headers = {"Retry-After": str(limited.retry_after)}  # RFC 6585 §4
+        return web.json_response(limited.body(rpc.id), status=429, headers=headers)
 
     async def _authorize(
         self, request: web.Request, info: RequestInfo, identity: Identity, body: bytes | BoundedBody | None

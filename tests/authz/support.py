@@ -66,6 +66,8 @@ def authz_settings(
         "oidc": {"issuer": ISSUER},
         "authz": {"type": "cedar", "policies": POLICIES if policies is None else policies, **authz},
     }
+    if authz.get("type") == "none":
+        incoming["authz"] = {"type": "none"}
     if rate_limits is not None:
         incoming["rate_limits"] = rate_limits
     raw = {

@@ -49,3 +49,18 @@ async def test_n_plus_first_call_is_refused_with_a_retry_hint(
         metrics = await metric_samples(http, sidecar.url)
     key = ("mcp_sidecar_rate_limited_total", (("backend", "catalog"), ("bucket", "user_tool")))
     assert metrics[key] == 2
+
+
+async def test_a_batch_cannot_carry_calls_past_the_buckets(
+    catalog_json: str, http: aiohttp.ClientSession
+) -> None:
+    """Rate limits without policies: a batch would take one token for many calls; it is refused."""
+    async with running(catalog_json, rate_limits=LIMITS, type="none") as sidecar:
+        batch = [CALL] * 10
+        async with http.post(f"{sidecar.url}/mcp", json=batch, headers=BOB) as response:
+            assert response.status == 400
+            answer = await response.json()
+    assert answer["error"] == {
+        "code": -32600,
+        "message": "JSON-RPC batches are not accepted while rate limits are on",
+    }
