@@ -76,6 +76,7 @@ class Decider:
         self._group_claim, self._role_claim = group_claim, role_claim
         self._principals = _Lru[bytes, Principal](_PRINCIPAL_CACHE)
         self._decisions = _Lru[tuple[object, ...], bool](_DECISION_CACHE)
+        self._with_principal = _Lru[bytes, cedarpy.Entities](_PRINCIPAL_CACHE)
 
     def principal(self, subject: str | None, claims: Mapping[str, object]) -> Principal:
         try:
@@ -117,10 +118,15 @@ class Decider:
                 self._decisions.put(keys[i], allowed)
         return [bool(answer) for answer in answers]
 
-    def _entities(self, delta: list[dict[str, Any]]) -> cedarpy.Entities:
+    def _entities(self, principal: Principal, delta: list[dict[str, Any]]) -> cedarpy.Entities:
         static = self._compiled.static
         if not any(_uid(item) in static for item in delta):
-            return self._compiled.entities.with_added_json_str(json.dumps(delta))
+            # The static entities and the caller, parsed once per token; the resources per call.
+            with_principal = self._with_principal.get(principal.key)
+            if with_principal is None:
+                with_principal = self._compiled.entities.with_added_json_str(json.dumps(delta[:1]))
+                self._with_principal.put(principal.key, with_principal)
+            return with_principal.with_added_json_str(json.dumps(delta[1:]))
         # Cedar refuses a second entry for one entity: rebuild this request's set with the
         # static definition and ours merged (rare: entities_json naming a tool or a client).
         ours = {_uid(item): item for item in delta}
@@ -147,7 +153,7 @@ class Decider:
             for check in checks
         ]
         try:
-            entities = self._entities(delta)
+            entities = self._entities(principal, delta)
             results = cedarpy.is_authorized_batch(requests, self._compiled.policies, entities)
         except ValueError as exc:
             # e.g. an entity Cedar refuses: fail closed, and say why.
