@@ -97,3 +97,58 @@ def test_tool_list_holds_what_each_caller_may_call(decider: Decider) -> None:
     names = ["weather", "calculator", "deploy", "owned"]
     carol = decider.principal("carol", {"sub": "carol"})
     assert decider.allowed_items(carol, "thv", LISTS["tools/list"], names) == [True, False, False, True]
+
+
+def _decider(policies: list[str], entities: list[dict[str, Any]]) -> Decider:
+    raw = {
+        "server": {"public_url": "https://mcp.example.com"},
+        "backends": [{"name": "thv", "url": "http://127.0.0.1:8080/mcp", "path": "/mcp"}],
+        "incoming_auth": {
+            "type": "oidc",
+            "oidc": {"issuer": "https://idp.example.com"},
+            "authz": {"type": "cedar", "policies": policies, "entities_json": json.dumps(entities)},
+        },
+    }
+    compiled, issues = compile_authz(load_config_data(raw))
+    assert compiled is not None, issues
+    return Decider(compiled, group_claim=None, role_claim=None)
+
+
+def test_group_hierarchy_from_entities_json() -> None:
+    """`ops` is inside `eng` (entities_json): a member of ops is in eng, transitively."""
+    decider = _decider(
+        ['permit(principal in THVGroup::"eng", action == Action::"call_tool", resource in MCP::"thv");'],
+        [
+            {
+                "uid": {"type": "THVGroup", "id": "ops"},
+                "attrs": {},
+                "parents": [{"type": "THVGroup", "id": "eng"}],
+            }
+        ],
+    )
+    ops = decider.principal("o", {"sub": "o", "groups": ["ops"]})
+    other = decider.principal("x", {"sub": "x", "groups": ["sales"]})
+    assert decider.decide(ops, "thv", Check("call_tool", "Tool", "any")).allowed
+    assert not decider.decide(other, "thv", Check("call_tool", "Tool", "any")).allowed
+    assert not decider.decide(ops, "elsewhere", Check("call_tool", "Tool", "any")).allowed
+
+
+def test_a_client_in_entities_json_is_merged_with_the_token() -> None:
+    """A static Client keeps its attributes and parents, and gains the token's claims and groups."""
+    decider = _decider(
+        [
+            'permit(principal, action == Action::"call_tool", resource == Tool::"a") '
+            'when { principal.tier == "gold" && principal.claim_email == "c@example.com" };',
+            'permit(principal in THVGroup::"vip", action == Action::"call_tool", resource == Tool::"b");',
+        ],
+        [
+            {
+                "uid": {"type": "Client", "id": "carol"},
+                "attrs": {"tier": "gold"},
+                "parents": [{"type": "THVGroup", "id": "vip"}],
+            }
+        ],
+    )
+    carol = decider.principal("carol", {"sub": "carol", "email": "c@example.com"})
+    assert decider.decide(carol, "thv", Check("call_tool", "Tool", "a")).allowed
+    assert decider.decide(carol, "thv", Check("call_tool", "Tool", "b")).allowed
