@@ -33,6 +33,9 @@ POLICIES = [
     'permit(principal, action == Action::"get_prompt", resource == Prompt::"greet");',
     'permit(principal in THVGroup::"ops", action == Action::"get_prompt", resource == Prompt::"incident");',
     'permit(principal, action == Action::"read_resource", resource == Resource::"docs://public");',
+    # A template is listed by its uriTemplate; a read is decided on the concrete URI.
+    """permit(principal, action == Action::"read_resource", resource)
+       when { resource.name == "files://public/{name}" || resource.name like "files://public/*" };""",
 ]
 
 

@@ -28,6 +28,10 @@ async def test_each_user_sees_only_their_tools_prompts_and_resources(
             assert {t.name for t in (await alice.list_tools()).tools} == {"add", "deploy", "read_file"}
             assert {p.name for p in (await alice.list_prompts()).prompts} == {"greet", "incident"}
             assert {str(r.uri) for r in (await alice.list_resources()).resources} == {"docs://public"}
+            templates = (await alice.list_resource_templates()).resource_templates
+            assert {t.uri_template for t in templates} == {"files://public/{name}"}
+            contents = (await alice.read_resource("files://public/a")).contents
+            assert [getattr(item, "text", None) for item in contents] == ["a"]
             assert (await alice.call_tool("deploy", {"target": "prod"})).structured_content == {
                 "result": "deployed prod"
             }
@@ -51,6 +55,8 @@ async def test_denied_call_is_403_and_never_reaches_the_server(
                 await bob.get_prompt("incident")
             with pytest.raises(Exception, match="read_resource on resource 'docs://private' is not allowed"):
                 await bob.read_resource("docs://private")
+            with pytest.raises(Exception, match="'files://private/x' is not allowed"):
+                await bob.read_resource("files://private/x")
         assert await seen(http, catalog_sse) == before
 
 

@@ -71,6 +71,16 @@ def build_server() -> MCPServer:
         SEEN.append("resource:docs://private")
         return "private"
 
+    @mcp.resource("files://public/{name}", name="public_file")
+    def public_file(name: str) -> str:
+        SEEN.append(f"resource:files://public/{name}")
+        return name
+
+    @mcp.resource("files://private/{name}", name="private_file")
+    def private_file(name: str) -> str:
+        SEEN.append(f"resource:files://private/{name}")
+        return name
+
     return mcp
 
 
