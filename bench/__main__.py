@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, mcp, proxy, sse, tokens, workers
+from bench import authserver, authz, mcp, proxy, sse, tokens, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "authz")
 
 
 def main() -> int:
@@ -49,6 +49,9 @@ def main() -> int:
     if "workers" in args.scenarios:
         print("## 6. Workers\n")
         print(workers.report(workers.run(seconds)), "\n", flush=True)
+    if "authz" in args.scenarios:
+        print("## 7. Access control\n")
+        print(authz.report(authz.run(smoke=args.smoke)), "\n", flush=True)
     return 0
 
 

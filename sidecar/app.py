@@ -17,14 +17,21 @@ from sidecar.authn.keys import KeyProvider
 from sidecar.authn.web import add_metadata_routes, build_authn
 from sidecar.authserver import web as authserver_web
 from sidecar.authserver.server import plan_auth_server
-from sidecar.config import Settings
+from sidecar.authz.gate import Gate
+from sidecar.config import ConfigError, Settings
+from sidecar.config.rules_authz import cedar_authz, compile_authz
+from sidecar.config.schema import OidcIncoming
 from sidecar.observability.access import access_middleware, json_error
+from sidecar.observability.audit import Auditor, JsonLines, Sink
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
+from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
 from sidecar.proxy.routing import routes_for
+from sidecar.ratelimit.limiter import RateLimiter
+from sidecar.ratelimit.store import MemoryBuckets
 from sidecar.tasks import BackgroundTasks
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -34,10 +41,15 @@ CLIENT_SESSION = web.AppKey("client_session", aiohttp.ClientSession)
 
 
 def create_app(
-    settings: Settings, *, metrics: Metrics | None = None, key_provider: KeyProvider | None = None
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    key_provider: KeyProvider | None = None,
+    audit_sink: Sink | None = None,
 ) -> web.Application:
     """The sidecar app. ``key_provider`` is the in-process key tier (the embedded authorization
-    server plugs its signing keys in here)."""
+    server plugs its signing keys in here); ``audit_sink`` receives the audit events instead of
+    ``audit.log_file`` (tests)."""
     metrics = metrics or Metrics()
     app = web.Application(
         middlewares=[access_middleware(metrics, access_log=settings.server.access_log)],
@@ -77,8 +89,50 @@ def create_app(
         authserver_web.add_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
-    _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)
+    _add_backend_routes(
+        app,
+        settings,
+        metrics,
+        authn.authenticator if authn is not None else None,
+        gate=_gate(settings, metrics),
+        limiter=_limiter(settings, metrics),
+        audit=_auditor(app, settings, audit_sink),
+    )
     return app
+
+
+def _auditor(app: web.Application, settings: Settings, sink: Sink | None) -> Auditor | None:
+    if not settings.audit.enabled:
+        return None
+    if sink is None:
+        lines = JsonLines(settings.audit.log_file)
+        sink = lines
+
+        async def close_audit_file(_app: web.Application) -> AsyncIterator[None]:
+            yield
+            lines.close()
+
+        app.cleanup_ctx.append(close_audit_file)
+    return Auditor(settings.audit, sink)
+
+
+def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
+    auth = settings.incoming_auth
+    if not isinstance(auth, OidcIncoming) or auth.rate_limits is None:
+        return None
+    return RateLimiter(auth.rate_limits, MemoryBuckets(), metrics)
+
+
+def _gate(settings: Settings, metrics: Metrics) -> Gate | None:
+    authz = cedar_authz(settings)
+    if authz is None:
+        return None
+    compiled, issues = compile_authz(settings)  # the loader checked them: this does not fail
+    if compiled is None:
+        raise ConfigError(issues)
+    return Gate(
+        compiled, group_claim=authz.group_claim_name, role_claim=authz.role_claim_name, metrics=metrics
+    )
 
 
 def create_metrics_app(metrics: Metrics, *, server_header: str = "") -> web.Application:
@@ -108,13 +162,21 @@ def server_header_hook(value: str) -> Callable[[web.Request, web.StreamResponse]
 
 
 def _add_backend_routes(
-    app: web.Application, settings: Settings, metrics: Metrics, authenticator: Authenticator | None
+    app: web.Application,
+    settings: Settings,
+    metrics: Metrics,
+    authenticator: Authenticator | None,
+    *,
+    gate: Gate | None,
+    limiter: RateLimiter | None,
+    audit: Auditor | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
     origins = OriginPolicy(server.allowed_origins, server.public_url)
     hosts = HostPolicy(server.allowed_hosts)
     for backend in settings.backends:
+        sessions = LegacySessions() if gate is not None and backend.sse_path is not None else None
         for route in routes_for(backend):
             forwarder = Forwarder(
                 route,
@@ -126,6 +188,10 @@ def _add_backend_routes(
                 authenticator=authenticator,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
+                gate=gate,
+                limiter=limiter,
+                audit=audit,
+                sessions=sessions,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

@@ -33,6 +33,27 @@ def mcp_server() -> Iterator[str]:
     process.stop()
 
 
+def _catalog(*extra: str) -> Iterator[str]:
+    port = free_port()
+    args = ["-m", "tests.servers.catalog", "--port", str(port), *extra]
+    process = asyncio.run(Process.start(args, port, within=30))
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def catalog_sse() -> Iterator[str]:
+    """A real MCP server with several tools, prompts and resources (tests/servers/catalog.py),
+    answering POSTs with SSE streams, with the legacy HTTP+SSE transport too; its origin."""
+    yield from _catalog()
+
+
+@pytest.fixture(scope="session")
+def catalog_json() -> Iterator[str]:
+    """The same server answering POSTs with JSON bodies."""
+    yield from _catalog("--json")
+
+
 @pytest.fixture
 async def echo_server(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> TestServer:
     """A plain HTTP backend that echoes what reached it (tests/servers/echo.py)."""

@@ -10,6 +10,7 @@ access, and a weak HMAC secret that ``insecure_allow_weak_secrets`` lets through
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from sidecar.config.auth_server import (
     RedisStorage,
     Upstream,
 )
+from sidecar.config.authz import CedarAuthz
 from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.keyfiles import KeyFileError, SigningKey, hmac_secret_problem, signing_key_from_pem
 from sidecar.config.schema import OidcIncoming, Settings
@@ -37,13 +39,18 @@ def read_material(settings: Settings, base: Path | None) -> tuple[Secrets, list[
     """Read the secrets and keys of ``settings``; relative names resolve against ``base`` (the
     config file's folder; None: the working directory, for settings that come from no file)."""
     reader = _Reader(base)
-    introspection = None
+    introspection = policy_file = None
     if isinstance(settings.incoming_auth, OidcIncoming):
         oidc = settings.incoming_auth.oidc
         introspection = reader.secret("incoming_auth.oidc", oidc.client_secret_file, oidc.client_secret_env)
+        authz = settings.incoming_auth.authz
+        if isinstance(authz, CedarAuthz) and authz.policies_file is not None:
+            policy_file = reader.text("incoming_auth.authz.policies_file", authz.policies_file)
     if settings.auth_server is None:
-        return Secrets(introspection_secret=introspection), reader.issues
-    return reader.auth_server(settings.auth_server, introspection), reader.issues
+        secrets = Secrets(introspection_secret=introspection)
+    else:
+        secrets = reader.auth_server(settings.auth_server, introspection)
+    return dataclasses.replace(secrets, policy_file_text=policy_file), reader.issues
 
 
 @dataclass
@@ -177,6 +184,16 @@ class _Reader:
                 self.issues.append(ConfigIssue(key, f"V-05: {text}", fix))
                 return None
         return secret
+
+    def text(self, key: str, name: str) -> str | None:
+        """A file that is not secret (policies): UTF-8 text, no permission check."""
+        path = self.path(name)
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            self.issues.append(ConfigIssue(key, f"cannot read {str(path)!r}: {reason}"))
+            return None
 
     def path(self, name: str) -> Path:
         return Path(name) if self.base is None else self.base / name

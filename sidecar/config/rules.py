@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.rules_auth_server import check_auth_server
+from sidecar.config.rules_authz import check_authz
 from sidecar.config.schema import (
     SUPPORTED_ALGORITHMS,
     BackendSettings,
@@ -61,6 +62,7 @@ def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues = list(_check_server(settings.server))
     issues.extend(_check_incoming(settings))
     issues.extend(check_auth_server(settings))
+    issues.extend(check_authz(settings))
     if not settings.backends:
         issues.append(
             ConfigIssue(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sidecar.config.auth_server import AuthServerSettings
+from sidecar.config.authz import AuditSettings, AuthzSettings, RateLimits
 from sidecar.config.errors import ConfigIssue
 from sidecar.config.fields import setting
 from sidecar.config.secrets import Secrets
@@ -247,6 +248,13 @@ class OidcSettings:
 class OidcIncoming:
     type: Literal["oidc"] = setting("Incoming auth mode: anonymous (no token) or oidc (bearer tokens).")
     oidc: OidcSettings = setting("Bearer-token validation settings.")
+    authz: AuthzSettings | None = setting(
+        "Access control per MCP operation (Cedar policies, ToolHive's entity model); absent = none.",
+        default=None,
+    )
+    rate_limits: RateLimits | None = setting(
+        "Token-bucket rate limits per user, per tool, and per user and tool; absent = none.", default=None
+    )
 
 
 IncomingAuth = AnonymousIncoming | OidcIncoming
@@ -262,6 +270,10 @@ class Settings:
     )
     auth_server: AuthServerSettings | None = setting(
         "The embedded OAuth 2.1 / OIDC authorization server (Mode B); absent = Mode A.", default=None
+    )
+    audit: AuditSettings = setting(
+        "The audit trail: JSON events on a stream of their own, apart from the access log.",
+        default_factory=AuditSettings,
     )
     # Not keys: what the loader read from the files and variables named above, and its warnings.
     secrets: Secrets = field(default_factory=Secrets, repr=False, compare=False)

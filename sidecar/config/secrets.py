@@ -36,6 +36,8 @@ class Secrets:
     redis_username: str | None = field(default=None, repr=False)
     redis_password: str | None = field(default=None, repr=False)
     redis_ca_cert: bytes | None = field(default=None, repr=False)
+    # Not a secret, but read at load like them: incoming_auth.authz.policies_file.
+    policy_file_text: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ class RequestInfo:
     client_ip: str | None = None
     subject: str | None = None  # the token's sub, once authenticated
     outcome: str | None = None  # why a proxied request ended early (client_disconnect, ...)
+    mcp_name: str | None = None  # the tool or prompt name or resource URI (for the audit trail)
+    client_id: str | None = None  # the token's client_id (or azp)
+    arguments: object = None  # the request's arguments, kept only when the audit wants them
 
 
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)

@@ -164,6 +164,20 @@ class Metrics:
             ["endpoint", "error"],
             registry=r,
         )
+        self.authz_decisions = Counter(
+            "mcp_sidecar_authz_decisions",
+            "Policy decisions by backend, Cedar action (call_tool, get_prompt, read_resource; none for "
+            "methods denied outright and bodies refused before any decision) and result: allowed, "
+            "denied, refused. List items filtered out are not counted.",
+            ["backend", "action", "result"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "mcp_sidecar_rate_limited",
+            "MCP requests refused by a rate limit (429), by backend and bucket: user, tool, user_tool.",
+            ["backend", "bucket"],
+            registry=r,
+        )
         self.draining = Gauge(
             "mcp_sidecar_draining",
             "1 while the sidecar is shutting down.",

@@ -2,18 +2,17 @@
 """The streaming forwarder: one aiohttp handler per backend route.
 
 Flow: Host and Origin checks (CORS preflights answered here) → path confinement → bearer-token
-authentication, before any body byte is read → read or stream the body under the limit → backend
-headers (identity headers added) → send → relay the response. SSE is written event by event as
-it arrives (``await write`` is the back-pressure point) with no total timeout; a client
-disconnect cancels this handler
-(``handler_cancellation``), which closes the backend request at once — in the 2026-07-28 MCP
-revision that is how a client cancels a request.
+authentication, before any body byte is read → read or stream the body under the limit → the
+policies and rate limits (``sidecar.authz``, ``sidecar.ratelimit``; the body read whole) →
+backend headers (identity headers added) → send → relay the response (``relay.py``). A client
+disconnect cancels this handler (``handler_cancellation``), which closes the backend request at
+once — in the 2026-07-28 MCP revision that is how a client cancels a request. One audit event per
+request when the audit trail is on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterable, Callable
 
 import aiohttp
@@ -24,19 +23,23 @@ from yarl import URL
 
 from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
+from sidecar.authn.validator import Identity
+from sidecar.authz.gate import Admission, Gate, ListFilter
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
+from sidecar.observability.audit import Auditor, event_type
 from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
-from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
+from sidecar.proxy.headers import request_headers_for_backend
+from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
+from sidecar.proxy.relay import Relay
 from sidecar.proxy.routing import Route, RouteKind
-from sidecar.proxy.sse import EndpointRewriter, relative_endpoint
+from sidecar.ratelimit.limiter import RateLimiter
 from sidecar.request_body import BodyError, BodyTimeout, BodyTooLarge, BoundedBody
 
 log = structlog.get_logger("sidecar.proxy")
 
-_READ_ALL_LIMIT = 64 * 1024  # responses with a known length up to this are relayed in one write
 # Request bodies with a declared length up to this (every JSON-RPC message in practice) are read
 # whole, so the MCP method can be counted and a JSON-RPC error can answer for an unreachable
 # backend; larger or chunked bodies are streamed to the backend chunk by chunk.
@@ -65,6 +68,10 @@ class Forwarder:
         authenticator: Authenticator | None,
         max_body: int,
         idle_timeout: float,
+        gate: Gate | None = None,
+        limiter: RateLimiter | None = None,
+        audit: Auditor | None = None,
+        sessions: LegacySessions | None = None,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -75,6 +82,10 @@ class Forwarder:
         self._origins = origins
         self._hosts = hosts
         self._auth = authenticator
+        self._gate = gate
+        self._limiter = limiter
+        self._audit = audit
+        self._sessions = sessions  # legacy HTTP+SSE streams, where denials are answered
         # Client-sent copies of the identity headers the sidecar sets are dropped first.
         self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._max_body = max_body
@@ -82,7 +93,7 @@ class Forwarder:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
         )
-        self._active_streams = metrics.active_streams.labels(self._name)
+        self._relay = Relay(route, metrics, sessions)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
@@ -117,9 +128,16 @@ class Forwarder:
                 return json_error(403, "origin_not_allowed", message)
             if cors.is_preflight(request.method, request.headers):
                 return _preflight(origin, request.headers.get("Access-Control-Request-Headers"))
-        response = await self._checked(request, info, origin, forwarded)
+        try:
+            response = await self._checked(request, info, origin, forwarded)
+        except asyncio.CancelledError:
+            if self._audit is not None:  # the client left mid-stream: the operation is still audited
+                _record(self._audit, self._name, request.method, info, 499)
+            raise
         if origin is not None and not response.prepared:
             cors.apply_to_response(response.headers, origin)  # errors the sidecar made, too
+        if self._audit is not None:
+            _record(self._audit, self._name, request.method, info, response.status)
         return response
 
     async def _checked(
@@ -129,6 +147,7 @@ class Forwarder:
         if target is None:
             return json_error(400, "invalid_path", "the path is not a plain path below this route")
         identity_headers: dict[str, str] = {}
+        identity: Identity | None = None
         if self._auth is not None:
             # Before the body is read: an unauthenticated client gets nothing forwarded.
             try:
@@ -137,6 +156,8 @@ class Forwarder:
                 info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name, self.route.prefix)
             info.subject = identity.subject
+            client_id = identity.claims.get("client_id", identity.claims.get("azp"))
+            info.client_id = client_id if isinstance(client_id, str) else None
             identity_headers = self._auth.identity_headers(identity)
         if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
             # Only now may the client send its body (see expect_later).
@@ -145,12 +166,24 @@ class Forwarder:
             body = await self._body(request)
         except BodyError as error:
             return self._body_error(error)
+        listing: ListFilter | None = None
+        if identity is not None and (self._gate is not None or self._limiter is not None):
+            gated = await self._authorize(request, info, identity, body)
+            if isinstance(gated, web.Response):
+                return gated
+            body, listing = gated
         rpc = jsonrpc.summarize(body) if isinstance(body, bytes) and body else None
         if rpc is not None:
-            info.mcp_method = rpc.method
+            info.mcp_method, info.mcp_name = rpc.method, rpc.target
+            if self._audit is not None and self._audit.wants_data:
+                info.arguments = rpc.arguments
             self._metrics.count_mcp(self._name, rpc.method)
         elif (header_method := request.headers.get("Mcp-Method")) is not None:
             info.mcp_method = header_method if header_method in jsonrpc.MCP_METHODS else "other"
+        if self._limiter is not None and identity is not None and rpc is not None:
+            limited = await self._rate_limit(self._limiter, identity, rpc, info)
+            if limited is not None:
+                return limited
         return await self._forward(
             request,
             info,
@@ -159,7 +192,68 @@ class Forwarder:
             rpc=rpc,
             origin=origin,
             extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
+            listing=listing,
         )
+
+    async def _rate_limit(
+        self, limiter: RateLimiter, identity: Identity, rpc: jsonrpc.RpcSummary, info: RequestInfo
+    ) -> web.Response | None:
+        if rpc.method == "batch":
+            # Each element would have to take its own tokens; batches are gone since MCP 2025-06-18.
+            message = "JSON-RPC batches are not accepted while rate limits are on"
+            return web.json_response(jsonrpc.error_body(None, -32600, message), status=400)
+        if not rpc.is_request:
+            return None
+        tool = rpc.target if rpc.method == "tools/call" else None
+        limited = await limiter.check(identity.subject, self._name, tool)
+        if limited is None:
+            return None
+        info.outcome = f"rate_limited_{limited.bucket}"
+        headers = {"Retry-After": str(limited.retry_after)}  # RFC 6585 §4
+        return web.json_response(limited.body(rpc.id), status=429, headers=headers)
+
+    async def _authorize(
+        self, request: web.Request, info: RequestInfo, identity: Identity, body: bytes | BoundedBody | None
+    ) -> tuple[bytes | BoundedBody | None, ListFilter | None] | web.Response:
+        """The policies' say (docs/authorization.md): a POST (or any request with a body but a GET)
+        is decided on its whole body (read whole for the rate limits too, so a chunked body
+        cannot slip past); a GET stream gets its list responses filtered."""
+        gate = self._gate
+        if request.method == "GET" and gate is not None:
+            return body, gate.stream_filter(identity.subject, identity.claims, self._name)
+        if request.method != "POST" and body is None:
+            return body, None  # DELETE, HEAD, OPTIONS: no message (any other method with a body is decided)
+        try:
+            whole = await body.read() if isinstance(body, BoundedBody) else body
+        except BodyError as error:
+            return self._body_error(error)
+        if gate is None:
+            return whole, None
+        admission = gate.admit(identity.subject, identity.claims, self._name, whole, request.headers)
+        if admission.refusal is not None:
+            return self._refused(request, info, identity, admission, admission.refusal)
+        return whole, admission.listing
+
+    def _refused(
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        identity: Identity,
+        admission: Admission,
+        refusal: dict[str, object],
+    ) -> web.Response:
+        info.outcome = "authz_denied" if admission.status == 403 else "authz_refused"
+        if (operation := admission.operation) is not None:
+            info.mcp_method = operation.method if operation.method in jsonrpc.MCP_METHODS else "other"
+            info.mcp_name = operation.check.name if operation.check is not None else None
+        if (
+            self.route.kind is RouteKind.SSE_MESSAGES
+            and self._sessions is not None
+            and self._sessions.deliver(request.raw_path, identity.subject, refusal)
+        ):
+            # The legacy transport answers on the GET stream; the POST itself is accepted.
+            return web.Response(status=202, text="Accepted")
+        return web.json_response(refusal, status=admission.status)
 
     async def _forward(
         self,
@@ -171,6 +265,7 @@ class Forwarder:
         rpc: jsonrpc.RpcSummary | None,
         origin: str | None,
         extra_headers: dict[str, str],
+        listing: ListFilter | None = None,
     ) -> web.StreamResponse:
         headers = request_headers_for_backend(
             request.headers,
@@ -179,6 +274,8 @@ class Forwarder:
             backend_origin=self.route.target_origin,
             keep_content_length=isinstance(body, BoundedBody),
         )
+        if listing is not None:
+            headers.popall("Accept-Encoding", None)  # a list is filtered as JSON text
         try:
             backend_response = await self._send(request.method, target, headers, body)
         except BackendFailure as failure:
@@ -186,7 +283,7 @@ class Forwarder:
                 return self._body_error(body.error)  # the body, not the backend, failed
             return self._failure_response(failure, rpc)
         try:
-            return await self._relay(request, backend_response, info, origin)
+            return await self._relay.relay(request, backend_response, info, origin, listing)
         except asyncio.CancelledError:
             # handler_cancellation: the client went away (or the drain deadline passed).
             if request.transport is None or request.transport.is_closing():
@@ -258,93 +355,20 @@ class Forwarder:
             return json_error(408, "request_timeout", "the request body did not arrive in time")
         return json_error(400, "incomplete_body", "the request body ended before it was complete")
 
-    async def _relay(
-        self, request: web.Request, backend: aiohttp.ClientResponse, info: RequestInfo, origin: str | None
-    ) -> web.StreamResponse:
-        is_sse = backend.content_type == "text/event-stream"
-        headers = response_headers_for_client(backend.headers, is_event_stream=is_sse)
-        headers["X-Request-Id"] = info.request_id
-        if (location := headers.get("Location")) is not None:
-            headers["Location"] = self.route.public_location(location)
-        length = backend.content_length
-        if not is_sse and length is not None and length <= _READ_ALL_LIMIT and request.method != "HEAD":
-            try:
-                if backend.content.is_eof():  # already all here: no timer needed
-                    payload = await backend.read()
-                else:
-                    async with asyncio.timeout(self._backend.read_timeout):
-                        payload = await backend.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                self._metrics.backend_errors.labels(self._name, "disconnect").inc()
-                log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
-                return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
-            info.first_byte = time.perf_counter()
-            return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
 
-        if origin is not None:
-            cors.apply_to_response(headers, origin)  # before prepare(); handle() is too late
-        response = web.StreamResponse(status=backend.status, reason=backend.reason, headers=headers)
-        await response.prepare(request)
-        info.first_byte = time.perf_counter()
-        if is_sse:
-            self._active_streams.inc()
-        try:
-            await self._pump(request, backend, response, is_sse, info)
-        finally:
-            if is_sse:
-                self._active_streams.dec()
-        return response
-
-    async def _pump(
-        self,
-        request: web.Request,
-        backend: aiohttp.ClientResponse,
-        response: web.StreamResponse,
-        is_sse: bool,
-        info: RequestInfo,
-    ) -> None:
-        idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
-        rewriter = (
-            EndpointRewriter(lambda uri: relative_endpoint(uri, str(backend.url)))
-            if is_sse and self.route.kind is RouteKind.SSE_STREAM
-            else None
-        )
-        content = backend.content
-        try:
-            while True:
-                if idle is None:  # SSE by default: no timer at all, one less allocation per event
-                    chunk = await content.readany()
-                else:
-                    async with asyncio.timeout(idle):
-                        chunk = await content.readany()
-                if not chunk:
-                    break
-                if rewriter is not None:
-                    chunk = rewriter.feed(chunk)
-                    if rewriter.done:
-                        rewriter = None
-                    if not chunk:
-                        continue
-                await response.write(chunk)
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            # The client went away while we wrote; the backend request is closed on return.
-            self._metrics.client_disconnects.labels(self._name).inc()
-            info.outcome = "client_disconnect"
-            return
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            reason = "timeout" if isinstance(exc, TimeoutError) else "disconnect"
-            self._metrics.backend_errors.labels(self._name, reason).inc()
-            info.outcome = f"backend_{reason}"
-            log.warning("backend_stream_ended", backend=self._name, reason=reason, request_id=info.request_id)
-            if not is_sse:
-                # A truncated body must not look complete: drop the client connection.
-                request.protocol.force_close()
-                if request.transport is not None:
-                    request.transport.abort()
-                return
-        if rewriter is not None and (rest := rewriter.flush()):
-            await response.write(rest)
-        await response.write_eof()
+def _record(audit: Auditor, backend: str, http_method: str, info: RequestInfo, status: int) -> None:
+    audit.record(
+        kind=event_type(http_method, info.mcp_method, info.outcome),
+        status=status,
+        backend=backend,
+        http_method=http_method,
+        mcp_method=info.mcp_method,
+        name=info.mcp_name,
+        subject=info.subject,
+        client_id=info.client_id,
+        client_ip=info.client_ip,
+        arguments=info.arguments,
+    )
 
 
 async def expect_later(request: web.Request) -> None:

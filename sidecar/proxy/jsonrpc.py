@@ -48,6 +48,8 @@ class RpcSummary:
     method: str  # a bounded label: an MCP method, "other", "batch" or "response"
     id: JsonRpcId
     is_request: bool  # has an id and a method, so it expects an answer
+    target: str | None = None  # params.name of tools/call and prompts/get, params.uri of resources/read
+    arguments: object = None  # params.arguments of tools/call and prompts/get
 
 
 def summarize(body: bytes) -> RpcSummary | None:
@@ -68,9 +70,25 @@ def summarize(body: bytes) -> RpcSummary | None:
     if not isinstance(method, str):
         return RpcSummary("response", rpc_id, False)
     label = method if method in MCP_METHODS else "other"
-    return RpcSummary(label, rpc_id, "id" in message)
+    params = message.get("params")
+    if not isinstance(params, dict) or method not in _TARGETS:
+        return RpcSummary(label, rpc_id, "id" in message)
+    target = params.get(_TARGETS[method])
+    return RpcSummary(
+        label,
+        rpc_id,
+        "id" in message,
+        target if isinstance(target, str) else None,
+        params.get("arguments"),
+    )
 
 
-def error_body(rpc_id: JsonRpcId, code: int, message: str) -> dict[str, object]:
+_TARGETS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def error_body(rpc_id: JsonRpcId, code: int, message: str, data: object = None) -> dict[str, object]:
     """A JSON-RPC 2.0 error response object (§5.1)."""
-    return {"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": message}}
+    error: dict[str, object] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": rpc_id, "error": error}

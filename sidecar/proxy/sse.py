@@ -10,7 +10,8 @@ through byte for byte.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 # An event ends at a blank line; lines end in CRLF, LF or CR (WHATWG HTML §9.2.6).
@@ -19,27 +20,82 @@ _LINE = re.compile(rb"\r\n|\r|\n")
 MAX_PENDING = 64 * 1024
 
 
+class EventSplitter:
+    """Cuts a byte stream into whole events (each with its blank line); keeps only the
+    unfinished event, so memory is bounded by the largest event, not by the stream."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        # An event end is at most 4 bytes, and none lay wholly in what was pending before.
+        start = max(0, len(self._pending) - 4)
+        self._pending += chunk
+        events: list[bytes] = []
+        while (match := _EVENT_END.search(self._pending, start)) is not None:
+            # A CR at the very end may be the first half of a CRLF still on its way.
+            if match.end() == len(self._pending) and self._pending.endswith(b"\r"):
+                break
+            events.append(self._pending[: match.end()])
+            self._pending, start = self._pending[match.end() :], 0
+        return events
+
+    def flush(self) -> bytes:
+        pending, self._pending = self._pending, b""
+        return pending
+
+
+class StreamEdit(Protocol):
+    """Bytes of a stream in, bytes to send out; ``flush`` at its end."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+class EditChain:
+    """Several edits, each fed what the one before it let out."""
+
+    def __init__(self, edits: Sequence[StreamEdit]) -> None:
+        self._edits = tuple(edits)
+
+    def feed(self, chunk: bytes) -> bytes:
+        for edit in self._edits:
+            if not chunk:
+                break
+            chunk = edit.feed(chunk)
+        return chunk
+
+    def flush(self) -> bytes:
+        rest = b""
+        for edit in self._edits:
+            rest = (edit.feed(rest) if rest else b"") + edit.flush()
+        return rest
+
+
+def split_lines(event: bytes) -> list[bytes]:
+    """The lines of one event (the blank line that ended it gives empty strings at the end)."""
+    return _LINE.split(event)
+
+
 class EndpointRewriter:
     """Feed stream chunks in, get bytes to send out; ``rewrite`` maps the announced URI."""
 
     def __init__(self, rewrite: Callable[[str], str]) -> None:
         self._rewrite = rewrite
-        self._pending = b""
+        self._events = EventSplitter()
         self.done = False
 
     def feed(self, chunk: bytes) -> bytes:
         if self.done:
             return chunk
-        self._pending += chunk
         out = bytearray()
-        while not self.done:
-            match = _EVENT_END.search(self._pending)
-            # A CR at the very end may be the first half of a CRLF still on its way.
-            if match is None or (match.end() == len(self._pending) and self._pending.endswith(b"\r")):
-                break
-            event, self._pending = self._pending[: match.end()], self._pending[match.end() :]
+        for event in self._events.feed(chunk):
             out += self._rewrite_event(event)
-        if len(self._pending) > MAX_PENDING:
+        if len(self._events) > MAX_PENDING:
             # Not an SSE stream we understand: give up rewriting rather than buffer without bound.
             self.done = True
         if self.done:
@@ -47,11 +103,12 @@ class EndpointRewriter:
         return bytes(out)
 
     def flush(self) -> bytes:
-        pending, self._pending = self._pending, b""
-        return pending
+        return self._events.flush()
 
     def _rewrite_event(self, event: bytes) -> bytes:
-        lines = _LINE.split(event)
+        if self.done:  # only the first endpoint event is the transport's
+            return event
+        lines = split_lines(event)
         if b"event: endpoint" not in lines and b"event:endpoint" not in lines:
             return event
         self.done = True

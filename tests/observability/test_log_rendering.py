@@ -62,7 +62,12 @@ def test_console_log_escapes_claims_keys_and_nested_values() -> None:
     assert "status=200" in rendered
 
 
-@given(st.dictionaries(st.text(), st.one_of(st.text(), st.lists(st.text()), st.integers()), max_size=5))
+# `exception` is the traceback's key: the console writes it on lines of its own, by design (the
+# next test); hypothesis now draws it from the source's string constants.
+_KEYS = st.text().filter(lambda key: key != "exception")
+
+
+@given(st.dictionaries(_KEYS, st.one_of(st.text(), st.lists(st.text()), st.integers()), max_size=5))
 def test_console_rendering_never_writes_a_control_character(fields: dict[str, object]) -> None:
     """Whatever the keys and values, the console line holds no control character."""
     event = escape_for_terminal(None, "info", {"event": "fuzz", **fields})
