@@ -21,6 +21,7 @@ from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
+from sidecar.outgoing.build import build_outgoing
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
@@ -114,7 +115,9 @@ def _add_backend_routes(
     trust = ProxyTrust(server.trusted_proxies)
     origins = OriginPolicy(server.allowed_origins, server.public_url)
     hosts = HostPolicy(server.allowed_hosts)
-    for backend in settings.backends:
+    secrets = settings.secrets.backend_secrets
+    for index, backend in enumerate(settings.backends):
+        outgoing = build_outgoing(backend, secrets[index] if index < len(secrets) else None, metrics)
         for route in routes_for(backend):
             forwarder = Forwarder(
                 route,
@@ -124,6 +127,7 @@ def _add_backend_routes(
                 origins=origins,
                 hosts=hosts,
                 authenticator=authenticator,
+                outgoing=outgoing,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
             )

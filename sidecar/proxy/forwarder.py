@@ -24,8 +24,12 @@ from yarl import URL
 
 from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
+from sidecar.authn.validator import Identity
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
+from sidecar.outgoing.errors import OutgoingFailure
+from sidecar.outgoing.protocol import OutgoingAuth
+from sidecar.outgoing.render import failure_response
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
@@ -63,6 +67,7 @@ class Forwarder:
         origins: OriginPolicy,
         hosts: HostPolicy,
         authenticator: Authenticator | None,
+        outgoing: OutgoingAuth,
         max_body: int,
         idle_timeout: float,
     ) -> None:
@@ -75,8 +80,10 @@ class Forwarder:
         self._origins = origins
         self._hosts = hosts
         self._auth = authenticator
-        # Client-sent copies of the identity headers the sidecar sets are dropped first.
-        self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
+        self._outgoing = outgoing
+        # Client-sent copies of the identity and outgoing-auth headers the sidecar sets are dropped first.
+        identity_names = authenticator.identity_header_names if authenticator is not None else frozenset()
+        self._drop = identity_names | outgoing.header_names
         self._max_body = max_body
         self._idle_timeout = idle_timeout
         self._timeout = aiohttp.ClientTimeout(
@@ -129,6 +136,7 @@ class Forwarder:
         if target is None:
             return json_error(400, "invalid_path", "the path is not a plain path below this route")
         identity_headers: dict[str, str] = {}
+        identity: Identity | None = None
         if self._auth is not None:
             # Before the body is read: an unauthenticated client gets nothing forwarded.
             try:
@@ -138,6 +146,11 @@ class Forwarder:
                 return self._auth.error_response(error, self._name, self.route.prefix)
             info.subject = identity.subject
             identity_headers = self._auth.identity_headers(identity)
+        try:
+            identity_headers.update(await self._outgoing.apply(identity))
+        except OutgoingFailure as failure:
+            info.outcome = f"outgoing_{failure.reason}"
+            return failure_response(failure, self._auth, self._name, self.route.prefix)
         if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
             # Only now may the client send its body (see expect_later).
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
