@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import pytest
@@ -14,6 +15,7 @@ from sidecar.storage.records import (
     IssuedTokens,
     PendingAuthorization,
     RefreshRecord,
+    UpstreamTokens,
     UserInfo,
 )
 from tests.storage.conftest import LIMITS, Store
@@ -251,3 +253,33 @@ async def test_each_store_is_bounded_by_count(store: Store) -> None:
     sizes = store.storage.sizes()
     assert sizes["pending_authorizations"] == LIMITS.max_pending
     assert sizes["codes"] == LIMITS.max_records
+
+
+async def test_refreshed_upstream_tokens_replace_only_the_tokens_they_were_refreshed_from(
+    store: Store,
+) -> None:
+    """A slow refresh never overwrites the rotated refresh token a concurrent one stored."""
+    s, now = store.storage, store.clock.now
+    old = UpstreamTokens("idp", access_token="a0", refresh_token="r0", expires_at=now + 5)
+    await s.put_upstream_tokens("sess", old, now + 3600)
+    first = UpstreamTokens("idp", access_token="a1", refresh_token="r1", expires_at=now + 60)
+    late = UpstreamTokens("idp", access_token="a2", refresh_token="r2", expires_at=now + 60)
+    assert await s.replace_upstream_tokens("sess", old, first, now)
+    assert not await s.replace_upstream_tokens("sess", old, late, now)
+    assert await s.get_upstream_tokens("sess", "idp", now) == first
+    store.clock.now = now + 3600  # the record keeps the session's expiry
+    assert await s.get_upstream_tokens("sess", "idp", store.clock.now) is None
+    assert not await s.replace_upstream_tokens("sess", first, late, store.clock.now)
+
+
+async def test_lease_has_one_holder_until_released_or_expired(store: Store) -> None:
+    s, now = store.storage, store.clock.now
+    assert await s.acquire_lease("refresh:sess:idp", "one", now + 10, now)
+    assert not await s.acquire_lease("refresh:sess:idp", "two", now + 10, now)
+    await s.release_lease("refresh:sess:idp", "two")  # not its lease: nothing happens
+    assert not await s.acquire_lease("refresh:sess:idp", "two", now + 10, now)
+    await s.release_lease("refresh:sess:idp", "one")
+    assert await s.acquire_lease("refresh:sess:idp", "two", now + 0.2, now)
+    await asyncio.sleep(0.3)  # Redis expires a lease on its own clock
+    store.clock.now = now + 0.3
+    assert await s.acquire_lease("refresh:sess:idp", "three", now + 10.3, now + 0.3)
