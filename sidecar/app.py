@@ -22,6 +22,7 @@ from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
 from sidecar.outgoing.build import build_outgoing
+from sidecar.outgoing.upstream_tokens import UpstreamTokenSource
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
@@ -78,7 +79,14 @@ def create_app(
         authserver_web.add_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
-    _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)
+    upstream_tokens = (
+        UpstreamTokenSource(lambda: app[authserver_web.AUTH_SERVER], metrics)
+        if auth_server is not None
+        else None
+    )
+    _add_backend_routes(
+        app, settings, metrics, authn.authenticator if authn is not None else None, upstream_tokens
+    )
     return app
 
 
@@ -109,7 +117,11 @@ def server_header_hook(value: str) -> Callable[[web.Request, web.StreamResponse]
 
 
 def _add_backend_routes(
-    app: web.Application, settings: Settings, metrics: Metrics, authenticator: Authenticator | None
+    app: web.Application,
+    settings: Settings,
+    metrics: Metrics,
+    authenticator: Authenticator | None,
+    upstream_tokens: UpstreamTokenSource | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -117,7 +129,8 @@ def _add_backend_routes(
     hosts = HostPolicy(server.allowed_hosts)
     secrets = settings.secrets.backend_secrets
     for index, backend in enumerate(settings.backends):
-        outgoing = build_outgoing(backend, secrets[index] if index < len(secrets) else None, metrics)
+        secret = secrets[index] if index < len(secrets) else None
+        outgoing = build_outgoing(backend, secret, metrics, upstream_tokens=upstream_tokens)
         for route in routes_for(backend):
             forwarder = Forwarder(
                 route,

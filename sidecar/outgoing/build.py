@@ -10,20 +10,29 @@ from sidecar.config.schema import (
     BackendSettings,
     HeaderInjectionOutgoing,
     UnauthenticatedOutgoing,
+    UpstreamInjectOutgoing,
 )
 from sidecar.observability.metrics import Metrics
 from sidecar.outgoing.errors import OutgoingFailure
 from sidecar.outgoing.protocol import OutgoingAuth
 from sidecar.outgoing.static import HeaderInjection, Unauthenticated
+from sidecar.outgoing.upstream_inject import UpstreamInject
+from sidecar.outgoing.upstream_tokens import UpstreamTokenSource
 
 
 class OutgoingNotAvailable(Exception):
     """A strategy this process cannot run (start-up fails closed rather than send nothing)."""
 
 
-def build_outgoing(backend: BackendSettings, secret: str | None, metrics: Metrics) -> OutgoingAuth:
+def build_outgoing(
+    backend: BackendSettings,
+    secret: str | None,
+    metrics: Metrics,
+    *,
+    upstream_tokens: UpstreamTokenSource | None = None,
+) -> OutgoingAuth:
     """The strategy of ``backend``; ``secret`` is what the loader read for it
-    (``Settings.secrets.backend_secrets``)."""
+    (``Settings.secrets.backend_secrets``); ``upstream_tokens`` exists in Mode B."""
     config = backend.outgoing_auth
     strategy: OutgoingAuth
     if isinstance(config, UnauthenticatedOutgoing):
@@ -32,6 +41,10 @@ def build_outgoing(backend: BackendSettings, secret: str | None, metrics: Metric
         if secret is None:  # the loader refused the configuration already
             raise OutgoingNotAvailable(f"backends: {backend.name!r} has no header_injection value")
         strategy = HeaderInjection(config.header_name, secret)
+    elif isinstance(config, UpstreamInjectOutgoing):
+        if upstream_tokens is None:  # V-01 refused it already
+            raise OutgoingNotAvailable(f"backend {backend.name!r}: upstream_inject needs auth_server")
+        strategy = UpstreamInject(config.provider_name, config.refresh_margin, upstream_tokens)
     else:
         raise OutgoingNotAvailable(
             f"backend {backend.name!r}: outgoing_auth {config.type} is not available in this build"

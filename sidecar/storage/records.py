@@ -99,3 +99,4 @@ class UpstreamTokens:
     id_token: str | None = field(default=None, repr=False)
     expires_at: float | None = None
     claims: dict[str, Any] = field(default_factory=dict, repr=False)
+    issued_at: float | None = None  # when the access token was received (its lifetime, for refresh)
