@@ -16,12 +16,14 @@ from sidecar.authn.authenticator import Authenticator
 from sidecar.authn.keys import KeyProvider
 from sidecar.authn.web import add_metadata_routes, build_authn
 from sidecar.authserver import web as authserver_web
+from sidecar.authserver.policy import UPSTREAM_TIMEOUT
 from sidecar.authserver.server import plan_auth_server
 from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
-from sidecar.outgoing.build import build_outgoing
+from sidecar.outbound import OutboundClient
+from sidecar.outgoing.build import build_outgoing, needs_outbound
 from sidecar.outgoing.upstream_tokens import UpstreamTokenSource
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
@@ -84,8 +86,17 @@ def create_app(
         if auth_server is not None
         else None
     )
+    outbound = None
+    if needs_outbound(settings.backends):
+        outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)  # its sessions open on first use
+        app.cleanup_ctx.append(_closing(outbound))
     _add_backend_routes(
-        app, settings, metrics, authn.authenticator if authn is not None else None, upstream_tokens
+        app,
+        settings,
+        metrics,
+        authn.authenticator if authn is not None else None,
+        upstream_tokens=upstream_tokens,
+        outbound=outbound,
     )
     return app
 
@@ -121,7 +132,9 @@ def _add_backend_routes(
     settings: Settings,
     metrics: Metrics,
     authenticator: Authenticator | None,
+    *,
     upstream_tokens: UpstreamTokenSource | None,
+    outbound: OutboundClient | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -130,7 +143,14 @@ def _add_backend_routes(
     secrets = settings.secrets.backend_secrets
     for index, backend in enumerate(settings.backends):
         secret = secrets[index] if index < len(secrets) else None
-        outgoing = build_outgoing(backend, secret, metrics, upstream_tokens=upstream_tokens)
+        outgoing = build_outgoing(
+            backend,
+            secret,
+            metrics,
+            auth_server=settings.auth_server,
+            upstream_tokens=upstream_tokens,
+            outbound=outbound,
+        )
         for route in routes_for(backend):
             forwarder = Forwarder(
                 route,
@@ -164,6 +184,14 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT_SESSION] = session
     yield
     await session.close()
+
+
+def _closing(outbound: OutboundClient) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await outbound.close()
+
+    return lifecycle
 
 
 async def _backend_probes(app: web.Application) -> AsyncIterator[None]:

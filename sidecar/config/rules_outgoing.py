@@ -19,6 +19,7 @@ from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.rules_headers import header_name_refused
 from sidecar.config.schema import (
     HeaderInjectionOutgoing,
+    OidcIncoming,
     Settings,
     TokenExchangeOutgoing,
     UpstreamInjectOutgoing,
@@ -68,6 +69,12 @@ def check_outgoing(settings: Settings) -> Iterator[ConfigIssue]:
             if outgoing.refresh_margin < 0:
                 yield ConfigIssue(f"{where}.refresh_margin", "must not be negative")
         elif isinstance(outgoing, TokenExchangeOutgoing):
+            if not isinstance(settings.incoming_auth, OidcIncoming):
+                yield ConfigIssue(
+                    f"{where}.type",
+                    "V-03: token_exchange needs an authenticated user (a subject token)",
+                    "set incoming_auth.type: oidc",
+                )
             yield from _check_token_exchange(outgoing, auth_server, names, where)
 
 

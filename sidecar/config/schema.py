@@ -147,6 +147,10 @@ class TokenExchangeOutgoing:
         default=None,
     )
     insecure_allow_http: bool = setting("Allow an http:// token_url (development only).", default=False)
+    allow_private_ip: bool = setting(
+        "Allow token_url on private, loopback and link-local addresses (e.g. an in-cluster STS).",
+        default=False,
+    )
 
 
 OutgoingAuth = (

@@ -6,16 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sidecar.authn.validator import Identity
+from sidecar.config.auth_server import AuthServerSettings
+from sidecar.config.rules_outgoing import exchange_subject_provider
 from sidecar.config.schema import (
     BackendSettings,
     HeaderInjectionOutgoing,
+    TokenExchangeOutgoing,
     UnauthenticatedOutgoing,
     UpstreamInjectOutgoing,
 )
 from sidecar.observability.metrics import Metrics
+from sidecar.outbound import OutboundClient, OutboundPolicy
 from sidecar.outgoing.errors import OutgoingFailure
 from sidecar.outgoing.protocol import OutgoingAuth
 from sidecar.outgoing.static import HeaderInjection, Unauthenticated
+from sidecar.outgoing.token_exchange import ExchangeSettings, TokenExchange
 from sidecar.outgoing.upstream_inject import UpstreamInject
 from sidecar.outgoing.upstream_tokens import UpstreamTokenSource
 
@@ -29,10 +34,13 @@ def build_outgoing(
     secret: str | None,
     metrics: Metrics,
     *,
+    auth_server: AuthServerSettings | None = None,
     upstream_tokens: UpstreamTokenSource | None = None,
+    outbound: OutboundClient | None = None,
 ) -> OutgoingAuth:
     """The strategy of ``backend``; ``secret`` is what the loader read for it
-    (``Settings.secrets.backend_secrets``); ``upstream_tokens`` exists in Mode B."""
+    (``Settings.secrets.backend_secrets``); ``upstream_tokens`` exists in Mode B; ``outbound``
+    calls token-exchange endpoints (see ``needs_outbound``)."""
     config = backend.outgoing_auth
     strategy: OutgoingAuth
     if isinstance(config, UnauthenticatedOutgoing):
@@ -46,10 +54,28 @@ def build_outgoing(
             raise OutgoingNotAvailable(f"backend {backend.name!r}: upstream_inject needs auth_server")
         strategy = UpstreamInject(config.provider_name, config.refresh_margin, upstream_tokens)
     else:
-        raise OutgoingNotAvailable(
-            f"backend {backend.name!r}: outgoing_auth {config.type} is not available in this build"
+        if secret is None or outbound is None:  # the loader refused the configuration already
+            raise OutgoingNotAvailable(f"backend {backend.name!r}: token_exchange has no client secret")
+        settings = ExchangeSettings(
+            backend=backend.name,
+            token_url=config.token_url,
+            client_id=config.client_id,
+            client_secret=secret,
+            audience=config.audience,
+            scopes=config.scopes,
+            subject_token_type=config.subject_token_type,
+            subject_provider=exchange_subject_provider(config, auth_server),
+            policy=OutboundPolicy(
+                allow_http=config.insecure_allow_http, allow_private=config.allow_private_ip
+            ),
         )
+        strategy = TokenExchange(settings, outbound, upstream_tokens)
     return Counted(strategy, metrics)
+
+
+def needs_outbound(backends: tuple[BackendSettings, ...]) -> bool:
+    """Whether a backend calls an endpoint of its own (token exchange)."""
+    return any(isinstance(backend.outgoing_auth, TokenExchangeOutgoing) for backend in backends)
 
 
 @dataclass(frozen=True, slots=True)
