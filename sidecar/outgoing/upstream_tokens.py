@@ -46,16 +46,6 @@ class UpstreamLogins(Protocol):
     def upstreams(self) -> Mapping[str, Upstream]: ...
 
 
-def needs_refresh(tokens: UpstreamTokens, margin: float, now: float) -> bool:
-    """Whether the access token expires within ``margin``; for a token that lives less than
-    twice the margin, within half its lifetime (a 5 s token is not refreshed on every call)."""
-    if tokens.expires_at is None:
-        return False  # the provider gave no lifetime: used until the backend refuses it
-    if tokens.issued_at is not None:
-        margin = min(margin, (tokens.expires_at - tokens.issued_at) / 2)
-    return tokens.expires_at - margin <= now
-
-
 class _LeaderGone(Exception):
     """The request leading a refresh went away (client disconnect): a waiter tries again."""
 
@@ -77,7 +67,7 @@ class UpstreamTokenSource:
         key = (session_id, provider)
         while True:
             tokens = await self._stored(session_id, provider)
-            if not needs_refresh(tokens, margin, self._clock()):
+            if not tokens.expiring(margin, self._clock()):
                 return tokens
             flight = self._flights.get(key)
             if flight is None:
@@ -127,7 +117,7 @@ class UpstreamTokenSource:
                         await storage.release_lease(lease, holder)
                 await asyncio.sleep(_POLL)  # another process refreshes: wait for what it stores
                 tokens = await self._stored(session_id, provider)
-                if not needs_refresh(tokens, margin, self._clock()):
+                if not tokens.expiring(margin, self._clock()):
                     return tokens
                 if self._clock() > deadline:
                     raise UpstreamUnreachable(f"the refresh at {provider!r} did not finish in time")
@@ -138,7 +128,7 @@ class UpstreamTokenSource:
         self, storage: Storage, session_id: str, provider: str, margin: float
     ) -> UpstreamTokens:
         current = await self._stored(session_id, provider)
-        if not needs_refresh(current, margin, self._clock()):
+        if not current.expiring(margin, self._clock()):
             return current  # refreshed by another process just before the lease was ours
         upstream = self._logins().upstreams.get(provider)
         if upstream is None:
