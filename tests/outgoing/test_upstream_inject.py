@@ -6,6 +6,7 @@ upstream sends the MCP client back to authorize."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -39,6 +40,21 @@ def _settings(echo_server: TestServer, idp: Idp, **auth_server: Any) -> Settings
         backend={"outgoing_auth": {"type": "upstream_inject", "provider_name": "corp"}},
         **auth_server,
     )
+
+
+@contextlib.asynccontextmanager
+async def _due_for_refresh(
+    echo_server: TestServer, idp: Idp, browser: Browser
+) -> AsyncIterator[tuple[str, str]]:
+    """A running sidecar and a user signed in through it whose upstream token (of ``TTL``
+    seconds) is past half its life: (the sidecar's URL, the user's sidecar access token)."""
+    await idp.set_token_ttl(TTL)
+    settings = _settings(echo_server, idp)
+    base = str(settings.server.public_url)
+    async with RunningSidecar(settings):
+        access = await sign_in(browser, base)
+        await _past_half_life(time.time())
+        yield base, access
 
 
 async def _past_half_life(since: float) -> None:
@@ -87,12 +103,7 @@ async def test_twenty_concurrent_calls_after_expiry_cause_one_refresh_grant(
     echo_server: TestServer, idp: Idp, browser: Browser
 ) -> None:
     """Single flight in the process: one refresh at the provider, every call gets its result."""
-    await idp.set_token_ttl(TTL)
-    settings = _settings(echo_server, idp)
-    base = str(settings.server.public_url)
-    async with RunningSidecar(settings):
-        access = await sign_in(browser, base)
-        await _past_half_life(time.time())
+    async with _due_for_refresh(echo_server, idp, browser) as (base, access):
         tokens = await asyncio.gather(*(backend_bearer(browser.http, base, access) for _ in range(20)))
     assert len(set(tokens)) == 1
     assert await idp.refresh_grants() == 1
@@ -129,12 +140,7 @@ async def test_refresh_refused_by_the_provider_answers_401_with_a_challenge(
 ) -> None:
     """The login ended upstream: the MCP client is sent to authorize again (and it is logged
     and counted, the refresh token never shown)."""
-    await idp.set_token_ttl(TTL)
-    settings = _settings(echo_server, idp)
-    base = str(settings.server.public_url)
-    async with RunningSidecar(settings):
-        access = await sign_in(browser, base)
-        await _past_half_life(time.time())
+    async with _due_for_refresh(echo_server, idp, browser) as (base, access):
         await idp.forget_refresh_tokens()
         resp = await call_backend(browser.http, base, access)
         samples = await metric_samples(browser.http, base)
@@ -153,12 +159,7 @@ async def test_refresh_refused_by_the_provider_answers_401_with_a_challenge(
 async def test_unreachable_provider_answers_503_with_retry_after(
     echo_server: TestServer, idp: Idp, browser: Browser
 ) -> None:
-    await idp.set_token_ttl(TTL)
-    settings = _settings(echo_server, idp)
-    base = str(settings.server.public_url)
-    async with RunningSidecar(settings):
-        access = await sign_in(browser, base)
-        await _past_half_life(time.time())
+    async with _due_for_refresh(echo_server, idp, browser) as (base, access):
         await idp.set_down(True)
         resp = await call_backend(browser.http, base, access)
     assert resp.status == 503
