@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -137,12 +138,17 @@ async def test_refused_exchange_answers_502_naming_the_error(
     state.refuse = True
     token = await idp.token({"aud": f"{PUBLIC}/b", "sub": "alice"})
     async with RunningSidecar(_mode_a(idp, echo_server, token_url)) as sidecar:
-        async with http.post(
-            f"{sidecar.url}/b/mcp", data=b"{}", headers={"Authorization": f"Bearer {token}"}
-        ) as resp:
-            assert resp.status == 502
-            body = await resp.json()
+        with structlog.testing.capture_logs() as events:
+            async with http.post(
+                f"{sidecar.url}/b/mcp", data=b"{}", headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
+                assert resp.status == 502
+                body = await resp.json()
         samples = await metric_samples(http, sidecar.url)
+    [refused] = [event for event in events if event["event"] == "token_exchange_refused"]
+    assert refused["error"] == "invalid_target"
+    assert refused["error_description"] == "this audience is not served here"
+    assert token not in str(events)  # RFC 6749 §5.2 body logged, never the subject token
     assert body["error"] == "exchange_failed"
     assert "invalid_target" in body["error_description"]
     assert token not in str(body)
