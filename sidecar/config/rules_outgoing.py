@@ -43,6 +43,8 @@ def exchange_subject_provider(
 def check_outgoing(settings: Settings) -> Iterator[ConfigIssue]:
     auth_server = settings.auth_server
     names = [upstream.name for upstream in auth_server.upstreams] if auth_server is not None else []
+    # A login on the built-in form gives no token to send on.
+    form_logins = {u.name for u in auth_server.upstreams if u.type == "static"} if auth_server else set()
     for index, backend in enumerate(settings.backends):
         where = f"backends[{index}].outgoing_auth"
         outgoing = backend.outgoing_auth
@@ -66,6 +68,12 @@ def check_outgoing(settings: Settings) -> Iterator[ConfigIssue]:
                     f"V-02: {outgoing.provider_name!r} is not one of auth_server.upstreams",
                     f"use one of: {', '.join(names)}",
                 )
+            elif outgoing.provider_name in form_logins:
+                yield ConfigIssue(
+                    f"{where}.provider_name",
+                    f"V-02: {outgoing.provider_name!r} is a static upstream, whose logins hold no token",
+                    "name an oidc or oauth2 upstream",
+                )
             if outgoing.refresh_margin < 0:
                 yield ConfigIssue(f"{where}.refresh_margin", "must not be negative")
         elif isinstance(outgoing, TokenExchangeOutgoing):
@@ -76,6 +84,13 @@ def check_outgoing(settings: Settings) -> Iterator[ConfigIssue]:
                     "set incoming_auth.type: oidc",
                 )
             yield from _check_token_exchange(outgoing, auth_server, names, where)
+            subject = exchange_subject_provider(outgoing, auth_server)
+            if subject in form_logins:
+                yield ConfigIssue(
+                    f"{where}.subject_provider",
+                    f"V-03: {subject!r} is a static upstream, whose logins hold no token to exchange",
+                    "name an oidc or oauth2 upstream",
+                )
 
 
 def _check_token_exchange(

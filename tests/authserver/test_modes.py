@@ -108,6 +108,9 @@ def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
         "v02_unknown_provider": {
             "backends": [{**backend, "outgoing_auth": {"type": "upstream_inject", "provider_name": "github"}}]
         },
+        "v02_static_provider": {
+            "backends": [{**backend, "outgoing_auth": {"type": "upstream_inject", "provider_name": "local"}}]
+        },
         "v03_token_exchange_without_secret": {"backends": [{**backend, "outgoing_auth": exchange}]},
         "v03_token_exchange_ambiguous_subject": {
             "auth_server": {**raw["auth_server"], "upstreams": [*raw["auth_server"]["upstreams"], second]},
@@ -165,6 +168,7 @@ def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
 EXPECTED = {
     "v01_upstream_inject_needs_auth_server": "backends[0].outgoing_auth.type",
     "v02_unknown_provider": "backends[0].outgoing_auth.provider_name",
+    "v02_static_provider": "backends[0].outgoing_auth.provider_name",
     "v03_token_exchange_without_secret": "backends[0].outgoing_auth.client_secret_file",
     "v03_token_exchange_ambiguous_subject": "backends[0].outgoing_auth.subject_provider",
     "v04_issuer_mismatch": "auth_server.issuer",

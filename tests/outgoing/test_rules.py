@@ -17,6 +17,12 @@ def test_token_exchange_in_mode_b_infers_the_only_upstream_with_a_warning(
 ) -> None:
     monkeypatch.setenv("EXCHANGE_SECRET", "s3cret")
     raw = mode_b_raw()
+    corp = {
+        "name": "corp",
+        "type": "oidc",
+        "oidc_config": {"issuer_url": "https://login.example.com", "client_id": "m"},
+    }
+    raw["auth_server"]["upstreams"] = [corp]
     outgoing = {
         "type": "token_exchange",
         "token_url": "https://sts.example.com/token",
@@ -29,5 +35,5 @@ def test_token_exchange_in_mode_b_infers_the_only_upstream_with_a_warning(
     assert "V-03" in warning.problem
     config = settings.backends[0].outgoing_auth
     assert isinstance(config, TokenExchangeOutgoing)
-    assert exchange_subject_provider(config, settings.auth_server) == "local"
+    assert exchange_subject_provider(config, settings.auth_server) == "corp"
     assert settings.secrets.backend_secrets == ("s3cret",)
