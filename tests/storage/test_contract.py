@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 
 import pytest
@@ -178,6 +179,14 @@ async def test_pending_is_taken_once(store: Store) -> None:
     await store.storage.put_pending(waiting)
     assert await store.storage.take_pending(waiting.id, store.clock.now) == waiting
     assert await store.storage.take_pending(waiting.id, store.clock.now) is None
+
+
+async def test_a_later_leg_of_a_chain_keeps_its_session_and_user(store: Store) -> None:
+    leg = dataclasses.replace(
+        pending("client", store.clock.now + 600), leg=1, session_id="sess", user=USER, upstream="second"
+    )
+    await store.storage.put_pending(leg)
+    assert await store.storage.take_pending(leg.id, store.clock.now) == leg
 
 
 async def test_rotated_refresh_token_reused_revokes_the_family(store: Store) -> None:
