@@ -86,6 +86,8 @@ def create_app(
         if auth_server is not None
         else None
     )
+    if upstream_tokens is not None:
+        app.cleanup_ctx.append(_closing(upstream_tokens))
     outbound = None
     if needs_outbound(settings.backends):
         outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)  # its sessions open on first use
@@ -186,10 +188,14 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-def _closing(outbound: OutboundClient) -> Callable[[web.Application], AsyncIterator[None]]:
+def _closing(
+    resource: OutboundClient | UpstreamTokenSource,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that closes ``resource`` on shutdown (it opens nothing before use)."""
+
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         yield
-        await outbound.close()
+        await resource.close()
 
     return lifecycle
 

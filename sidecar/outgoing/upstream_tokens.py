@@ -3,11 +3,11 @@
 ``tsid`` claim) and refreshed with ``Upstream.refresh()`` when it expires within a margin.
 
 One refresh per (session, provider) however many requests arrive together: within the process
-the first request leads and the others wait for its result (single flight); across processes the
-leader first takes a short lease in the store (``SET NX PX``), and a process that cannot take it
-waits for the tokens the holder stores. The leader re-reads the tokens under the lease (another
-process may have just refreshed) and stores the new ones by compare-and-set, so a rotated
-refresh token is never overwritten by an older one.
+the first request starts it as a task of its own and every request waits for its result (single
+flight); across processes the task first takes a short lease in the store (``SET NX PX``), and
+a process that cannot take it waits for the tokens the holder stores. The holder re-reads the
+tokens under the lease (another process may have just refreshed) and stores the new ones by
+compare-and-set, so a rotated refresh token is never overwritten by an older one.
 
 A refresh the provider refuses (RFC 6749 §5.2 ``invalid_grant``: revoked, expired, rotated away)
 means the user must log in again: ``ReauthorizationNeeded`` (401). A provider or store that does
@@ -46,10 +46,6 @@ class UpstreamLogins(Protocol):
     def upstreams(self) -> Mapping[str, Upstream]: ...
 
 
-class _LeaderGone(Exception):
-    """The request leading a refresh went away (client disconnect): a waiter tries again."""
-
-
 class UpstreamTokenSource:
     def __init__(
         self,
@@ -60,38 +56,38 @@ class UpstreamTokenSource:
         lease_ttl: float = LEASE_TTL,
     ) -> None:
         self._logins, self._metrics, self._clock, self._lease_ttl = logins, metrics, clock, lease_ttl
-        self._flights: dict[tuple[str, str], asyncio.Future[UpstreamTokens]] = {}
+        self._flights: dict[tuple[str, str], asyncio.Task[UpstreamTokens]] = {}
 
     async def fresh(self, session_id: str, provider: str, margin: float) -> UpstreamTokens:
         """The user's tokens at ``provider``, refreshed first when they expire within ``margin``."""
+        tokens = await self._stored(session_id, provider)
+        if not tokens.expiring(margin, self._clock()):
+            return tokens
         key = (session_id, provider)
-        while True:
-            tokens = await self._stored(session_id, provider)
-            if not tokens.expiring(margin, self._clock()):
-                return tokens
-            flight = self._flights.get(key)
-            if flight is None:
-                break
-            try:
-                return await asyncio.shield(flight)
-            except _LeaderGone:
-                continue
-        flight = asyncio.get_running_loop().create_future()
-        flight.add_done_callback(_retrieved)
-        self._flights[key] = flight
-        try:
-            result = await self._refresh_shared(session_id, provider, margin)
-        except (ReauthorizationNeeded, UpstreamUnreachable) as failure:
-            flight.set_exception(failure)
-            raise
-        except BaseException:
-            flight.set_exception(_LeaderGone())
-            raise
-        else:
-            flight.set_result(result)
-            return result
-        finally:
+        flight = self._flights.get(key)
+        if flight is None:
+            # A task of its own, referenced here until it ends: a client that disconnects cancels
+            # its request, never the refresh others wait for (a refresh cut short after the
+            # provider rotated the refresh token would lose the new one).
+            flight = asyncio.get_running_loop().create_task(
+                self._refresh_shared(session_id, provider, margin), name=f"upstream-refresh:{provider}"
+            )
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: tuple[str, str], flight: asyncio.Task[UpstreamTokens]) -> None:
+        if self._flights.get(key) is flight:
             del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: a refresh that fails with nobody waiting is no error
+
+    async def close(self) -> None:
+        """On shutdown: end the refreshes still running."""
+        flights = list(self._flights.values())
+        for flight in flights:
+            flight.cancel()
+        await asyncio.gather(*flights, return_exceptions=True)
 
     async def _stored(self, session_id: str, provider: str) -> UpstreamTokens:
         try:
@@ -150,9 +146,3 @@ class UpstreamTokenSource:
             return refreshed
         # Stored meanwhile by someone else (or the session ended): theirs is the one to keep.
         return await self._stored(session_id, provider)
-
-
-def _retrieved(future: asyncio.Future[UpstreamTokens]) -> None:
-    """A refresh that fails with nobody waiting is not an unretrieved exception."""
-    if not future.cancelled():
-        future.exception()
