@@ -16,6 +16,7 @@ from sidecar.authn.authenticator import Authenticator
 from sidecar.authn.keys import KeyProvider
 from sidecar.authn.web import add_metadata_routes, build_authn
 from sidecar.authserver import web as authserver_web
+from sidecar.authserver.policy import UPSTREAM_TIMEOUT
 from sidecar.authserver.server import plan_auth_server
 from sidecar.authz.gate import Gate
 from sidecar.config import ConfigError, Settings
@@ -25,6 +26,9 @@ from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.audit import Auditor, JsonLines, Sink
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
+from sidecar.outbound import OutboundClient
+from sidecar.outgoing.build import build_outgoing, needs_outbound
+from sidecar.outgoing.upstream_tokens import UpstreamTokenSource
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.legacy import LegacySessions
@@ -89,6 +93,17 @@ def create_app(
         authserver_web.add_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
+    upstream_tokens = (
+        UpstreamTokenSource(lambda: app[authserver_web.AUTH_SERVER], metrics)
+        if auth_server is not None
+        else None
+    )
+    if upstream_tokens is not None:
+        app.cleanup_ctx.append(_closing(upstream_tokens))
+    outbound = None
+    if needs_outbound(settings.backends):
+        outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)  # its sessions open on first use
+        app.cleanup_ctx.append(_closing(outbound))
     _add_backend_routes(
         app,
         settings,
@@ -97,6 +112,8 @@ def create_app(
         gate=_gate(settings, metrics),
         limiter=_limiter(settings, metrics),
         audit=_auditor(app, settings, audit_sink),
+        upstream_tokens=upstream_tokens,
+        outbound=outbound,
     )
     return app
 
@@ -170,12 +187,24 @@ def _add_backend_routes(
     gate: Gate | None,
     limiter: RateLimiter | None,
     audit: Auditor | None,
+    upstream_tokens: UpstreamTokenSource | None,
+    outbound: OutboundClient | None,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
     origins = OriginPolicy(server.allowed_origins, server.public_url)
     hosts = HostPolicy(server.allowed_hosts)
-    for backend in settings.backends:
+    secrets = settings.secrets.backend_secrets
+    for index, backend in enumerate(settings.backends):
+        secret = secrets[index] if index < len(secrets) else None
+        outgoing = build_outgoing(
+            backend,
+            secret,
+            metrics,
+            auth_server=settings.auth_server,
+            upstream_tokens=upstream_tokens,
+            outbound=outbound,
+        )
         sessions = LegacySessions() if gate is not None and backend.sse_path is not None else None
         for route in routes_for(backend):
             forwarder = Forwarder(
@@ -186,6 +215,7 @@ def _add_backend_routes(
                 origins=origins,
                 hosts=hosts,
                 authenticator=authenticator,
+                outgoing=outgoing,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
                 gate=gate,
@@ -213,6 +243,18 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT_SESSION] = session
     yield
     await session.close()
+
+
+def _closing(
+    resource: OutboundClient | UpstreamTokenSource,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that closes ``resource`` on shutdown (it opens nothing before use)."""
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await resource.close()
+
+    return lifecycle
 
 
 async def _backend_probes(app: web.Application) -> AsyncIterator[None]:

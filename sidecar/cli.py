@@ -190,10 +190,14 @@ def _serve_one(
 ) -> int:
     """One sidecar process: the only one, or a worker of the supervisor."""
     from sidecar.authserver.server import AuthServerError  # noqa: PLC0415 - keeps check-config light
+    from sidecar.outgoing.build import OutgoingNotAvailable  # noqa: PLC0415
     from sidecar.server import run  # noqa: PLC0415
 
     try:
         run(settings, on_listening, metrics_dir=metrics_dir)
+    except OutgoingNotAvailable as exc:
+        print(f"mcp-sidecar: outgoing auth cannot start: {exc}", file=sys.stderr)
+        return 1
     except AuthServerError as exc:
         # Fail closed: never a silent fall-back to Mode A.
         print(f"mcp-sidecar: the authorization server cannot start: {exc}", file=sys.stderr)

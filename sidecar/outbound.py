@@ -89,6 +89,13 @@ class _GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    document: Any
+    headers: Mapping[str, str]
+
+
 class OutboundClient:
     """Sessions per address policy, created lazily and closed together."""
 
@@ -124,13 +131,21 @@ class OutboundClient:
         self, url: str, policy: OutboundPolicy, authorization: str | None = None
     ) -> tuple[Any, Mapping[str, str]]:
         """GET a JSON document; returns it with the response headers."""
-        return await self._fetch("GET", url, policy, None, authorization)
+        answer = await self._fetch("GET", url, policy, None, authorization)
+        return answer.document, answer.headers
 
     async def post_form(
         self, url: str, policy: OutboundPolicy, form: Mapping[str, str], authorization: str | None = None
     ) -> Any:
-        document, _headers = await self._fetch("POST", url, policy, form, authorization)
-        return document
+        return (await self._fetch("POST", url, policy, form, authorization)).document
+
+    async def post_form_answer(
+        self, url: str, policy: OutboundPolicy, form: Mapping[str, str], authorization: str | None = None
+    ) -> tuple[int, Any]:
+        """POST a form; the status and JSON body of a 200 or a 400/401 (an OAuth error answer,
+        RFC 6749 §5.2, whose body the caller reads); any other status is ``OutboundBadResponse``."""
+        answer = await self._fetch("POST", url, policy, form, authorization, statuses=(200, 400, 401))
+        return answer.status, answer.document
 
     async def _fetch(
         self,
@@ -139,7 +154,9 @@ class OutboundClient:
         policy: OutboundPolicy,
         form: Mapping[str, str] | None,
         authorization: str | None,
-    ) -> tuple[Any, Mapping[str, str]]:
+        *,
+        statuses: tuple[int, ...] = (200,),
+    ) -> _Answer:
         target = self._check_url(url, policy)
         where = f"{target.host}{target.path}"
         try:
@@ -151,14 +168,14 @@ class OutboundClient:
                 headers={"Accept": "application/json"}
                 | ({"Authorization": authorization} if authorization else {}),
             ) as resp:
-                if resp.status != 200:
+                if resp.status not in statuses:
                     raise OutboundBadResponse(f"{where} answered {resp.status}", resp.status)
                 body = bytearray()
                 async for chunk in resp.content.iter_any():
                     body += chunk
                     if len(body) > self._max_body:
                         raise OutboundBadResponse(f"{where} sent more than {self._max_body} bytes")
-                headers = dict(resp.headers)
+                status, headers = resp.status, dict(resp.headers)
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, _AddressRefused):
                 raise OutboundRefused(f"{target.host} resolves only to disallowed addresses") from None
@@ -166,7 +183,7 @@ class OutboundClient:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise OutboundError(f"{where} could not be fetched: {type(exc).__name__}") from None
         try:
-            return json.loads(body), headers
+            return _Answer(status, json.loads(body), headers)
         except ValueError:
             raise OutboundBadResponse(f"{where} did not send JSON") from None
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ class Authenticator:
             result = "ok"
         finally:
             self._metrics.count_validation(result, source, time.perf_counter() - started)
-        return identity
+        return dataclasses.replace(identity, token=token)
 
     def error_response(self, error: errors.AuthError, backend: str, path: str) -> web.Response:
         """The answer to a request on the public ``path`` (a route prefix) of ``backend``."""

@@ -33,6 +33,8 @@ class Identity:
     claims: Mapping[str, Any] = field(repr=False)
     expires_at: float
     source: str  # local | jwks | introspection | cache
+    # The validated token itself: only token_exchange uses it (as its subject token), never forwarded.
+    token: str | None = field(default=None, repr=False, compare=False)
 
 
 class TokenValidator:

@@ -11,6 +11,7 @@ browser that started it, the user gives consent before any redirect upstream, lo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -28,6 +29,7 @@ from sidecar.authserver.authorize import (
     parse_request,
     redirect_with,
 )
+from sidecar.authserver.chain import LegFailed, chain_names, keep_for_user, reusable
 from sidecar.authserver.errors import InvalidRequest, OAuthError, TooManyRequests
 from sidecar.authserver.keys import OpaqueTokens
 from sidecar.authserver.metadata import CONSENT_PATH, LOGIN_PATH
@@ -37,7 +39,7 @@ from sidecar.authserver.upstreams.protocol import Upstream, UpstreamResult, Wron
 from sidecar.config.auth_server import AuthServerSettings
 from sidecar.observability.metrics import Metrics
 from sidecar.storage.protocol import Storage
-from sidecar.storage.records import CodeGrant, PendingAuthorization
+from sidecar.storage.records import CodeGrant, PendingAuthorization, UserInfo
 
 log = structlog.get_logger("sidecar.authserver.flow")
 
@@ -85,7 +87,7 @@ class AuthorizationFlow:
     storage: Storage
     opaque: OpaqueTokens
     upstreams: Mapping[str, Upstream]  # by name
-    first_upstream: str  # where a login starts (today the only upstream)
+    first_upstream: str  # where a login starts: the first of the chain
     metrics: Metrics
     clock: Callable[[], float]
     login_attempts: RateLimiter = field(
@@ -174,7 +176,7 @@ class AuthorizationFlow:
             pending = await self._pending(pending.id, binding, take=True)  # single use
         except OAuthError as error:
             return ErrorPage(error)
-        return Redirect(await self._finish(pending, result), see_other=True)
+        return await self._leg_done(pending, result, see_other=True)
 
     async def callback(self, query: Mapping[str, str], binding: str | None) -> Outcome:
         """The upstream provider sends the user back: the code, or the upstream's refusal."""
@@ -188,8 +190,8 @@ class AuthorizationFlow:
         except OAuthError as error:
             self.metrics.authorizations.labels("denied").inc()
             log.info("upstream_login_refused", upstream=upstream.name, reason=error.description)
-            return Redirect(self._to_client(pending.redirect_uri, pending.state, error.body()))
-        return Redirect(await self._finish(pending, result))
+            return await self._leg_failed(pending, LegFailed(upstream.name, error))
+        return await self._leg_done(pending, result)
 
     async def _start_pending(self, request: AuthorizationRequest, binding: str) -> str:
         """Remember the request while the user logs in; returns where the user goes next: the
@@ -260,15 +262,79 @@ class AuthorizationFlow:
         }
         return Page(template, context, status)
 
-    async def _finish(self, pending: PendingAuthorization, result: UpstreamResult) -> str:
+    async def _leg_done(
+        self, pending: PendingAuthorization, result: UpstreamResult, *, see_other: bool = False
+    ) -> Outcome:
+        """A leg completed: keep its tokens under the sign-in session, then on to the next leg
+        of the chain (see ``chain``), or issue the code."""
+        now = self.clock()
+        session_id = pending.session_id or secrets.token_urlsafe(18)
+        user = pending.user or result.user  # the identity is the first leg's
+        if result.tokens is not None:
+            until = now + self.settings.token_lifespans.refresh_token_lifespan
+            await self.storage.put_upstream_tokens(session_id, result.tokens, until)
+        pending = dataclasses.replace(pending, session_id=session_id, user=user)
+        self._count_leg(pending.upstream, "completed")
+        try:
+            next_url = await self._next_leg(pending)
+        except LegFailed as failed:
+            return await self._leg_failed(pending, failed)
+        if next_url is not None:
+            return Redirect(next_url, see_other=see_other)
+        return Redirect(await self._finish(pending, user, session_id), see_other=see_other)
+
+    async def _next_leg(self, done: PendingAuthorization) -> str | None:
+        """Where the user goes for the next leg that cannot be skipped; None: the chain is done."""
+        assert done.session_id is not None  # noqa: S101 - set by _leg_done
+        assert done.user is not None  # noqa: S101 - set by _leg_done
+        names = chain_names(self.settings.upstreams)
+        for index in range(done.leg + 1, len(names)):
+            upstream, now = self.upstreams[names[index]], self.clock()
+            kept = await reusable(self.storage, done.user.user_id, upstream.name, now)
+            if kept is not None:
+                until = now + self.settings.token_lifespans.refresh_token_lifespan
+                await self.storage.put_upstream_tokens(done.session_id, kept, until)
+                self._count_leg(upstream.name, "skipped")
+                continue
+            leg_id = secrets.token_urlsafe(24)  # the leg's own state
+            try:
+                start = await upstream.begin(leg_id)  # its own PKCE verifier and nonce
+            except OAuthError as error:
+                raise LegFailed(upstream.name, error) from None
+            await self.storage.put_pending(
+                dataclasses.replace(
+                    done,
+                    id=leg_id,
+                    upstream=upstream.name,
+                    leg=index,
+                    upstream_state=dict(start.remembered),
+                    expires_at=now + PENDING_LIFETIME,
+                )
+            )
+            return start.authorization_url or f"{LOGIN_PATH}?{urlencode({'request': leg_id})}"
+        return None
+
+    async def _leg_failed(self, pending: PendingAuthorization, failed: LegFailed) -> Outcome:
+        """The authorization ends at the client with an error naming the upstream; nothing of
+        it stays (the session the earlier legs stored tokens under is revoked, never issued)."""
+        self._count_leg(failed.upstream, "failed")
+        if pending.session_id is not None:
+            lifespan = self.settings.token_lifespans.refresh_token_lifespan
+            await self.storage.revoke_session(pending.session_id, self.clock() + lifespan)
+        return Redirect(self._to_client(pending.redirect_uri, pending.state, failed.body()))
+
+    def _count_leg(self, upstream: str, outcome: str) -> None:
+        if len(self.settings.upstreams) > 1:
+            self.metrics.chain_legs.labels(upstream, outcome).inc()
+
+    async def _finish(self, pending: PendingAuthorization, user: UserInfo, session_id: str) -> str:
         """Issue the code and return the client redirect (RFC 9207: with ``iss``)."""
         now = self.clock()
-        session_id = secrets.token_urlsafe(18)
         lifespans = self.settings.token_lifespans
-        if result.tokens is not None:
-            await self.storage.put_upstream_tokens(
-                session_id, result.tokens, now + lifespans.refresh_token_lifespan
-            )
+        if len(self.settings.upstreams) > 1:
+            names = chain_names(self.settings.upstreams)
+            until = now + lifespans.refresh_token_lifespan
+            await keep_for_user(self.storage, session_id, user.user_id, names, now=now, until=until)
         code, code_id = self.opaque.mint()
         code_expires_at = now + lifespans.auth_code_lifespan
         await self.storage.hold_client(pending.client_id, session_id, code_expires_at)
@@ -280,7 +346,7 @@ class AuthorizationFlow:
                 code_challenge=pending.code_challenge,
                 scopes=pending.scopes,
                 resource=pending.resource,
-                user=result.user,
+                user=user,
                 session_id=session_id,
                 expires_at=code_expires_at,
             ),

@@ -212,7 +212,9 @@ class AuthServerSettings:
         default=parse_duration("5s"),
     )
     upstreams: tuple[Upstream, ...] = setting(
-        "Upstream identity providers users log in with (one for now).", default=()
+        "Upstream identity providers users log in with; several are chained: one authorization walks "
+        "through each in order (the identity is the first's).",
+        default=(),
     )
     storage: StorageConfig = setting(
         "Where clients, codes and tokens live.", default_factory=lambda: MemoryStorage(type="memory")

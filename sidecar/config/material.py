@@ -10,8 +10,7 @@ access, and a weak HMAC secret that ``insecure_allow_weak_secrets`` lets through
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,15 @@ from sidecar.config.auth_server import (
 from sidecar.config.authz import CedarAuthz
 from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.keyfiles import KeyFileError, SigningKey, hmac_secret_problem, signing_key_from_pem
-from sidecar.config.schema import OidcIncoming, Settings
+from sidecar.config.schema import (
+    BackendSettings,
+    HeaderInjectionOutgoing,
+    OidcIncoming,
+    Settings,
+    TokenExchangeOutgoing,
+)
 from sidecar.config.secrets import SecretError, Secrets, read_secret_env, read_secret_file
+from sidecar.config.values import FIELD_VALUE
 
 _KEY_FIX = "create one with: mcp-sidecar keygen --out FILE"
 _HMAC_FIX = "create one with: mcp-sidecar keygen --hmac --out FILE"
@@ -46,11 +52,15 @@ def read_material(settings: Settings, base: Path | None) -> tuple[Secrets, list[
         authz = settings.incoming_auth.authz
         if isinstance(authz, CedarAuthz) and authz.policies_file is not None:
             policy_file = reader.text("incoming_auth.authz.policies_file", authz.policies_file)
+    backend_secrets = tuple(
+        reader.backend_secret(f"backends[{index}].outgoing_auth", backend)
+        for index, backend in enumerate(settings.backends)
+    )
     if settings.auth_server is None:
         secrets = Secrets(introspection_secret=introspection)
     else:
         secrets = reader.auth_server(settings.auth_server, introspection)
-    return dataclasses.replace(secrets, policy_file_text=policy_file), reader.issues
+    return replace(secrets, policy_file_text=policy_file, backend_secrets=backend_secrets), reader.issues
 
 
 @dataclass
@@ -87,6 +97,28 @@ class _Reader:
             hmac_secrets=tuple(secret for secret in hmac_secrets if secret is not None),
             upstream_secrets=upstream_secrets,
         )
+
+    def backend_secret(self, where: str, backend: BackendSettings) -> str | None:
+        """The ``header_injection`` value or the ``token_exchange`` client secret of a backend."""
+        outgoing = backend.outgoing_auth
+        if isinstance(outgoing, TokenExchangeOutgoing):
+            return self.secret(where, outgoing.client_secret_file, outgoing.client_secret_env)
+        if not isinstance(outgoing, HeaderInjectionOutgoing):
+            return None
+        if outgoing.value_file is None and outgoing.value_env is None:
+            self.issues.append(
+                ConfigIssue(
+                    f"{where}.value_file", "header_injection needs a value", "set value_file or value_env"
+                )
+            )
+            return None
+        value = self.secret(where, outgoing.value_file, outgoing.value_env, ("value_file", "value_env"))
+        if value is not None and not FIELD_VALUE.fullmatch(value):
+            # SECURITY: a CR/LF in the value would smuggle headers into the backend request.
+            key = "value_file" if outgoing.value_file is not None else "value_env"
+            self.issues.append(ConfigIssue(f"{where}.{key}", "the value is not printable ASCII on one line"))
+            return None
+        return value
 
     def upstream_secret(self, where: str, upstream: Upstream) -> str | None:
         config: OidcUpstreamConfig | OAuth2UpstreamConfig

@@ -4,13 +4,14 @@ the files and variables the settings name were read by the loader (``material.py
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from sidecar.config.errors import ConfigIssue, warning
 from sidecar.config.rules_auth_server import check_auth_server
 from sidecar.config.rules_authz import check_authz
+from sidecar.config.rules_headers import header_name_refused
+from sidecar.config.rules_outgoing import check_outgoing
 from sidecar.config.schema import (
     SUPPORTED_ALGORITHMS,
     BackendSettings,
@@ -20,42 +21,18 @@ from sidecar.config.schema import (
     Settings,
 )
 from sidecar.config.values import (
+    FIELD_VALUE,
     NAME_FIX,
     cleartext_url_problem,
+    endpoint_problem,
     is_loopback_host,
     name_problem,
     origin_problem,
-    split_url,
 )
-from sidecar.proxy.headers import HOP_BY_HOP
 
 # Paths the sidecar serves itself; a backend may not claim them.
 MAX_WORKERS = 64
 RESERVED_PREFIXES = ("/health", "/readyz", "/metrics", "/.well-known", "/oauth")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # RFC 9110 §5.1 token
-_FIELD_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
-# Headers whose meaning an identity value must never take over.
-_RESERVED_HEADERS = frozenset(
-    {
-        "authorization",
-        "cookie",
-        "host",
-        "content-length",
-        "content-type",
-        "origin",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "forwarded",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "mcp-method",
-        "mcp-name",
-        "last-event-id",
-        "x-request-id",
-        "x-real-ip",
-    }
-)
 
 
 def check_rules(settings: Settings) -> list[ConfigIssue]:
@@ -63,6 +40,7 @@ def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues.extend(_check_incoming(settings))
     issues.extend(check_auth_server(settings))
     issues.extend(check_authz(settings))
+    issues.extend(check_outgoing(settings))
     if not settings.backends:
         issues.append(
             ConfigIssue(
@@ -125,7 +103,7 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
             yield ConfigIssue(f"server.{key}", "must be greater than zero")
     # RFC 9110 §5.5: a field value is visible characters and inner spaces; CR or LF would split
     # the response head.
-    if not _FIELD_VALUE.fullmatch(server.server_header):
+    if not FIELD_VALUE.fullmatch(server.server_header):
         yield ConfigIssue(
             "server.server_header",
             "must be printable ASCII without leading or trailing spaces",
@@ -171,7 +149,7 @@ def _check_incoming(settings: Settings) -> Iterator[ConfigIssue]:
         value = getattr(oidc, key)
         if key == "issuer" and own_issuer:
             continue
-        if value is not None and (problem := _endpoint_problem(value, oidc.insecure_allow_http)):
+        if value is not None and (problem := endpoint_problem(value, oidc.insecure_allow_http)):
             yield ConfigIssue(f"{where}.{key}", problem[0], problem[1])
     if oidc.audience is not None and not oidc.audience.strip():
         yield ConfigIssue(f"{where}.audience", "must not be empty", "omit it to use each backend's URL")
@@ -211,27 +189,12 @@ def _check_introspection_and_headers(oidc: OidcSettings, where: str) -> Iterator
             "set client_id and client_secret_file (or client_secret_env)",
         )
     for index, mapping in enumerate(oidc.identity_headers):
-        name = mapping.header.lower()
-        reserved = name in HOP_BY_HOP or name in _RESERVED_HEADERS or name.startswith("mcp-param-")
-        if not _HEADER_NAME.fullmatch(mapping.header) or reserved:
+        if header_name_refused(mapping.header):
             yield ConfigIssue(
                 f"{where}.identity_headers[{index}].header",
                 f"{mapping.header!r} cannot carry identity",
                 "use a name such as X-MCP-Subject",
             )
-
-
-def _endpoint_problem(url: str, allow_http: bool) -> tuple[str, str] | None:
-    parts = split_url(url)
-    if parts is None:
-        return f"{url!r} is not a valid URL", "write an absolute https URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{url!r} must be an absolute https URL", "write an absolute https URL"
-    if parts.scheme == "http" and not allow_http:
-        return "must use https", "use https, or set insecure_allow_http: true for development"
-    if parts.fragment or parts.username or parts.password:
-        return "must not carry a fragment or credentials", "remove them"
-    return None
 
 
 def _check_backend(backend: BackendSettings, where: str) -> Iterator[ConfigIssue]:

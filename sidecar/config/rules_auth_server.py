@@ -8,7 +8,7 @@
 - V-07 every audience incoming auth accepts is one of ``auth_server.allowed_audiences``.
 - An embedded authorization server requires ``incoming_auth.type: oidc``.
 
-V-01..V-03 concern outgoing auth strategies that are not built yet. Reading the key and secret
+V-01..V-03 (outgoing auth) are in ``rules_outgoing.py``. Reading the key and secret
 files (and their V-05 checks) is the loader's (``material.py``); these rules only look at what it
 read, in ``Settings.secrets``.
 """
@@ -194,12 +194,6 @@ def _check_upstreams(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
     if not auth_server.upstreams:
         yield ConfigIssue(
             "auth_server.upstreams", "V-05: must name the upstream identity provider users log in with"
-        )
-    elif len(auth_server.upstreams) > 1:
-        yield ConfigIssue(
-            "auth_server.upstreams",
-            "only one upstream is supported for now",
-            "keep the one users log in with",
         )
     seen: set[str] = set()
     for index, upstream in enumerate(auth_server.upstreams):

@@ -104,7 +104,59 @@ class UnauthenticatedOutgoing:
     type: Literal["unauthenticated"] = setting("Outgoing auth strategy: unauthenticated (adds nothing).")
 
 
-OutgoingAuth = UnauthenticatedOutgoing
+@dataclass(frozen=True, slots=True)
+class HeaderInjectionOutgoing:
+    type: Literal["header_injection"] = setting(
+        "Outgoing auth strategy: header_injection (a static header, e.g. an API key)."
+    )
+    header_name: str = setting("The header the backend receives, e.g. X-API-Key.")
+    value_file: str | None = setting("File holding the header value (read once at start-up).", default=None)
+    value_env: str | None = setting(
+        "Environment variable holding the header value (read once at start-up).", default=None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamInjectOutgoing:
+    type: Literal["upstream_inject"] = setting(
+        "Outgoing auth strategy: upstream_inject (the user's access token from an upstream provider)."
+    )
+    provider_name: str = setting("The auth_server.upstreams entry whose access token is sent as Bearer.")
+    refresh_margin: Seconds = setting(
+        "Refresh the upstream token when it expires within this time.", default=parse_duration("30s")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExchangeOutgoing:
+    type: Literal["token_exchange"] = setting(
+        "Outgoing auth strategy: token_exchange (RFC 8693 at token_url, per user, cached)."
+    )
+    token_url: str = setting("The RFC 8693 token endpoint.")
+    client_id: str = setting("The sidecar's client id at token_url (HTTP Basic).")
+    client_secret_file: str | None = setting("File holding the client secret.", default=None)
+    client_secret_env: str | None = setting("Environment variable holding the client secret.", default=None)
+    audience: str | None = setting("The `audience` parameter: the backend's logical name.", default=None)
+    scopes: tuple[str, ...] = setting("The `scope` parameter (space-joined).", default=())
+    subject_token_type: str = setting(
+        "Type of the subject token (RFC 8693 §3).",
+        default="urn:ietf:params:oauth:token-type:access_token",
+    )
+    subject_provider: str | None = setting(
+        "The auth_server.upstreams entry whose token is exchanged; absent = the validated incoming "
+        "token (or, with an auth_server of one upstream, that upstream's).",
+        default=None,
+    )
+    insecure_allow_http: bool = setting("Allow an http:// token_url (development only).", default=False)
+    allow_private_ip: bool = setting(
+        "Allow token_url on private, loopback and link-local addresses (e.g. an in-cluster STS).",
+        default=False,
+    )
+
+
+OutgoingAuth = (
+    UnauthenticatedOutgoing | HeaderInjectionOutgoing | UpstreamInjectOutgoing | TokenExchangeOutgoing
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ class Secrets:
     """Everything the settings point to in files and variables, as read at load.
 
     ``signing_key`` is None when no key file is configured (the server then makes an ephemeral
-    one); ``upstream_secrets`` lines up with ``auth_server.upstreams``.
+    one); ``upstream_secrets`` lines up with ``auth_server.upstreams``, ``backend_secrets`` with
+    ``backends`` (the ``header_injection`` value or the ``token_exchange`` client secret).
     """
 
     introspection_secret: str | None = field(default=None, repr=False)
@@ -33,6 +34,7 @@ class Secrets:
     fallback_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
     hmac_secrets: tuple[bytes, ...] = field(default=(), repr=False)
     upstream_secrets: tuple[str | None, ...] = field(default=(), repr=False)
+    backend_secrets: tuple[str | None, ...] = field(default=(), repr=False)
     redis_username: str | None = field(default=None, repr=False)
     redis_password: str | None = field(default=None, repr=False)
     redis_ca_cert: bytes | None = field(default=None, repr=False)

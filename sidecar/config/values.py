@@ -22,6 +22,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 NAME_FIX = "use 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit"
+FIELD_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
+"""An RFC 9110 §5.5 field value of visible ASCII only (no CR/LF, no obs-text); may be empty."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
@@ -102,6 +104,20 @@ def split_url(value: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts
+
+
+def endpoint_problem(url: str, allow_http: bool) -> tuple[str, str] | None:
+    """Why ``url`` cannot be an endpoint the sidecar calls, and the fix; None when it can."""
+    parts = split_url(url)
+    if parts is None:
+        return f"{url!r} is not a valid URL", "write an absolute https URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} must be an absolute https URL", "write an absolute https URL"
+    if parts.scheme == "http" and not allow_http:
+        return "must use https", "use https, or set insecure_allow_http: true for development"
+    if parts.fragment or parts.username or parts.password:
+        return "must not carry a fragment or credentials", "remove them"
+    return None
 
 
 def canonical_origin(value: str) -> str:

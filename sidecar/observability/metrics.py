@@ -178,6 +178,24 @@ class Metrics:
             ["backend", "bucket"],
             registry=r,
         )
+        self.outgoing_auth = Counter(
+            "mcp_sidecar_outgoing_auth",
+            "Outgoing-auth credentials added to backend requests, by strategy and result.",
+            ["strategy", "result"],
+            registry=r,
+        )
+        self.upstream_refreshes = Counter(
+            "mcp_sidecar_upstream_refreshes",
+            "Refresh grants sent to upstream providers for outgoing auth, by provider and result.",
+            ["provider", "result"],
+            registry=r,
+        )
+        self.chain_legs = Counter(
+            "mcp_sidecar_chain_legs",
+            "Legs of chained upstream logins, by upstream and outcome.",
+            ["upstream", "outcome"],
+            registry=r,
+        )
         self.draining = Gauge(
             "mcp_sidecar_draining",
             "1 while the sidecar is shutting down.",

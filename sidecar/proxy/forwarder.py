@@ -28,6 +28,9 @@ from sidecar.authz.gate import Admission, Gate, ListFilter
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.audit import Auditor, event_type
 from sidecar.observability.metrics import Metrics
+from sidecar.outgoing.errors import OutgoingFailure
+from sidecar.outgoing.protocol import OutgoingAuth
+from sidecar.outgoing.render import failure_response
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend
@@ -66,6 +69,7 @@ class Forwarder:
         origins: OriginPolicy,
         hosts: HostPolicy,
         authenticator: Authenticator | None,
+        outgoing: OutgoingAuth,
         max_body: int,
         idle_timeout: float,
         gate: Gate | None = None,
@@ -86,8 +90,10 @@ class Forwarder:
         self._limiter = limiter
         self._audit = audit
         self._sessions = sessions  # legacy HTTP+SSE streams, where denials are answered
-        # Client-sent copies of the identity headers the sidecar sets are dropped first.
-        self._drop = authenticator.identity_header_names if authenticator is not None else frozenset()
+        self._outgoing = outgoing
+        # Client-sent copies of the identity and outgoing-auth headers the sidecar sets are dropped first.
+        identity_names = authenticator.identity_header_names if authenticator is not None else frozenset()
+        self._drop = identity_names | outgoing.header_names
         self._max_body = max_body
         self._idle_timeout = idle_timeout
         self._timeout = aiohttp.ClientTimeout(
@@ -146,19 +152,10 @@ class Forwarder:
         target = self.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)
         if target is None:
             return json_error(400, "invalid_path", "the path is not a plain path below this route")
-        identity_headers: dict[str, str] = {}
-        identity: Identity | None = None
-        if self._auth is not None:
-            # Before the body is read: an unauthenticated client gets nothing forwarded.
-            try:
-                identity = await self._auth.authenticate(request, self._name)
-            except AuthError as error:
-                info.outcome = f"auth_{reason_of(error)}"
-                return self._auth.error_response(error, self._name, self.route.prefix)
-            info.subject = identity.subject
-            client_id = identity.claims.get("client_id", identity.claims.get("azp"))
-            info.client_id = client_id if isinstance(client_id, str) else None
-            identity_headers = self._auth.identity_headers(identity)
+        identified = await self._identify(request, info)
+        if isinstance(identified, web.StreamResponse):
+            return identified
+        identity, identity_headers = identified
         if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
             # Only now may the client send its body (see expect_later).
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -194,6 +191,30 @@ class Forwarder:
             extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
             listing=listing,
         )
+
+    async def _identify(
+        self, request: web.Request, info: RequestInfo
+    ) -> tuple[Identity | None, dict[str, str]] | web.StreamResponse:
+        """Who calls (before the body is read: an unauthenticated client gets nothing forwarded),
+        and the headers that say so to the backend, outgoing-auth credentials included."""
+        identity_headers: dict[str, str] = {}
+        identity: Identity | None = None
+        if self._auth is not None:
+            try:
+                identity = await self._auth.authenticate(request, self._name)
+            except AuthError as error:
+                info.outcome = f"auth_{reason_of(error)}"
+                return self._auth.error_response(error, self._name, self.route.prefix)
+            info.subject = identity.subject
+            client_id = identity.claims.get("client_id", identity.claims.get("azp"))
+            info.client_id = client_id if isinstance(client_id, str) else None
+            identity_headers = self._auth.identity_headers(identity)
+        try:
+            identity_headers.update(await self._outgoing.apply(identity))
+        except OutgoingFailure as failure:
+            info.outcome = f"outgoing_{failure.reason}"
+            return failure_response(failure, self._auth, self._name, self.route.prefix)
+        return identity, identity_headers
 
     async def _rate_limit(
         self, limiter: RateLimiter, identity: Identity, rpc: jsonrpc.RpcSummary, info: RequestInfo

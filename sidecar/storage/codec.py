@@ -42,7 +42,10 @@ def _client(data: dict[str, Any]) -> Client:
 
 
 def _pending(data: dict[str, Any]) -> PendingAuthorization:
-    return PendingAuthorization(**{**data, "scopes": tuple(data["scopes"])})
+    user = data.get("user")
+    return PendingAuthorization(
+        **{**data, "scopes": tuple(data["scopes"]), "user": _user(user) if isinstance(user, dict) else None}
+    )
 
 
 def _code(data: dict[str, Any]) -> CodeGrant:

@@ -54,6 +54,15 @@ class _Expiring(Generic[T]):
         item = self._items.get(key)
         return item[0] if item is not None else None
 
+    def replace(self, key: str, value: T, now: float) -> bool:
+        """Put ``value`` in place of a live entry, keeping its expiry; False when there is none."""
+        self.expire(now)
+        item = self._items.get(key)
+        if item is None:
+            return False
+        self._items[key] = (value, item[1])
+        return True
+
     def pop(self, key: str, now: float) -> T | None:
         value = self.get(key, now)
         self._items.pop(key, None)
@@ -137,6 +146,7 @@ class MemoryStorage:
         self._revoked: _Expiring[bool] = _Expiring(records)
         self._upstream: _Expiring[UpstreamTokens] = _Expiring(records)
         self._hits = WindowCounts(records)
+        self._leases: _Expiring[str] = _Expiring(records)  # name -> holder
 
     # -- the client registry ----------------------------------------------------------------
 
@@ -263,6 +273,25 @@ class MemoryStorage:
     async def get_upstream_tokens(self, session_id: str, provider: str, now: float) -> UpstreamTokens | None:
         return self._upstream.get(f"{session_id}\0{provider}", now)
 
+    async def replace_upstream_tokens(
+        self, session_id: str, previous: UpstreamTokens, tokens: UpstreamTokens, now: float
+    ) -> bool:
+        key = f"{session_id}\0{previous.provider}"
+        stored = self._upstream.get(key, now)
+        if stored is None or stored.access_token != previous.access_token:
+            return False
+        return self._upstream.replace(key, tokens, now)
+
+    async def acquire_lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        if self._leases.get(name, now) is not None:
+            return False
+        self._leases.put(name, holder, until, now)
+        return True
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        if self._leases.get(name, self._clock()) == holder:
+            self._leases.pop(name, self._clock())
+
     async def check(self) -> None:
         pass
 
@@ -280,6 +309,7 @@ class MemoryStorage:
             "refresh_answers": self._answers,
             "revoked_sessions": self._revoked,
             "upstream_tokens": self._upstream,
+            "leases": self._leases,
         }
         for store in stores.values():
             store.expire(now)

@@ -144,6 +144,24 @@ class Storage(HitCounter, Protocol):
         self, session_id: str, provider: str, now: float
     ) -> UpstreamTokens | None: ...
 
+    async def replace_upstream_tokens(
+        self, session_id: str, previous: UpstreamTokens, tokens: UpstreamTokens, now: float
+    ) -> bool:
+        """Store refreshed ``tokens`` in place of ``previous`` (same provider), keeping the
+        record's expiry; False, storing nothing, when the stored tokens are no longer
+        ``previous`` (another process stored newer ones, whose rotated refresh token must not be
+        overwritten) or are gone."""
+        ...
+
+    async def acquire_lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take the short lease ``name`` for ``holder`` until ``until``, unless another holder
+        has it (across every process sharing the store: one upstream refresh at a time)."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """End the lease, if ``holder`` still holds it."""
+        ...
+
     async def check(self) -> None:
         """Raise StorageError unless the store answers (readiness)."""
         ...

@@ -23,6 +23,16 @@ class Client:
 
 
 @dataclass(frozen=True, slots=True)
+class UserInfo:
+    """Who logged in, as the upstream identity provider said."""
+
+    user_id: str  # the stable internal subject, never the upstream's
+    provider: str
+    email: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PendingAuthorization:
     """An authorization request waiting for the user to log in upstream."""
 
@@ -37,16 +47,11 @@ class PendingAuthorization:
     browser_binding: str  # SHA-256 of the cookie that ties the login to this user agent
     expires_at: float
     upstream_state: dict[str, str] = field(default_factory=dict)  # PKCE verifier, nonce of the upstream leg
-
-
-@dataclass(frozen=True, slots=True)
-class UserInfo:
-    """Who logged in, as the upstream identity provider said."""
-
-    user_id: str  # the stable internal subject, never the upstream's
-    provider: str
-    email: str | None = None
-    name: str | None = None
+    # Chained upstreams: the position of this leg in auth_server.upstreams, and what the legs
+    # before it established: the sign-in session (their tokens are kept under it) and the user.
+    leg: int = 0
+    session_id: str | None = None
+    user: UserInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +104,14 @@ class UpstreamTokens:
     id_token: str | None = field(default=None, repr=False)
     expires_at: float | None = None
     claims: dict[str, Any] = field(default_factory=dict, repr=False)
+    issued_at: float | None = None  # when the access token was received (its lifetime, for refresh)
+
+    def expiring(self, margin: float, now: float) -> bool:
+        """Whether the access token expires within ``margin``; for a token that lives less than
+        twice the margin, within half its lifetime (a 5 s token is not renewed on every use).
+        A token without a known lifetime never counts as expiring."""
+        if self.expires_at is None:
+            return False
+        if self.issued_at is not None:
+            margin = min(margin, (self.expires_at - self.issued_at) / 2)
+        return self.expires_at - margin <= now

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -102,6 +103,8 @@ class RedisStorage:
                 "REVOKE_SESSION",
                 "PUT_UPSTREAM",
                 "COUNT_HIT",
+                "REPLACE_UPSTREAM",
+                "RELEASE_LEASE",
             )
         }
 
@@ -281,7 +284,15 @@ class RedisStorage:
 
     async def put_upstream_tokens(self, session_id: str, tokens: UpstreamTokens, until: float) -> None:
         sealed = self._sealer.seal(codec.encode(tokens), _context(session_id, tokens.provider))
-        await self._run("PUT_UPSTREAM", session_id, tokens.provider, sealed, until, self._clock())
+        await self._run(
+            "PUT_UPSTREAM",
+            session_id,
+            tokens.provider,
+            sealed,
+            until,
+            self._clock(),
+            _digest(tokens.access_token),
+        )
 
     async def get_upstream_tokens(self, session_id: str, provider: str, now: float) -> UpstreamTokens | None:
         sealed = await self._live(f"{self._prefix}up:{session_id}", now, provider)
@@ -292,6 +303,29 @@ class RedisStorage:
     async def count_hit(self, key: str, window: float, now: float) -> int:
         # Redis's own clock ends the window (a TTL): every process counts into the same one.
         return int(await self._run("COUNT_HIT", key, max(1, int(window * 1000))))
+
+    async def replace_upstream_tokens(
+        self, session_id: str, previous: UpstreamTokens, tokens: UpstreamTokens, now: float
+    ) -> bool:
+        sealed = self._sealer.seal(codec.encode(tokens), _context(session_id, tokens.provider))
+        replaced = await self._run(
+            "REPLACE_UPSTREAM",
+            session_id,
+            previous.provider,
+            _digest(previous.access_token),
+            sealed,
+            _digest(tokens.access_token),
+            now,
+        )
+        return bool(replaced)
+
+    async def acquire_lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        key, ttl = f"{self._prefix}lease:{name}", max(1, math.ceil((until - now) * 1000))
+        # SET NX PX: one holder at a time, and a holder that dies frees it by expiry.
+        return bool(await self._call(lambda: self._redis.set(key, holder, nx=True, px=ttl)))
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._run("RELEASE_LEASE", f"{self._prefix}lease:{name}", holder)
 
     def sizes(self) -> Mapping[str, int]:
         return {}  # counting keys would cost a scan of the keyspace on every scrape

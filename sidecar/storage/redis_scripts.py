@@ -221,7 +221,7 @@ PUT_UPSTREAM = (
     _COMMON
     + """
 local key, until_, now = p .. 'up:' .. ARGV[2], tonumber(ARGV[5]), tonumber(ARGV[6])
-redis.call('HSET', key, 'v:' .. ARGV[3], ARGV[4], 'e:' .. ARGV[3], until_)
+redis.call('HSET', key, 'v:' .. ARGV[3], ARGV[4], 'e:' .. ARGV[3], until_, 'd:' .. ARGV[3], ARGV[7])
 if redis.call('PTTL', key) < px(until_, now) then redis.call('PEXPIRE', key, px(until_, now)) end
 """
 )
@@ -236,3 +236,25 @@ if hits == 1 then redis.call('PEXPIRE', key, ARGV[3]) end
 return hits
 """
 )
+
+# Compare-and-set of refreshed upstream tokens: ARGV[2] session, ARGV[3] provider, ARGV[4] the
+# digest of the access token they replace, ARGV[5] the sealed new tokens, ARGV[6] their digest,
+# ARGV[7] now. The expiry (the session's) stays. A record written before digests were kept has
+# none, and is replaced.
+REPLACE_UPSTREAM = (
+    _COMMON
+    + """
+local key, f = p .. 'up:' .. ARGV[2], ARGV[3]
+local found = redis.call('HMGET', key, 'e:' .. f, 'd:' .. f)
+if not found[1] or tonumber(found[1]) <= tonumber(ARGV[7]) then return 0 end
+if found[2] and found[2] ~= ARGV[4] then return 0 end
+redis.call('HSET', key, 'v:' .. f, ARGV[5], 'd:' .. f, ARGV[6])
+return 1
+"""
+)
+
+# Ends a lease (ARGV[2] its key) only for the holder that took it (ARGV[3]): a holder whose lease
+# expired must not end the next holder's.
+RELEASE_LEASE = """
+if redis.call('GET', ARGV[2]) == ARGV[3] then redis.call('DEL', ARGV[2]) end
+"""

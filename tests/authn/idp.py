@@ -67,5 +67,27 @@ class Idp:
         """Whether a refresh grant returns a new refresh token (RFC 6749 §6 lets the provider choose)."""
         await self._get("/refresh-rotation", on="1" if rotate else "0")
 
+    async def refresh_grants(self) -> int:
+        """Refresh grants the provider received (refused ones included)."""
+        return int((await self._get("/refresh-grants"))["count"])
+
+    async def set_token_ttl(self, seconds: int | None) -> None:
+        """Lifetime of the tokens its token endpoint issues from now on (None: the default)."""
+        await self._get("/token-ttl", seconds="" if seconds is None else str(seconds))
+
+    async def forget_refresh_tokens(self) -> None:
+        """Refuse every refresh token issued so far (the user's grant was revoked)."""
+        await self._get("/forget-refresh-tokens")
+
+    async def accepts(self, access_token: str) -> bool:
+        """Whether the provider's own RFC 7662 introspection says the token is active."""
+        headers = {"Authorization": aiohttp.encode_basic_auth("sidecar", "introspection-secret")}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{self.issuer}/introspect", data={"token": access_token}, headers=headers) as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+            return bool((await resp.json())["active"])
+
     def stop(self) -> None:
         self.process.stop()

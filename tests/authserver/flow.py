@@ -80,10 +80,12 @@ def mode_b_settings(
     upstream: dict[str, Any] | None = None,
     legacy_sse: bool = False,
     server: dict[str, Any] | None = None,
+    backend: dict[str, Any] | None = None,
     **auth_server: Any,
 ) -> Settings:
     """A Mode B sidecar in front of the MCP server at ``mcp_origin`` (with ``legacy_sse``, also
-    its HTTP+SSE transport at /sse and /messages/); ``server`` adds keys to its server section."""
+    its HTTP+SSE transport at /sse and /messages/); ``server`` adds keys to its server section,
+    ``backend`` to its backend."""
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     upstream = upstream or {
@@ -108,7 +110,7 @@ def mode_b_settings(
         ],
         "upstreams": [upstream],
     }
-    backend: dict[str, Any] = {"name": "demo", "url": f"{mcp_origin}/mcp", "path": "/mcp"}
+    backend = {"name": "demo", "url": f"{mcp_origin}/mcp", "path": "/mcp", **(backend or {})}
     if legacy_sse:
         backend.update(sse_path="/sse", messages_path="/messages/")
     section.update(auth_server)

@@ -97,7 +97,25 @@ def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
     short.write_text("too-short")
     guessable = tmp_path / "guessable"
     guessable.write_text("password" * 8)
+    backend = raw["backends"][0]
+    exchange = {"type": "token_exchange", "token_url": "https://sts.example.com/token", "client_id": "mcp"}
+    second = {**raw["auth_server"]["upstreams"][0], "name": "second"}
     patches: dict[str, Any] = {
+        "v01_upstream_inject_needs_auth_server": {
+            "auth_server": None,
+            "backends": [{**backend, "outgoing_auth": {"type": "upstream_inject", "provider_name": "local"}}],
+        },
+        "v02_unknown_provider": {
+            "backends": [{**backend, "outgoing_auth": {"type": "upstream_inject", "provider_name": "github"}}]
+        },
+        "v02_static_provider": {
+            "backends": [{**backend, "outgoing_auth": {"type": "upstream_inject", "provider_name": "local"}}]
+        },
+        "v03_token_exchange_without_secret": {"backends": [{**backend, "outgoing_auth": exchange}]},
+        "v03_token_exchange_ambiguous_subject": {
+            "auth_server": {**raw["auth_server"], "upstreams": [*raw["auth_server"]["upstreams"], second]},
+            "backends": [{**backend, "outgoing_auth": {**exchange, "client_secret_env": "HOME"}}],
+        },
         "v04_issuer_mismatch": {
             "incoming_auth": {"type": "oidc", "oidc": {"issuer": "https://mcp.example.com/"}}
         },
@@ -148,6 +166,11 @@ def _broken(tmp_path: Path, case: str) -> dict[str, Any]:
 
 
 EXPECTED = {
+    "v01_upstream_inject_needs_auth_server": "backends[0].outgoing_auth.type",
+    "v02_unknown_provider": "backends[0].outgoing_auth.provider_name",
+    "v02_static_provider": "backends[0].outgoing_auth.provider_name",
+    "v03_token_exchange_without_secret": "backends[0].outgoing_auth.client_secret_file",
+    "v03_token_exchange_ambiguous_subject": "backends[0].outgoing_auth.subject_provider",
     "v04_issuer_mismatch": "auth_server.issuer",
     "v05_no_upstream": "auth_server.upstreams",
     "v05_no_audience": "auth_server.allowed_audiences",

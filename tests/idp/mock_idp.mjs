@@ -15,6 +15,9 @@ const opaqueTokens = new Map(); // opaque token -> claims, for RFC 7662 introspe
 // issue (RFC 6749 §5.2 invalid_grant) and may not rotate (RFC 6749 §6), so both are added here.
 const refreshTokens = new Set();
 let rotateRefreshTokens = true;
+let refreshGrants = 0; // refresh grants received, counted here at the provider
+let tokenTtl = null; // seconds, for the tokens of the token endpoint; null: the mock's default
+const accessTokens = new Map(); // access token issued at the token endpoint -> expiry (ms)
 const introspectionClient = "Basic " + Buffer.from("sidecar:introspection-secret").toString("base64");
 
 server.service.on("beforeIntrospect", (response, req) => {
@@ -23,12 +26,22 @@ server.service.on("beforeIntrospect", (response, req) => {
     response.body = { error: "invalid_client" };
     return;
   }
+  const expiry = accessTokens.get(req.body?.token);
+  if (expiry !== undefined) {
+    response.body = expiry > Date.now() ? { active: true, iss: server.issuer.url, sub: "johndoe" } : { active: false };
+    return;
+  }
   const claims = opaqueTokens.get(req.body?.token);
   response.body = claims ? { active: true, iss: server.issuer.url, ...claims } : { active: false };
 });
 
+server.service.on("beforeTokenSigning", (token) => {
+  if (tokenTtl !== null) token.payload.exp = token.payload.iat + tokenTtl;
+});
+
 server.service.on("beforeResponse", (response, req) => {
   if (req.body?.grant_type === "refresh_token") {
+    refreshGrants += 1;
     if (!refreshTokens.has(req.body.refresh_token)) {
       response.statusCode = 400;
       response.body = { error: "invalid_grant", error_description: "unknown refresh token" };
@@ -41,6 +54,12 @@ server.service.on("beforeResponse", (response, req) => {
     refreshTokens.delete(req.body.refresh_token);
   }
   if (response.body.refresh_token) refreshTokens.add(response.body.refresh_token);
+});
+
+server.service.on("beforeResponse", (response) => {
+  if (response.statusCode !== 200 || !response.body.access_token) return;
+  if (tokenTtl !== null) response.body.expires_in = tokenTtl;
+  accessTokens.set(response.body.access_token, Date.now() + 1000 * response.body.expires_in);
 });
 
 // The provider's own request handler behind a thin listener that counts JWKS fetches (at the
@@ -93,6 +112,15 @@ http
       if (url.pathname === "/refresh-rotation") {
         rotateRefreshTokens = q.on === "1";
         return json(res, 200, { rotate: rotateRefreshTokens });
+      }
+      if (url.pathname === "/refresh-grants") return json(res, 200, { count: refreshGrants });
+      if (url.pathname === "/token-ttl") {
+        tokenTtl = q.seconds ? Number(q.seconds) : null;
+        return json(res, 200, { ttl: tokenTtl });
+      }
+      if (url.pathname === "/forget-refresh-tokens") {
+        refreshTokens.clear(); // as a provider does when the user's grant is revoked
+        return json(res, 200, {});
       }
       if (url.pathname === "/opaque") {
         const token = "opaque-" + Math.random().toString(36).slice(2) + Date.now().toString(36);

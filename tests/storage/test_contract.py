@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 
 import pytest
@@ -14,9 +15,11 @@ from sidecar.storage.records import (
     IssuedTokens,
     PendingAuthorization,
     RefreshRecord,
+    UpstreamTokens,
     UserInfo,
 )
 from tests.storage.conftest import LIMITS, Store
+from tests.support import wait_for
 
 USER = UserInfo(user_id="u1", provider="local")
 
@@ -178,6 +181,14 @@ async def test_pending_is_taken_once(store: Store) -> None:
     assert await store.storage.take_pending(waiting.id, store.clock.now) is None
 
 
+async def test_a_later_leg_of_a_chain_keeps_its_session_and_user(store: Store) -> None:
+    leg = dataclasses.replace(
+        pending("client", store.clock.now + 600), leg=1, session_id="sess", user=USER, upstream="second"
+    )
+    await store.storage.put_pending(leg)
+    assert await store.storage.take_pending(leg.id, store.clock.now) == leg
+
+
 async def test_rotated_refresh_token_reused_revokes_the_family(store: Store) -> None:
     """Without a grace window, any second use of a token revokes its family (RFC 9700 §4.14.2)."""
     first = refresh("client", "s1", store.clock.now + 3600)
@@ -270,3 +281,35 @@ async def test_hits_start_again_after_the_window(store: Store) -> None:
     now = store.clock.now
     assert [await store.storage.count_hit("k", 60, now + second) for second in (0, 59)] == [1, 2]
     assert await store.storage.count_hit("k", 60, now + 60) == 1
+
+
+async def test_refreshed_upstream_tokens_replace_only_the_tokens_they_were_refreshed_from(
+    store: Store,
+) -> None:
+    """A slow refresh never overwrites the rotated refresh token a concurrent one stored."""
+    s, now = store.storage, store.clock.now
+    old = UpstreamTokens("idp", access_token="a0", refresh_token="r0", expires_at=now + 5)
+    await s.put_upstream_tokens("sess", old, now + 3600)
+    first = UpstreamTokens("idp", access_token="a1", refresh_token="r1", expires_at=now + 60)
+    late = UpstreamTokens("idp", access_token="a2", refresh_token="r2", expires_at=now + 60)
+    assert await s.replace_upstream_tokens("sess", old, first, now)
+    assert not await s.replace_upstream_tokens("sess", old, late, now)
+    assert await s.get_upstream_tokens("sess", "idp", now) == first
+    store.clock.now = now + 3600  # the record keeps the session's expiry
+    assert await s.get_upstream_tokens("sess", "idp", store.clock.now) is None
+    assert not await s.replace_upstream_tokens("sess", first, late, store.clock.now)
+
+
+async def test_lease_has_one_holder_until_released_or_expired(store: Store) -> None:
+    s, now = store.storage, store.clock.now
+    assert await s.acquire_lease("refresh:sess:idp", "one", now + 10, now)
+    assert not await s.acquire_lease("refresh:sess:idp", "two", now + 10, now)
+    await s.release_lease("refresh:sess:idp", "two")  # not its lease: nothing happens
+    assert not await s.acquire_lease("refresh:sess:idp", "two", now + 10, now)
+    await s.release_lease("refresh:sess:idp", "one")
+    assert await s.acquire_lease("refresh:sess:idp", "two", now + 0.2, now)
+    store.clock.now = now + 0.3  # Redis expires a lease on its own clock: wait for it
+    await wait_for(
+        lambda: s.acquire_lease("refresh:sess:idp", "three", now + 10.3, now + 0.3),
+        what="the lease to expire",
+    )

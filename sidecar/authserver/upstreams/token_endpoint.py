@@ -86,6 +86,7 @@ def upstream_tokens(
         refresh_token=refresh if isinstance(refresh, str) else None,
         id_token=id_token,
         expires_at=_expires_at(response, now),
+        issued_at=now,
     )
 
 
@@ -100,6 +101,7 @@ def refreshed_tokens(previous: UpstreamTokens, response: TokenResponse, now: flo
         access_token=str(response["access_token"]),
         refresh_token=refresh if isinstance(refresh, str) and refresh else previous.refresh_token,
         expires_at=_expires_at(response, now),
+        issued_at=now,
     )
 
 
