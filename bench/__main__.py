@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, authz, mcp, proxy, sse, tokens, workers
+from bench import authserver, authz, mcp, outgoing, proxy, sse, tokens, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "authz")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "authz", "outgoing")
 
 
 def main() -> int:
@@ -52,6 +52,9 @@ def main() -> int:
     if "authz" in args.scenarios:
         print("## 7. Access control\n")
         print(authz.report(authz.run(smoke=args.smoke)), "\n", flush=True)
+    if "outgoing" in args.scenarios:
+        print("## 8. Outgoing auth\n")
+        print(outgoing.report(outgoing.run(smoke=args.smoke)), "\n", flush=True)
     return 0
 
 

@@ -9,6 +9,11 @@ a process that cannot take it waits for the tokens the holder stores. The holder
 tokens under the lease (another process may have just refreshed) and stores the new ones by
 compare-and-set, so a rotated refresh token is never overwritten by an older one.
 
+Tokens that are not expiring are kept in the process for up to ``WARM_FOR`` seconds, so a warm
+token costs no store round trip per MCP request (with Redis, one per user and provider every few
+seconds). That is safe: a kept access token is still valid at its provider, and a revoked sidecar
+session is refused by the token validator before outgoing auth runs.
+
 A refresh the provider refuses (RFC 6749 §5.2 ``invalid_grant``: revoked, expired, rotated away)
 means the user must log in again: ``ReauthorizationNeeded`` (401). A provider or store that does
 not answer is ``UpstreamUnreachable`` (503).
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -33,6 +39,8 @@ from sidecar.storage.records import UpstreamTokens
 log = structlog.get_logger("sidecar.outgoing")
 
 LEASE_TTL = 15.0  # longer than an upstream token request may take (UPSTREAM_TIMEOUT)
+WARM_FOR = 5.0  # how long a token read from the store is used without asking it again
+WARM_MAX = 10_000  # (session, provider) pairs kept warm, least recently used forgotten first
 _POLL = 0.05  # how often a process without the lease looks for the holder's result
 
 
@@ -57,13 +65,18 @@ class UpstreamTokenSource:
     ) -> None:
         self._logins, self._metrics, self._clock, self._lease_ttl = logins, metrics, clock, lease_ttl
         self._flights: dict[tuple[str, str], asyncio.Task[UpstreamTokens]] = {}
+        self._warm: OrderedDict[tuple[str, str], tuple[UpstreamTokens, float]] = OrderedDict()
 
     async def fresh(self, session_id: str, provider: str, margin: float) -> UpstreamTokens:
         """The user's tokens at ``provider``, refreshed first when they expire within ``margin``."""
+        key, now = (session_id, provider), self._clock()
+        warm = self._warm.get(key)
+        if warm is not None and now - warm[1] < WARM_FOR and not warm[0].expiring(margin, now):
+            return warm[0]
         tokens = await self._stored(session_id, provider)
-        if not tokens.expiring(margin, self._clock()):
+        if not tokens.expiring(margin, now):
+            self._keep(key, tokens, now)
             return tokens
-        key = (session_id, provider)
         flight = self._flights.get(key)
         if flight is None:
             # A task of its own, referenced here until it ends: a client that disconnects cancels
@@ -74,7 +87,15 @@ class UpstreamTokenSource:
             )
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._landed(key, done))
-        return await asyncio.shield(flight)
+        refreshed = await asyncio.shield(flight)
+        self._keep(key, refreshed, self._clock())
+        return refreshed
+
+    def _keep(self, key: tuple[str, str], tokens: UpstreamTokens, now: float) -> None:
+        self._warm[key] = (tokens, now)
+        self._warm.move_to_end(key)
+        while len(self._warm) > WARM_MAX:
+            self._warm.popitem(last=False)
 
     def _landed(self, key: tuple[str, str], flight: asyncio.Task[UpstreamTokens]) -> None:
         if self._flights.get(key) is flight:
