@@ -222,6 +222,7 @@ class AuthorizationFlow:
                 browser_binding=binding_hash(binding),
                 expires_at=self.clock() + PENDING_LIFETIME,
                 upstream_state=remembered,
+                nonce=request.nonce,
             )
         )
         return next_url
@@ -283,6 +284,8 @@ class AuthorizationFlow:
                 user=result.user,
                 session_id=session_id,
                 expires_at=code_expires_at,
+                nonce=pending.nonce,
+                auth_time=now,
             ),
         )
         self.metrics.authorizations.labels("code_issued").inc()

@@ -93,6 +93,11 @@ class SigningKeys:
     def kid(self) -> str:
         return self._current.kid
 
+    @property
+    def algorithm(self) -> str:
+        """The JWS algorithm of the current key (RS256, ES256 or EdDSA)."""
+        return self._current.key.algorithm
+
     def jwks(self) -> dict[str, Any]:
         return self._jwks
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from sidecar.authserver.oidc import CLAIMS_SUPPORTED
 from sidecar.authserver.registration import AUTH_METHODS, GRANT_TYPES
 
 AUTHORIZE_PATH = "/oauth/authorize"
@@ -15,6 +16,7 @@ REVOKE_PATH = "/oauth/revoke"
 CALLBACK_PATH = "/oauth/callback"
 LOGIN_PATH = "/oauth/login"
 CONSENT_PATH = "/oauth/consent"
+USERINFO_PATH = "/oauth/userinfo"
 JWKS_PATH = "/.well-known/jwks.json"
 
 
@@ -37,6 +39,7 @@ def metadata(issuer: str, origin: str, scopes_supported: tuple[str, ...], algori
         "registration_endpoint": origin + REGISTER_PATH,
         "revocation_endpoint": origin + REVOKE_PATH,
         "jwks_uri": origin + JWKS_PATH,
+        "userinfo_endpoint": origin + USERINFO_PATH,
         "scopes_supported": list(scopes_supported),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -47,6 +50,11 @@ def metadata(issuer: str, origin: str, scopes_supported: tuple[str, ...], algori
         # RFC 9207: the authorization response carries iss (mix-up defence).
         "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
+        # OpenID Connect Discovery §3: what oidc.py implements, and only that.
         "id_token_signing_alg_values_supported": [algorithm],
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "client_id_metadata_document_supported": False,
     }

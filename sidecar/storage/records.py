@@ -37,6 +37,7 @@ class PendingAuthorization:
     browser_binding: str  # SHA-256 of the cookie that ties the login to this user agent
     expires_at: float
     upstream_state: dict[str, str] = field(default_factory=dict)  # PKCE verifier, nonce of the upstream leg
+    nonce: str | None = None  # OpenID Connect: the client's, echoed in its ID token
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class CodeGrant:
     user: UserInfo
     session_id: str
     expires_at: float
+    nonce: str | None = None  # OpenID Connect Core §3.1.2.1, for the ID token
+    auth_time: float | None = None  # when the user authenticated (the login finished)
 
 
 @dataclass(frozen=True, slots=True)

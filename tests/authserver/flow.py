@@ -350,6 +350,17 @@ class RawClient:
             return resp.status
 
 
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[RawClient]:
+    """A sidecar with ``settings``, and a raw OAuth client of it."""
+    assert settings.server.public_url is not None
+    async with (
+        RunningSidecar(settings),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        yield RawClient(http, settings.server.public_url)
+
+
 @dataclass
 class SignedIn:
     """A running Mode B sidecar and an official MCP client that signs in to it on first use."""

@@ -42,6 +42,9 @@ def add_routes(app: web.Application, server: AuthServerPlan) -> None:
     app.router.add_post(metadata.TOKEN_PATH, storage_guard(endpoints.token, "token"))
     app.router.add_route("OPTIONS", metadata.TOKEN_PATH, cors_preflight)
     app.router.add_post(metadata.REVOKE_PATH, storage_guard(endpoints.revoke, "revoke"))
+    app.router.add_get(metadata.USERINFO_PATH, storage_guard(endpoints.userinfo, "userinfo"))
+    app.router.add_post(metadata.USERINFO_PATH, storage_guard(endpoints.userinfo, "userinfo"))
+    app.router.add_route("OPTIONS", metadata.USERINFO_PATH, cors_preflight)
     app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
     if server.uses("form"):
         app.router.add_get(metadata.LOGIN_PATH, storage_guard(pages.page("login.html")))
