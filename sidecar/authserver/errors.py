@@ -15,6 +15,7 @@ OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + descripti
   ├─ AccessDenied              403 access_denied
   ├─ InvalidRedirectUri        400 invalid_redirect_uri (RFC 7591 §3.2.2)
   ├─ InvalidClientMetadata     400 invalid_client_metadata (RFC 7591 §3.2.2)
+  ├─ ClientDocumentRefused     400 invalid_client: a client ID metadata document broke a rule
   ├─ TooManyRequests           429 slow_down-style throttle (registration)
   └─ TemporarilyUnavailable    503 temporarily_unavailable (with Retry-After)
        └─ StorageUnavailable   503, the store does not answer
@@ -86,6 +87,13 @@ class InvalidRedirectUri(OAuthError):
 
 class InvalidClientMetadata(OAuthError):
     error = "invalid_client_metadata"
+
+
+class ClientDocumentRefused(OAuthError):
+    """A client ID metadata document (CIMD) that cannot be used; the message names the rule.
+    Shown on the error page, never sent to a redirect URI the document was to vouch for."""
+
+    error = "invalid_client"
 
 
 class TooManyRequests(OAuthError):

@@ -28,6 +28,7 @@ from sidecar.authserver.authorize import (
     parse_request,
     redirect_with,
 )
+from sidecar.authserver.cimd import ClientDocuments, find_client
 from sidecar.authserver.errors import InvalidRequest, OAuthError, TooManyRequests
 from sidecar.authserver.keys import OpaqueTokens
 from sidecar.authserver.metadata import CONSENT_PATH, LOGIN_PATH
@@ -37,7 +38,7 @@ from sidecar.authserver.upstreams.protocol import Upstream, UpstreamResult, Wron
 from sidecar.config.auth_server import AuthServerSettings
 from sidecar.observability.metrics import Metrics
 from sidecar.storage.protocol import Storage
-from sidecar.storage.records import CodeGrant, PendingAuthorization
+from sidecar.storage.records import Client, CodeGrant, PendingAuthorization
 
 log = structlog.get_logger("sidecar.authserver.flow")
 
@@ -91,6 +92,7 @@ class AuthorizationFlow:
     login_attempts: RateLimiter = field(
         default_factory=lambda: RateLimiter(LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW)
     )
+    documents: ClientDocuments | None = None  # CIMD, when auth_server.cimd.enabled
 
     @property
     def issuer(self) -> str:
@@ -99,8 +101,8 @@ class AuthorizationFlow:
     async def authorize(self, params: Mapping[str, Sequence[str]]) -> Outcome:
         """GET /authorize: on to the login or consent page, with a new browser binding."""
         client_ids = params.get("client_id", [])
-        client = await self.storage.get_client(client_ids[0], self.clock()) if len(client_ids) == 1 else None
         try:
+            client = await self._client(client_ids[0]) if len(client_ids) == 1 else None
             redirect_uri = check_redirect_target(params, client)
         except OAuthError as error:
             return ErrorPage(error)  # never redirect to an unverified URI
@@ -249,7 +251,7 @@ class AuthorizationFlow:
     ) -> Page:
         """The login or consent page: it names the client and where the code will go (the client
         chose its name; the redirect URI's host is what the user can check)."""
-        client = await self.storage.get_client(pending.client_id, self.clock())
+        client = await self._client(pending.client_id)
         context = {
             "action": _ACTIONS[template],
             "request_id": pending.id,
@@ -260,6 +262,9 @@ class AuthorizationFlow:
             **extra,
         }
         return Page(template, context, status)
+
+    async def _client(self, client_id: str) -> Client | None:
+        return await find_client(self.storage, self.documents, client_id, self.clock())
 
     async def _finish(self, pending: PendingAuthorization, result: UpstreamResult) -> str:
         """Issue the code and return the client redirect (RFC 9207: with ``iss``)."""

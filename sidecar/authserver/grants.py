@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from sidecar.authserver import oidc, pkce
+from sidecar.authserver.cimd import ClientDocuments, find_client
 from sidecar.authserver.errors import (
+    ClientDocumentRefused,
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
@@ -52,8 +54,10 @@ class TokenService:
         revocations: Revocations,
         lifespans: Lifespans,
         clock: Callable[[], float],
+        documents: ClientDocuments | None = None,
     ) -> None:
         self._issuer, self._keys, self._opaque = issuer, keys, opaque
+        self._documents = documents
         self._storage, self._lifespans, self._clock = storage, lifespans, clock
         self._revocations = revocations
 
@@ -65,7 +69,10 @@ class TokenService:
         client_id = basic[0] if basic is not None else form.get("client_id")
         if not client_id:
             raise InvalidClient(_CLIENT_AUTH_FAILED)
-        client = await self._storage.get_client(client_id, self._clock())
+        try:
+            client = await find_client(self._storage, self._documents, client_id, self._clock())
+        except ClientDocumentRefused:
+            raise InvalidClient(_CLIENT_AUTH_FAILED) from None
         presented, method = (
             (basic[1], "client_secret_basic")
             if basic is not None

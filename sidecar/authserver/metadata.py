@@ -30,7 +30,9 @@ def metadata_paths(issuer: str) -> list[str]:
     return paths
 
 
-def metadata(issuer: str, origin: str, scopes_supported: tuple[str, ...], algorithm: str) -> dict[str, Any]:
+def metadata(
+    issuer: str, origin: str, scopes_supported: tuple[str, ...], algorithm: str, *, cimd: bool
+) -> dict[str, Any]:
     """The document; ``issuer`` is byte-identical to the configured one (RFC 8414 §3.3)."""
     return {
         "issuer": issuer,
@@ -56,5 +58,6 @@ def metadata(issuer: str, origin: str, scopes_supported: tuple[str, ...], algori
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "client_id_metadata_document_supported": False,
+        # MCP SEP-991 (cimd.py); also in the OIDC document, which VS Code reads.
+        "client_id_metadata_document_supported": cimd,
     }

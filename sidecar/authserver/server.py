@@ -14,6 +14,7 @@ from typing import Literal
 
 import structlog
 
+from sidecar.authserver.cimd import ClientDocuments
 from sidecar.authserver.errors import AuthServerError
 from sidecar.authserver.flow import AuthorizationFlow
 from sidecar.authserver.grants import Lifespans, TokenService
@@ -205,6 +206,11 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
         storage, time.time, interval=0.0 if config.storage.type == "memory" else REVOCATION_CHECK_INTERVAL
     )
     lifespans = config.token_lifespans
+    documents = (
+        ClientDocuments(config.cimd, outbound, config.scopes_supported, time.time)
+        if config.cimd.enabled
+        else None
+    )
     tokens = TokenService(
         issuer=config.issuer,
         keys=plan.keys,
@@ -218,6 +224,7 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
             lifespans.auth_code_lifespan,
             refresh_grace=config.refresh_grace_period,
         ),
+        documents=documents,
     )
     log.info(
         "auth_server_created",
@@ -235,7 +242,14 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
         revocations,
         tokens,
         AuthorizationFlow(
-            config, storage, plan.opaque, upstreams, config.upstreams[0].name, metrics, time.time
+            config,
+            storage,
+            plan.opaque,
+            upstreams,
+            config.upstreams[0].name,
+            metrics,
+            time.time,
+            documents=documents,
         ),
         outbound,
         metrics,

@@ -28,7 +28,11 @@ def add_routes(app: web.Application, server: AuthServerPlan) -> None:
     """The routes (decided by the plan alone) and the lifecycle that opens the server."""
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("sidecar.authserver", "templates"), autoescape=True)
     document = metadata.metadata(
-        server.issuer, server.origin, server.config.scopes_supported, server.keys.jwks()["keys"][0]["alg"]
+        server.issuer,
+        server.origin,
+        server.config.scopes_supported,
+        server.keys.algorithm,
+        cimd=server.config.cimd.enabled,
     )
     for path in metadata.metadata_paths(server.issuer):
         app.router.add_get(path, public_json(document))
