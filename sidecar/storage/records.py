@@ -38,6 +38,8 @@ class PendingAuthorization:
     expires_at: float
     upstream_state: dict[str, str] = field(default_factory=dict)  # PKCE verifier, nonce of the upstream leg
     nonce: str | None = None  # OpenID Connect: the client's, echoed in its ID token
+    # Who logged in, while the consent page waits for the user's decision (static upstream).
+    user: UserInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

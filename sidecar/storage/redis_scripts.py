@@ -225,3 +225,11 @@ redis.call('HSET', key, 'v:' .. ARGV[3], ARGV[4], 'e:' .. ARGV[3], until_)
 if redis.call('PTTL', key) < px(until_, now) then redis.call('PEXPIRE', key, px(until_, now)) end
 """
 )
+
+# ARGV: prefix, consent key, scopes JSON, until, now
+PUT_CONSENT = (
+    _COMMON
+    + """
+put(p .. 'consent:' .. ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]), 'v', ARGV[3])
+"""
+)
