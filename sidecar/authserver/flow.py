@@ -11,13 +11,14 @@ browser that started it, the user gives consent before any redirect upstream, lo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import structlog
 
@@ -29,7 +30,8 @@ from sidecar.authserver.authorize import (
     redirect_with,
 )
 from sidecar.authserver.cimd import ClientDocuments, find_client
-from sidecar.authserver.errors import InvalidRequest, OAuthError, TooManyRequests
+from sidecar.authserver.consent import Consents, csrf_token, csrf_valid, page_context
+from sidecar.authserver.errors import AccessDenied, InvalidRequest, OAuthError, TooManyRequests
 from sidecar.authserver.keys import OpaqueTokens
 from sidecar.authserver.metadata import CONSENT_PATH, LOGIN_PATH
 from sidecar.authserver.policy import LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW, PENDING_LIFETIME
@@ -93,6 +95,10 @@ class AuthorizationFlow:
         default_factory=lambda: RateLimiter(LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW)
     )
     documents: ClientDocuments | None = None  # CIMD, when auth_server.cimd.enabled
+    consents: Consents = field(init=False)  # remembered for auth_server.consent_lifetime
+
+    def __post_init__(self) -> None:
+        self.consents = Consents(self.storage, self.settings.consent_lifetime, self.clock)
 
     @property
     def issuer(self) -> str:
@@ -135,20 +141,32 @@ class AuthorizationFlow:
         return await self._page(template, pending)
 
     async def consent(self, form: Mapping[str, str], binding: str | None) -> Outcome:
-        """Allow: on to the upstream provider. Anything else: back to the client, access_denied."""
+        """Allow: on to the upstream provider, or (after the login form) the code. Anything else:
+        back to the client, access_denied. Either way only with the form's CSRF token."""
         try:
+            pending = await self._pending(form.get("request", ""), binding, take=False)
+            if not csrf_valid(self.opaque, pending.id, form.get("csrf")):
+                return ErrorPage(AccessDenied("the consent form is not this sign-in's own"), status=403)
             if form.get("decision") == "allow":
-                pending = await self._pending(form.get("request", ""), binding, take=False)
-                location = pending.upstream_state.get("authorization_url")
-                if location is None:  # a login-form authorization has no consent step
-                    raise InvalidRequest("this sign-in has expired or was already used")
-                return Redirect(location, see_other=True)
-            pending = await self._pending(form.get("request", ""), binding, take=True)
+                return await self._allow(pending, binding)
+            pending = await self._pending(pending.id, binding, take=True)
         except OAuthError as error:
             return ErrorPage(error)
         self.metrics.authorizations.labels("denied").inc()
         denied = {"error": "access_denied", "error_description": "the user did not allow access"}
         return Redirect(self._to_client(pending.redirect_uri, pending.state, denied), see_other=True)
+
+    async def _allow(self, pending: PendingAuthorization, binding: str | None) -> Redirect:
+        user = pending.user
+        if user is None:  # before an upstream login: on to the provider
+            location = pending.upstream_state.get("authorization_url")
+            if location is None:
+                raise InvalidRequest("this sign-in has expired or was already used")
+            return Redirect(location, see_other=True)
+        # After the login form: the user is known, so the approval is theirs to remember.
+        pending = await self._pending(pending.id, binding, take=True)
+        await self.consents.remember(user.user_id, pending.client_id, pending.scopes)
+        return Redirect(await self._finish(pending, UpstreamResult(user, None)), see_other=True)
 
     async def login(self, form: Mapping[str, str], binding: str | None, client_address: str) -> Outcome:
         """POST of the login form: the code on success, the form again (401) on wrong credentials."""
@@ -172,6 +190,11 @@ class AuthorizationFlow:
                 error="Wrong username or password.",
                 username=form.get("username", ""),
             )
+        # The login form has no page before it, so the consent page follows it, unless this
+        # user's remembered approval of this client covers the request.
+        if not await self.consents.covers(result.user.user_id, pending.client_id, pending.scopes):
+            await self.storage.put_pending(dataclasses.replace(pending, user=result.user))
+            return Redirect(f"{CONSENT_PATH}?{urlencode({'request': pending.id})}", see_other=True)
         try:
             pending = await self._pending(pending.id, binding, take=True)  # single use
         except OAuthError as error:
@@ -253,12 +276,10 @@ class AuthorizationFlow:
         chose its name; the redirect URI's host is what the user can check)."""
         client = await self._client(pending.client_id)
         context = {
+            **page_context(
+                client, pending, csrf=csrf_token(self.opaque, pending.id), upstream=pending.upstream
+            ),
             "action": _ACTIONS[template],
-            "request_id": pending.id,
-            "client_name": (client.client_name if client else None) or "An application",
-            "redirect_host": urlsplit(pending.redirect_uri).netloc or pending.redirect_uri.split(":", 1)[0],
-            "resource": pending.resource,
-            "scopes": " ".join(pending.scopes),
             **extra,
         }
         return Page(template, context, status)

@@ -136,6 +136,17 @@ class OpaqueTokens:
         token_id = secrets.token_urlsafe(24)
         return f"{token_id}.{self._mac(self._secrets[0], token_id)}", token_id
 
+    def tag(self, purpose: str, value: str) -> str:
+        """A MAC of ``value`` for ``purpose`` (e.g. the consent form's CSRF token)."""
+        return self._mac(self._secrets[0], f"{purpose}\0{value}")
+
+    def check_tag(self, purpose: str, value: str, presented: str) -> bool:
+        """Whether ``presented`` is the tag of ``value`` under any configured secret."""
+        valid = False
+        for secret in self._secrets:
+            valid |= hmac.compare_digest(self._mac(secret, f"{purpose}\0{value}"), presented)
+        return valid
+
     def verify(self, token: str) -> str | None:
         """The id of a token signed by any configured secret, else None (constant-time compares)."""
         token_id, _, mac = token.partition(".")

@@ -245,4 +245,9 @@ class AuthServerSettings:
     insecure_allow_http: bool = setting(
         "Allow an http:// issuer that is not on loopback (development only).", default=False
     )
+    consent_lifetime: Seconds = setting(
+        "How long a user's approval of a client is remembered, so later logins of the same client "
+        "with the same or fewer scopes skip the consent page (0s = ask every time; up to 365d).",
+        default=parse_duration("30d"),
+    )
     cimd: CimdConfig = setting("Client ID Metadata Documents (MCP SEP-991).", default_factory=CimdConfig)

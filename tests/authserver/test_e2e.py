@@ -20,6 +20,7 @@ from tests.authserver.flow import (
     Browser,
     MemoryTokens,
     RawClient,
+    csrf_of,
     mode_b_settings,
     oauth_provider,
     pkce_pair,
@@ -180,9 +181,8 @@ async def test_upstream_login_needs_the_users_consent(mcp_server: str, idp: Idp)
             ) as forged,
         ):
             assert forged.status == 400
-        async with http.post(
-            f"{base}/oauth/consent", data={"request": request_id, "decision": "deny"}, allow_redirects=False
-        ) as denied:
+        form = {"request": request_id, "csrf": csrf_of(text), "decision": "deny"}
+        async with http.post(f"{base}/oauth/consent", data=form, allow_redirects=False) as denied:
             assert denied.status == 303
             query = parse_qs(urlsplit(denied.headers["Location"]).query)
         assert query["error"] == ["access_denied"]

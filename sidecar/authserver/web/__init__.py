@@ -50,12 +50,13 @@ def add_routes(app: web.Application, server: AuthServerPlan) -> None:
     app.router.add_post(metadata.USERINFO_PATH, storage_guard(endpoints.userinfo, "userinfo"))
     app.router.add_route("OPTIONS", metadata.USERINFO_PATH, cors_preflight)
     app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
+    # Every login asks for consent: before the upstream (oidc, oauth2) or after the login form.
+    app.router.add_get(metadata.CONSENT_PATH, storage_guard(pages.page("consent.html")))
+    app.router.add_post(metadata.CONSENT_PATH, storage_guard(pages.consent_submit))
     if server.uses("form"):
         app.router.add_get(metadata.LOGIN_PATH, storage_guard(pages.page("login.html")))
         app.router.add_post(metadata.LOGIN_PATH, storage_guard(pages.login_submit))
     if server.uses("redirect"):
-        app.router.add_get(metadata.CONSENT_PATH, storage_guard(pages.page("consent.html")))
-        app.router.add_post(metadata.CONSENT_PATH, storage_guard(pages.consent_submit))
         app.router.add_get(metadata.CALLBACK_PATH, storage_guard(pages.callback))
     app.cleanup_ctx.append(_lifecycle(server))
 
