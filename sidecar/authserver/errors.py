@@ -13,6 +13,7 @@ OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + descripti
   ├─ InvalidScope              400 invalid_scope
   ├─ InvalidTarget             400 invalid_target (RFC 8707 §2)
   ├─ AccessDenied              403 access_denied
+  ├─ InvalidToken              401 invalid_token (RFC 6750 §3.1; the initial access token)
   ├─ InvalidRedirectUri        400 invalid_redirect_uri (RFC 7591 §3.2.2)
   ├─ InvalidClientMetadata     400 invalid_client_metadata (RFC 7591 §3.2.2)
   ├─ ClientDocumentRefused     400 invalid_client: a client ID metadata document broke a rule
@@ -79,6 +80,13 @@ class InvalidTarget(OAuthError):
 class AccessDenied(OAuthError):
     error = "access_denied"
     status = 403
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1, for RFC 7591 §3's initial access token: rendered with a Bearer challenge."""
+
+    error = "invalid_token"
+    status = 401
 
 
 class InvalidRedirectUri(OAuthError):

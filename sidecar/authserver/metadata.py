@@ -31,14 +31,19 @@ def metadata_paths(issuer: str) -> list[str]:
 
 
 def metadata(
-    issuer: str, origin: str, scopes_supported: tuple[str, ...], algorithm: str, *, cimd: bool
+    issuer: str,
+    origin: str,
+    scopes_supported: tuple[str, ...],
+    algorithm: str,
+    *,
+    cimd: bool,
+    dcr: bool = True,
 ) -> dict[str, Any]:
     """The document; ``issuer`` is byte-identical to the configured one (RFC 8414 §3.3)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": origin + AUTHORIZE_PATH,
         "token_endpoint": origin + TOKEN_PATH,
-        "registration_endpoint": origin + REGISTER_PATH,
         "revocation_endpoint": origin + REVOKE_PATH,
         "jwks_uri": origin + JWKS_PATH,
         "userinfo_endpoint": origin + USERINFO_PATH,
@@ -60,4 +65,4 @@ def metadata(
         "request_uri_parameter_supported": False,
         # MCP SEP-991 (cimd.py); also in the OIDC document, which VS Code reads.
         "client_id_metadata_document_supported": cimd,
-    }
+    } | ({"registration_endpoint": origin + REGISTER_PATH} if dcr else {})

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.authserver.errors import InvalidClientMetadata
+from sidecar.authserver.errors import AccessDenied, InvalidClientMetadata, InvalidToken
 from sidecar.authserver.redirect_uris import check_registrable
 from sidecar.storage.records import Client
 
@@ -97,6 +98,23 @@ def register(metadata: object, *, scopes_supported: tuple[str, ...], now: float)
         created_at=now,
     )
     return client, secret
+
+
+def check_registration_allowed(
+    enabled: bool, initial_access_token: str | None, authorization: str | None
+) -> None:
+    """RFC 7591 §3: registration may be closed, or gated by an initial access token sent as
+    ``Authorization: Bearer`` (RFC 6750 §2.1)."""
+    if not enabled:
+        raise AccessDenied("dynamic client registration is closed on this server")
+    if initial_access_token is None:
+        return
+    scheme, _, presented = (authorization or "").partition(" ")
+    # SECURITY: a constant-time compare of digests, so neither the token's bytes nor its length leak.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        hash_secret(presented.strip()), hash_secret(initial_access_token)
+    ):
+        raise InvalidToken("registration needs a valid initial access token")
 
 
 def hash_secret(secret: str) -> str:

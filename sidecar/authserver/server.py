@@ -72,6 +72,7 @@ class AuthServer:
     registrations: RateLimiter = field(
         default_factory=lambda: RateLimiter(REGISTRATION_LIMIT, REGISTRATION_WINDOW)
     )
+    initial_access_token: str | None = None  # auth_server.dcr.initial_access_token_file
     # The /readyz reason, as of the last probe or failed call (until the first probe answers, too).
     storage_problem: str | None = STORAGE_NOT_CHECKED
 
@@ -157,6 +158,11 @@ def plan_auth_server(settings: Settings, metrics: Metrics) -> AuthServerPlan:
     keys = _signing_keys(config, settings.secrets)
     if len(settings.secrets.hmac_secrets) != len(config.hmac_secret_files):
         raise AuthServerError("auth_server.hmac_secret_files: not loaded (use sidecar.config's loader)")
+    if config.dcr.initial_access_token_file is not None and settings.secrets.initial_access_token is None:
+        # Fail closed: never an open registration in place of a gated one.
+        raise AuthServerError(
+            "auth_server.dcr.initial_access_token_file: not loaded (use sidecar.config's loader)"
+        )
     opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
     return AuthServerPlan(
         settings,
@@ -255,6 +261,7 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
         metrics,
         trust=ProxyTrust(plan.settings.server.trusted_proxies),
         body_timeout=plan.settings.server.idle_timeout,
+        initial_access_token=plan.settings.secrets.initial_access_token,
     )
 
 

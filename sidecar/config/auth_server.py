@@ -37,6 +37,16 @@ class TokenLifespans:
 
 
 @dataclass(frozen=True, slots=True)
+class DcrConfig:
+    enabled: bool = setting("Open dynamic client registration (RFC 7591) at /oauth/register.", default=True)
+    initial_access_token_file: str | None = setting(
+        "File holding the initial access token a registration must present as "
+        "Authorization: Bearer (RFC 7591 §3); unset = open registration.",
+        default=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CimdConfig:
     enabled: bool = setting(
         "Accept Client ID Metadata Documents: an https client_id is fetched as the client's metadata.",
@@ -250,4 +260,5 @@ class AuthServerSettings:
         "with the same or fewer scopes skip the consent page (0s = ask every time; up to 365d).",
         default=parse_duration("30d"),
     )
+    dcr: DcrConfig = setting("Dynamic client registration (RFC 7591).", default_factory=DcrConfig)
     cimd: CimdConfig = setting("Client ID Metadata Documents (MCP SEP-991).", default_factory=CimdConfig)

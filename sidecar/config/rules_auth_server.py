@@ -190,6 +190,12 @@ def _check_limits(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
         yield ConfigIssue("auth_server.cimd.cache_max_size", "must be between 1 and 100000")
     if not 30 <= auth_server.cimd.cache_fallback_ttl <= 86400:
         yield ConfigIssue("auth_server.cimd.cache_fallback_ttl", "must be between 30s and 1d")
+    if not auth_server.dcr.enabled and not auth_server.cimd.enabled:
+        yield warning(
+            "auth_server.dcr.enabled",
+            "is false and auth_server.cimd.enabled is false too: no client can get a client_id",
+            "enable one of them",
+        )
     if auth_server.max_clients < 1:
         yield ConfigIssue("auth_server.max_clients", "must be at least 1")
     if not 3600 <= auth_server.client_idle_ttl <= 365 * 86400:

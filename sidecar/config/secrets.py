@@ -36,6 +36,7 @@ class Secrets:
     redis_username: str | None = field(default=None, repr=False)
     redis_password: str | None = field(default=None, repr=False)
     redis_ca_cert: bytes | None = field(default=None, repr=False)
+    initial_access_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ def add_routes(app: web.Application, server: AuthServerPlan) -> None:
         server.config.scopes_supported,
         server.keys.algorithm,
         cimd=server.config.cimd.enabled,
+        dcr=server.config.dcr.enabled,
     )
     for path in metadata.metadata_paths(server.issuer):
         app.router.add_get(path, public_json(document))

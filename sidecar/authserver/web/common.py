@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from sidecar.authserver.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidToken,
     OAuthError,
     RequestTimeout,
     StorageUnavailable,
@@ -51,6 +52,8 @@ def oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.R
         "basic"
     ):
         headers["WWW-Authenticate"] = 'Basic realm="mcp-sidecar"'
+    if isinstance(error, InvalidToken):  # RFC 6750 §3: the initial access token (RFC 7591 §3)
+        headers["WWW-Authenticate"] = 'Bearer realm="mcp-sidecar", error="invalid_token"'
     if isinstance(error, TooManyRequests):  # registration: when its window has passed
         headers["Retry-After"] = str(int(REGISTRATION_WINDOW))
     if isinstance(error, TemporarilyUnavailable):

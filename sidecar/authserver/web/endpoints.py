@@ -19,7 +19,7 @@ from sidecar.authserver.errors import (
 from sidecar.authserver.oidc import OPENID
 from sidecar.authserver.oidc import userinfo as oidc_userinfo
 from sidecar.authserver.policy import MAX_FORM_BYTES
-from sidecar.authserver.registration import register, registration_response
+from sidecar.authserver.registration import check_registration_allowed, register, registration_response
 from sidecar.authserver.tokens import verify_own_access_token
 from sidecar.authserver.web.common import (
     AUTH_SERVER,
@@ -38,6 +38,9 @@ async def register_client(request: web.Request) -> web.Response:
     """RFC 7591 §3."""
     server = request.app[AUTH_SERVER]
     try:
+        check_registration_allowed(
+            server.settings.dcr.enabled, server.initial_access_token, request.headers.get("Authorization")
+        )
         if not server.registrations.allow(client_address(request), server.clock()):
             server.metrics.client_registrations.labels("throttled").inc()
             raise TooManyRequests("too many registrations from this address; try again later")
