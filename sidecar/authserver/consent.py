@@ -27,6 +27,7 @@ from sidecar.storage.protocol import Storage
 from sidecar.storage.records import Client, PendingAuthorization
 
 _CSRF = "consent-csrf"
+_KNOWN_USER = "known-user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,19 @@ def csrf_token(opaque: OpaqueTokens, pending_id: str) -> str:
 
 def csrf_valid(opaque: OpaqueTokens, pending_id: str, presented: str | None) -> bool:
     return presented is not None and opaque.check_tag(_CSRF, pending_id, presented)
+
+
+def known_user_cookie(opaque: OpaqueTokens, user_id: str) -> str:
+    """The value of the cookie that tells, at the next authorization, whose remembered approvals
+    may let this browser skip the consent page before an upstream login: the user id with its
+    MAC (a fixed size, whatever the number of approvals; those stay in the store)."""
+    return f"{user_id}.{opaque.tag(_KNOWN_USER, user_id)}"
+
+
+def known_user(opaque: OpaqueTokens, cookie: str | None) -> str | None:
+    """The user id of a cookie this server set, else None."""
+    user_id, _, mac = (cookie or "").rpartition(".")
+    return user_id if user_id and mac and opaque.check_tag(_KNOWN_USER, user_id, mac) else None
 
 
 def page_context(

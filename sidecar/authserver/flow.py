@@ -30,7 +30,14 @@ from sidecar.authserver.authorize import (
     redirect_with,
 )
 from sidecar.authserver.cimd import ClientDocuments, find_client
-from sidecar.authserver.consent import Consents, csrf_token, csrf_valid, page_context
+from sidecar.authserver.consent import (
+    Consents,
+    csrf_token,
+    csrf_valid,
+    known_user,
+    known_user_cookie,
+    page_context,
+)
 from sidecar.authserver.errors import AccessDenied, InvalidRequest, OAuthError, TooManyRequests
 from sidecar.authserver.keys import OpaqueTokens
 from sidecar.authserver.metadata import CONSENT_PATH, LOGIN_PATH
@@ -56,6 +63,7 @@ class Redirect:
     location: str
     see_other: bool = False
     binding: str | None = None
+    known_user: str | None = None  # a new known-user cookie value (consent.known_user_cookie)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,7 @@ class ErrorPage:
 
     error: OAuthError
     status: int = 400
+    known_user: str | None = None  # a new known-user cookie value (consent.known_user_cookie)
 
 
 Outcome = Redirect | Page | ErrorPage
@@ -104,8 +113,9 @@ class AuthorizationFlow:
     def issuer(self) -> str:
         return self.settings.issuer
 
-    async def authorize(self, params: Mapping[str, Sequence[str]]) -> Outcome:
-        """GET /authorize: on to the login or consent page, with a new browser binding."""
+    async def authorize(self, params: Mapping[str, Sequence[str]], user_cookie: str | None = None) -> Outcome:
+        """GET /authorize: on to the login or consent page, with a new browser binding; straight
+        to the upstream when ``user_cookie`` names a user whose remembered approval covers it."""
         client_ids = params.get("client_id", [])
         try:
             client = await self._client(client_ids[0]) if len(client_ids) == 1 else None
@@ -123,7 +133,7 @@ class AuthorizationFlow:
                 allowed_audiences=self.settings.allowed_audiences,
             )
             binding = secrets.token_urlsafe(24)
-            next_url = await self._start_pending(authorization, binding)
+            next_url = await self._start_pending(authorization, binding, known_user(self.opaque, user_cookie))
         except RedirectableError as error:
             self.metrics.oauth_errors.labels("authorize", error.error.error).inc()
             return Redirect(error.location())
@@ -214,9 +224,23 @@ class AuthorizationFlow:
             self.metrics.authorizations.labels("denied").inc()
             log.info("upstream_login_refused", upstream=upstream.name, reason=error.description)
             return Redirect(self._to_client(pending.redirect_uri, pending.state, error.body()))
-        return Redirect(await self._finish(pending, result))
+        user_id, cookie = result.user.user_id, known_user_cookie(self.opaque, result.user.user_id)
+        skipped_for = pending.upstream_state.get("consent_skipped_for")
+        if skipped_for is None:  # the user allowed it on the page before going upstream
+            await self.consents.remember(user_id, pending.client_id, pending.scopes)
+        elif skipped_for != user_id and not await self.consents.covers(
+            user_id, pending.client_id, pending.scopes
+        ):
+            # The page was skipped for the user this browser knew, and someone else signed in:
+            # no code without their own approval. The cookie now names them, so the next try asks.
+            self.metrics.authorizations.labels("denied").inc()
+            refusal = AccessDenied(
+                "you signed in as another user than the one who allowed this application here; start again"
+            )
+            return ErrorPage(refusal, status=403, known_user=cookie)
+        return Redirect(await self._finish(pending, result), known_user=cookie)
 
-    async def _start_pending(self, request: AuthorizationRequest, binding: str) -> str:
+    async def _start_pending(self, request: AuthorizationRequest, binding: str, user_id: str | None) -> str:
         """Remember the request while the user logs in; returns where the user goes next: the
         login page, or the consent page, which then sends the user to the provider's
         authorization URL (kept in ``upstream_state["authorization_url"]``).
@@ -234,6 +258,11 @@ class AuthorizationFlow:
         if start.authorization_url is not None:
             remembered["authorization_url"] = start.authorization_url
             next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
+            # The browser's known user allowed this client these scopes before: no page now; the
+            # callback checks that the same user signed in upstream.
+            if user_id is not None and await self.consents.covers(user_id, request.client_id, request.scopes):
+                remembered["consent_skipped_for"] = user_id
+                next_url = start.authorization_url
         await self.storage.put_pending(
             PendingAuthorization(
                 id=pending_id,

@@ -12,13 +12,22 @@ from aiohttp.typedefs import Handler
 
 from sidecar.authserver.errors import AccessDenied, OAuthError
 from sidecar.authserver.flow import PageName
-from sidecar.authserver.web.common import AUTH_SERVER, binding, client_address, error_page, read_form, render
+from sidecar.authserver.web.common import (
+    AUTH_SERVER,
+    KNOWN_USER_COOKIE,
+    binding,
+    client_address,
+    error_page,
+    read_form,
+    render,
+)
 
 
 async def authorize(request: web.Request) -> web.StreamResponse:
     query = request.rel_url.query
     params: dict[str, Sequence[str]] = {name: query.getall(name) for name in query}
-    return render(request, await request.app[AUTH_SERVER].flow.authorize(params))
+    flow = request.app[AUTH_SERVER].flow
+    return render(request, await flow.authorize(params, request.cookies.get(KNOWN_USER_COOKIE)))
 
 
 def page(template: PageName) -> Handler:
