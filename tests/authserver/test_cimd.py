@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 from sidecar.authserver.cimd import MAX_TTL, MIN_TTL, cache_lifetime, check_document_url, client_from_document
 from sidecar.authserver.errors import ClientDocumentRefused
 from sidecar.config.auth_server import CimdConfig
-from tests.authserver.flow import REDIRECT, Browser, RawClient, mode_b_settings, pkce_pair, running, signed_in
+from tests.authserver.flow import (
+    PASSWORD,
+    REDIRECT,
+    Browser,
+    RawClient,
+    mode_b_settings,
+    pkce_pair,
+    running,
+    signed_in,
+)
 from tests.support import free_port
 
 SCOPES = ("openid", "profile", "email", "offline_access")
@@ -292,3 +301,21 @@ def test_fuzzed_documents_with_the_right_client_id(redirects: list[str], name: s
     assert client.client_id == url
     assert client.token_endpoint_auth_method == "none"
     assert client.secret_hash is None
+
+
+async def test_consent_page_names_the_cimd_clients_host_without_the_unverified_warning(
+    raw: RawClient, documents: DocumentServer
+) -> None:
+    """A CIMD client is vouched for by the host of its client_id URL: the page shows that host."""
+    resp = await raw.authorize(raw.authorize_url(documents.url("good"), pkce_pair()[1]))
+    async with raw.http.get(f"{raw.base}{resp.headers['Location']}") as login:
+        text = await login.text()
+    assert "CIMD test client" in text
+    request_id = text.split('name="request" value="', 1)[1].split('"', 1)[0]
+    form = {"request": request_id, "username": "alice", "password": PASSWORD}
+    async with raw.http.post(f"{raw.base}/oauth/login", data=form, allow_redirects=False) as done:
+        consent = done.headers["Location"]
+    async with raw.http.get(f"{raw.base}{consent}") as page:
+        shown = await page.text()
+    assert "(from <strong>127.0.0.1</strong>)" in shown
+    assert "not verified" not in shown
