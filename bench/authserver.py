@@ -116,7 +116,14 @@ async def _login(base: str) -> tuple[str, str]:
             assert match is not None
         form = {"request": match[1], "username": "bench", "password": "bench"}
         async with http.post(f"{base}/oauth/login", data=form, allow_redirects=False) as resp:
-            code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
+            location = resp.headers["Location"]
+        if location.startswith("/oauth/consent"):  # a new client: the user allows it once
+            async with http.get(urljoin(base, location)) as resp:
+                fields = dict(re.findall(r'name="(request|csrf)" value="([^"]+)"', await resp.text()))
+            consent = {**fields, "decision": "allow"}
+            async with http.post(f"{base}/oauth/consent", data=consent, allow_redirects=False) as resp:
+                location = resp.headers["Location"]
+        code = parse_qs(urlsplit(location).query)["code"][0]
         token_form = {
             "grant_type": "authorization_code",
             "client_id": client_id,

@@ -66,6 +66,15 @@ class DemoLoginForm:
         self._username, self._password = username, password
         self._result: AuthorizationCodeResult | None = None
 
+    @staticmethod
+    async def _allow(browser: httpx2.AsyncClient, consent_url: str) -> httpx2.Response:
+        page = await browser.get(consent_url)
+        page.raise_for_status()
+        fields = dict(re.findall(r'name="(request|csrf)" value="([^"]+)"', page.text))
+        return await browser.post(
+            urljoin(consent_url, "/oauth/consent"), data={**fields, "decision": "allow"}
+        )
+
     async def open(self, authorization_url: str) -> None:
         """The SDK's redirect_handler: what a browser and a user would do."""
         # One client for the whole login: it keeps the cookie that ties the login to this "browser".
@@ -79,6 +88,9 @@ class DemoLoginForm:
                 urljoin(str(login.url), "/oauth/login"),
                 data={"request": request_id[1], "username": self._username, "password": self._password},
             )
+            if answer.headers.get("location", "").startswith("/oauth/consent"):
+                # The first sign-in of this application: the user allows it on the consent page.
+                answer = await self._allow(browser, urljoin(str(login.url), answer.headers["location"]))
         location = answer.headers.get("location", "")
         if answer.status_code != 303 or not location.startswith(REDIRECT_URI):
             raise RuntimeError(f"the login was refused ({answer.status_code})")

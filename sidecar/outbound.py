@@ -128,10 +128,19 @@ class OutboundClient:
         return parsed
 
     async def get_json(
-        self, url: str, policy: OutboundPolicy, authorization: str | None = None
+        self,
+        url: str,
+        policy: OutboundPolicy,
+        authorization: str | None = None,
+        *,
+        max_body: int | None = None,
+        time_limit: float | None = None,
     ) -> tuple[Any, Mapping[str, str]]:
-        """GET a JSON document; returns it with the response headers."""
-        answer = await self._fetch("GET", url, policy, None, authorization)
+        """GET a JSON document; returns it with the response headers. ``max_body`` and
+        ``time_limit`` tighten the client's caps for this fetch."""
+        answer = await self._fetch(
+            "GET", url, policy, None, authorization, max_body=max_body, time_limit=time_limit
+        )
         return answer.document, answer.headers
 
     async def post_form(
@@ -156,15 +165,19 @@ class OutboundClient:
         authorization: str | None,
         *,
         statuses: tuple[int, ...] = (200,),
+        max_body: int | None = None,
+        time_limit: float | None = None,
     ) -> _Answer:
         target = self._check_url(url, policy)
         where = f"{target.host}{target.path}"
+        limit = min(max_body, self._max_body) if max_body is not None else self._max_body
         try:
             async with self._session(policy.allow_private).request(
                 method,
                 target,
                 data=form,
                 allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=time_limit) if time_limit is not None else self._timeout,
                 headers={"Accept": "application/json"}
                 | ({"Authorization": authorization} if authorization else {}),
             ) as resp:
@@ -173,8 +186,8 @@ class OutboundClient:
                 body = bytearray()
                 async for chunk in resp.content.iter_any():
                     body += chunk
-                    if len(body) > self._max_body:
-                        raise OutboundBadResponse(f"{where} sent more than {self._max_body} bytes")
+                    if len(body) > limit:
+                        raise OutboundBadResponse(f"{where} sent more than {limit} bytes")
                 status, headers = resp.status, dict(resp.headers)
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, _AddressRefused):

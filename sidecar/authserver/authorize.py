@@ -21,6 +21,7 @@ from sidecar.authserver.errors import (
     OAuthError,
     UnsupportedResponseType,
 )
+from sidecar.authserver.oidc import MAX_NONCE_LENGTH
 from sidecar.authserver.redirect_uris import matches
 from sidecar.storage.records import Client
 
@@ -34,6 +35,7 @@ _SINGLE = (
     "state",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
 )
 
 
@@ -45,6 +47,7 @@ class AuthorizationRequest:
     code_challenge: str
     scopes: tuple[str, ...]
     resource: str
+    nonce: str | None = None  # OpenID Connect Core §3.1.2.1
 
 
 class RedirectableError(Exception):
@@ -134,6 +137,9 @@ def _parse(
         raise UnsupportedResponseType("response_type must be code")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequest("state is too long")
+    nonce = _one(params, "nonce")
+    if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
+        raise InvalidRequest("nonce is too long")
     challenge = pkce.check_challenge(_one(params, "code_challenge"), _one(params, "code_challenge_method"))
     requested = (_one(params, "scope") or client.scope or "").split()
     if unknown := [scope for scope in requested if scope not in scopes_supported]:
@@ -145,5 +151,5 @@ def _parse(
     if len(resources) != 1 or resources[0] not in allowed_audiences:
         raise InvalidTarget("resource must name exactly one MCP endpoint this server issues tokens for")
     return AuthorizationRequest(
-        client.client_id, redirect_uri, state, challenge, tuple(dict.fromkeys(requested)), resources[0]
+        client.client_id, redirect_uri, state, challenge, tuple(dict.fromkeys(requested)), resources[0], nonce
     )

@@ -13,8 +13,10 @@ OAuthError                     RFC 6749 §5.2 / §4.1.2.1 error code + descripti
   ├─ InvalidScope              400 invalid_scope
   ├─ InvalidTarget             400 invalid_target (RFC 8707 §2)
   ├─ AccessDenied              403 access_denied
+  ├─ InvalidToken              401 invalid_token (RFC 6750 §3.1; the initial access token)
   ├─ InvalidRedirectUri        400 invalid_redirect_uri (RFC 7591 §3.2.2)
   ├─ InvalidClientMetadata     400 invalid_client_metadata (RFC 7591 §3.2.2)
+  ├─ ClientDocumentRefused     400 invalid_client: a client ID metadata document broke a rule
   ├─ TooManyRequests           429 slow_down-style throttle (registration)
   └─ TemporarilyUnavailable    503 temporarily_unavailable (with Retry-After)
        └─ StorageUnavailable   503, the store does not answer
@@ -80,12 +82,26 @@ class AccessDenied(OAuthError):
     status = 403
 
 
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1, for RFC 7591 §3's initial access token: rendered with a Bearer challenge."""
+
+    error = "invalid_token"
+    status = 401
+
+
 class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
 
 
 class InvalidClientMetadata(OAuthError):
     error = "invalid_client_metadata"
+
+
+class ClientDocumentRefused(OAuthError):
+    """A client ID metadata document (CIMD) that cannot be used; the message names the rule.
+    Shown on the error page, never sent to a redirect URI the document was to vouch for."""
+
+    error = "invalid_client"
 
 
 class TooManyRequests(OAuthError):

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import structlog
 
@@ -30,7 +30,16 @@ from sidecar.authserver.authorize import (
     redirect_with,
 )
 from sidecar.authserver.chain import LegFailed, chain_names, keep_for_user, reusable
-from sidecar.authserver.errors import InvalidRequest, OAuthError, TooManyRequests
+from sidecar.authserver.cimd import ClientDocuments, find_client
+from sidecar.authserver.consent import (
+    Consents,
+    csrf_token,
+    csrf_valid,
+    known_user,
+    known_user_cookie,
+    page_context,
+)
+from sidecar.authserver.errors import AccessDenied, InvalidRequest, OAuthError, TooManyRequests
 from sidecar.authserver.keys import OpaqueTokens
 from sidecar.authserver.metadata import CONSENT_PATH, LOGIN_PATH
 from sidecar.authserver.policy import LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW, PENDING_LIFETIME
@@ -39,7 +48,7 @@ from sidecar.authserver.upstreams.protocol import Upstream, UpstreamResult, Wron
 from sidecar.config.auth_server import AuthServerSettings
 from sidecar.observability.metrics import Metrics
 from sidecar.storage.protocol import Storage
-from sidecar.storage.records import CodeGrant, PendingAuthorization, UserInfo
+from sidecar.storage.records import Client, CodeGrant, PendingAuthorization, UserInfo
 
 log = structlog.get_logger("sidecar.authserver.flow")
 
@@ -55,6 +64,7 @@ class Redirect:
     location: str
     see_other: bool = False
     binding: str | None = None
+    known_user: str | None = None  # a new known-user cookie value (consent.known_user_cookie)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class ErrorPage:
 
     error: OAuthError
     status: int = 400
+    known_user: str | None = None  # a new known-user cookie value (consent.known_user_cookie)
 
 
 Outcome = Redirect | Page | ErrorPage
@@ -93,16 +104,22 @@ class AuthorizationFlow:
     login_attempts: RateLimiter = field(
         default_factory=lambda: RateLimiter(LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW)
     )
+    documents: ClientDocuments | None = None  # CIMD, when auth_server.cimd.enabled
+    consents: Consents = field(init=False)  # remembered for auth_server.consent_lifetime
+
+    def __post_init__(self) -> None:
+        self.consents = Consents(self.storage, self.settings.consent_lifetime, self.clock)
 
     @property
     def issuer(self) -> str:
         return self.settings.issuer
 
-    async def authorize(self, params: Mapping[str, Sequence[str]]) -> Outcome:
-        """GET /authorize: on to the login or consent page, with a new browser binding."""
+    async def authorize(self, params: Mapping[str, Sequence[str]], user_cookie: str | None = None) -> Outcome:
+        """GET /authorize: on to the login or consent page, with a new browser binding; straight
+        to the upstream when ``user_cookie`` names a user whose remembered approval covers it."""
         client_ids = params.get("client_id", [])
-        client = await self.storage.get_client(client_ids[0], self.clock()) if len(client_ids) == 1 else None
         try:
+            client = await self._client(client_ids[0]) if len(client_ids) == 1 else None
             redirect_uri = check_redirect_target(params, client)
         except OAuthError as error:
             return ErrorPage(error)  # never redirect to an unverified URI
@@ -117,7 +134,7 @@ class AuthorizationFlow:
                 allowed_audiences=self.settings.allowed_audiences,
             )
             binding = secrets.token_urlsafe(24)
-            next_url = await self._start_pending(authorization, binding)
+            next_url = await self._start_pending(authorization, binding, known_user(self.opaque, user_cookie))
         except RedirectableError as error:
             self.metrics.oauth_errors.labels("authorize", error.error.error).inc()
             return Redirect(error.location())
@@ -135,20 +152,32 @@ class AuthorizationFlow:
         return await self._page(template, pending)
 
     async def consent(self, form: Mapping[str, str], binding: str | None) -> Outcome:
-        """Allow: on to the upstream provider. Anything else: back to the client, access_denied."""
+        """Allow: on to the upstream provider, or (after the login form) the code. Anything else:
+        back to the client, access_denied. Either way only with the form's CSRF token."""
         try:
+            pending = await self._pending(form.get("request", ""), binding, take=False)
+            if not csrf_valid(self.opaque, pending.id, form.get("csrf")):
+                return ErrorPage(AccessDenied("the consent form is not this sign-in's own"), status=403)
             if form.get("decision") == "allow":
-                pending = await self._pending(form.get("request", ""), binding, take=False)
-                location = pending.upstream_state.get("authorization_url")
-                if location is None:  # a login-form authorization has no consent step
-                    raise InvalidRequest("this sign-in has expired or was already used")
-                return Redirect(location, see_other=True)
-            pending = await self._pending(form.get("request", ""), binding, take=True)
+                return await self._allow(pending, binding)
+            pending = await self._pending(pending.id, binding, take=True)
         except OAuthError as error:
             return ErrorPage(error)
         self.metrics.authorizations.labels("denied").inc()
         denied = {"error": "access_denied", "error_description": "the user did not allow access"}
         return Redirect(self._to_client(pending.redirect_uri, pending.state, denied), see_other=True)
+
+    async def _allow(self, pending: PendingAuthorization, binding: str | None) -> Redirect:
+        user = pending.user
+        if user is None:  # before an upstream login: on to the provider
+            location = pending.upstream_state.get("authorization_url")
+            if location is None:
+                raise InvalidRequest("this sign-in has expired or was already used")
+            return Redirect(location, see_other=True)
+        # After the login form: the user is known, so the approval is theirs to remember.
+        pending = await self._pending(pending.id, binding, take=True)
+        await self.consents.remember(user.user_id, pending.client_id, pending.scopes)
+        return await self._leg_done(pending, UpstreamResult(user, None), see_other=True)
 
     async def login(self, form: Mapping[str, str], binding: str | None, client_address: str) -> Outcome:
         """POST of the login form: the code on success, the form again (401) on wrong credentials."""
@@ -172,6 +201,13 @@ class AuthorizationFlow:
                 error="Wrong username or password.",
                 username=form.get("username", ""),
             )
+        # The login form has no page before it, so the consent page follows it, unless this
+        # user's remembered approval of this client covers the request.
+        if pending.leg == 0 and not await self.consents.covers(
+            result.user.user_id, pending.client_id, pending.scopes
+        ):
+            await self.storage.put_pending(dataclasses.replace(pending, user=result.user))
+            return Redirect(f"{CONSENT_PATH}?{urlencode({'request': pending.id})}", see_other=True)
         try:
             pending = await self._pending(pending.id, binding, take=True)  # single use
         except OAuthError as error:
@@ -191,9 +227,25 @@ class AuthorizationFlow:
             self.metrics.authorizations.labels("denied").inc()
             log.info("upstream_login_refused", upstream=upstream.name, reason=error.description)
             return await self._leg_failed(pending, LegFailed(upstream.name, error))
-        return await self._leg_done(pending, result)
+        if pending.leg > 0:  # consent was the first leg's
+            return await self._leg_done(pending, result)
+        user_id, cookie = result.user.user_id, known_user_cookie(self.opaque, result.user.user_id)
+        skipped_for = pending.upstream_state.get("consent_skipped_for")
+        if skipped_for is None:  # the user allowed it on the page before going upstream
+            await self.consents.remember(user_id, pending.client_id, pending.scopes)
+        elif skipped_for != user_id and not await self.consents.covers(
+            user_id, pending.client_id, pending.scopes
+        ):
+            # The page was skipped for the user this browser knew, and someone else signed in:
+            # no code without their own approval. The cookie now names them, so the next try asks.
+            self.metrics.authorizations.labels("denied").inc()
+            refusal = AccessDenied(
+                "you signed in as another user than the one who allowed this application here; start again"
+            )
+            return ErrorPage(refusal, status=403, known_user=cookie)
+        return dataclasses.replace(await self._leg_done(pending, result), known_user=cookie)
 
-    async def _start_pending(self, request: AuthorizationRequest, binding: str) -> str:
+    async def _start_pending(self, request: AuthorizationRequest, binding: str, user_id: str | None) -> str:
         """Remember the request while the user logs in; returns where the user goes next: the
         login page, or the consent page, which then sends the user to the provider's
         authorization URL (kept in ``upstream_state["authorization_url"]``).
@@ -211,6 +263,11 @@ class AuthorizationFlow:
         if start.authorization_url is not None:
             remembered["authorization_url"] = start.authorization_url
             next_url = f"{CONSENT_PATH}?{urlencode({'request': pending_id})}"
+            # The browser's known user allowed this client these scopes before: no page now; the
+            # callback checks that the same user signed in upstream.
+            if user_id is not None and await self.consents.covers(user_id, request.client_id, request.scopes):
+                remembered["consent_skipped_for"] = user_id
+                next_url = start.authorization_url
         await self.storage.put_pending(
             PendingAuthorization(
                 id=pending_id,
@@ -224,6 +281,7 @@ class AuthorizationFlow:
                 browser_binding=binding_hash(binding),
                 expires_at=self.clock() + PENDING_LIFETIME,
                 upstream_state=remembered,
+                nonce=request.nonce,
             )
         )
         return next_url
@@ -250,21 +308,19 @@ class AuthorizationFlow:
     ) -> Page:
         """The login or consent page: it names the client and where the code will go (the client
         chose its name; the redirect URI's host is what the user can check)."""
-        client = await self.storage.get_client(pending.client_id, self.clock())
+        client = await self._client(pending.client_id)
         context = {
+            **page_context(
+                client, pending, csrf=csrf_token(self.opaque, pending.id), upstream=pending.upstream
+            ),
             "action": _ACTIONS[template],
-            "request_id": pending.id,
-            "client_name": (client.client_name if client else None) or "An application",
-            "redirect_host": urlsplit(pending.redirect_uri).netloc or pending.redirect_uri.split(":", 1)[0],
-            "resource": pending.resource,
-            "scopes": " ".join(pending.scopes),
             **extra,
         }
         return Page(template, context, status)
 
     async def _leg_done(
         self, pending: PendingAuthorization, result: UpstreamResult, *, see_other: bool = False
-    ) -> Outcome:
+    ) -> Redirect:
         """A leg completed: keep its tokens under the sign-in session, then on to the next leg
         of the chain (see ``chain``), or issue the code."""
         now = self.clock()
@@ -314,7 +370,7 @@ class AuthorizationFlow:
             return start.authorization_url or f"{LOGIN_PATH}?{urlencode({'request': leg_id})}"
         return None
 
-    async def _leg_failed(self, pending: PendingAuthorization, failed: LegFailed) -> Outcome:
+    async def _leg_failed(self, pending: PendingAuthorization, failed: LegFailed) -> Redirect:
         """The authorization ends at the client with an error naming the upstream; nothing of
         it stays (the session the earlier legs stored tokens under is revoked, never issued)."""
         self._count_leg(failed.upstream, "failed")
@@ -326,6 +382,9 @@ class AuthorizationFlow:
     def _count_leg(self, upstream: str, outcome: str) -> None:
         if len(self.settings.upstreams) > 1:
             self.metrics.chain_legs.labels(upstream, outcome).inc()
+
+    async def _client(self, client_id: str) -> Client | None:
+        return await find_client(self.storage, self.documents, client_id, self.clock())
 
     async def _finish(self, pending: PendingAuthorization, user: UserInfo, session_id: str) -> str:
         """Issue the code and return the client redirect (RFC 9207: with ``iss``)."""
@@ -349,6 +408,8 @@ class AuthorizationFlow:
                 user=user,
                 session_id=session_id,
                 expires_at=code_expires_at,
+                nonce=pending.nonce,
+                auth_time=now,
             ),
         )
         self.metrics.authorizations.labels("code_issued").inc()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-import jwt
-
-from sidecar.authserver import pkce
+from sidecar.authserver import oidc, pkce
+from sidecar.authserver.cimd import ClientDocuments, find_client
 from sidecar.authserver.errors import (
+    ClientDocumentRefused,
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
@@ -28,7 +28,7 @@ from sidecar.authserver.errors import (
 from sidecar.authserver.keys import OpaqueTokens, SigningKeys
 from sidecar.authserver.registration import hash_secret
 from sidecar.authserver.revocation import Revocations
-from sidecar.authserver.tokens import access_token_claims, mint_access_token
+from sidecar.authserver.tokens import access_token_claims, mint_access_token, verify_own_access_token
 from sidecar.storage.protocol import RefreshUse, Storage
 from sidecar.storage.records import Client, IssuedTokens, RefreshRecord, UserInfo
 
@@ -54,8 +54,10 @@ class TokenService:
         revocations: Revocations,
         lifespans: Lifespans,
         clock: Callable[[], float],
+        documents: ClientDocuments | None = None,
     ) -> None:
         self._issuer, self._keys, self._opaque = issuer, keys, opaque
+        self._documents = documents
         self._storage, self._lifespans, self._clock = storage, lifespans, clock
         self._revocations = revocations
 
@@ -67,7 +69,10 @@ class TokenService:
         client_id = basic[0] if basic is not None else form.get("client_id")
         if not client_id:
             raise InvalidClient(_CLIENT_AUTH_FAILED)
-        client = await self._storage.get_client(client_id, self._clock())
+        try:
+            client = await find_client(self._storage, self._documents, client_id, self._clock())
+        except ClientDocumentRefused:
+            raise InvalidClient(_CLIENT_AUTH_FAILED) from None
         presented, method = (
             (basic[1], "client_secret_basic")
             if basic is not None
@@ -111,7 +116,7 @@ class TokenService:
         pkce.verify(form.get("code_verifier"), grant.code_challenge)
         if "resource" in form and form["resource"] != grant.resource:
             raise InvalidTarget("resource does not match the authorization request")
-        return await self._issue(
+        response = await self._issue(
             client,
             grant.user,
             grant.scopes,
@@ -119,6 +124,21 @@ class TokenService:
             grant.session_id,
             family_expires_at=now + self._lifespans.refresh,
         )
+        if oidc.OPENID in grant.scopes:
+            # OpenID Connect Core §3.1.3.3: the ID token rides with the access token.
+            response["id_token"] = oidc.id_token(
+                self._keys,
+                issuer=self._issuer,
+                client_id=client.client_id,
+                user=grant.user,
+                scopes=grant.scopes,
+                access_token=response["access_token"],
+                nonce=grant.nonce,
+                auth_time=grant.auth_time if grant.auth_time is not None else now,
+                now=now,
+                lifespan=self._lifespans.access,
+            )
+        return response
 
     async def _refresh_token(self, form: Mapping[str, str], client: Client) -> dict[str, Any]:
         if "refresh_token" not in client.grant_types:
@@ -222,18 +242,11 @@ class TokenService:
             await self._revocations.revoke(session, now + self._lifespans.refresh)
 
     def _own_access_token_session(self, token: str, client: Client) -> str | None:
-        try:
-            header = jwt.get_unverified_header(token)
-            key = self._keys.key_for(header.get("kid"))
-            if key is None:
-                return None
-            claims = jwt.decode(
-                token, key.key, algorithms=[header["alg"]], options={"verify_aud": False}, issuer=self._issuer
-            )
-        except (jwt.PyJWTError, KeyError, TypeError):
+        claims = verify_own_access_token(self._keys, self._issuer, token)
+        session = claims.get("tsid") if claims is not None else None
+        if claims is None or not isinstance(session, str) or claims.get("client_id") != client.client_id:
             return None
-        session = claims.get("tsid")
-        return session if isinstance(session, str) and claims.get("client_id") == client.client_id else None
+        return session
 
 
 def _response(issued: IssuedTokens, now: float) -> dict[str, Any]:

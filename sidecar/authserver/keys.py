@@ -93,6 +93,11 @@ class SigningKeys:
     def kid(self) -> str:
         return self._current.kid
 
+    @property
+    def algorithm(self) -> str:
+        """The JWS algorithm of the current key (RS256, ES256 or EdDSA)."""
+        return self._current.key.algorithm
+
     def jwks(self) -> dict[str, Any]:
         return self._jwks
 
@@ -130,6 +135,17 @@ class OpaqueTokens:
         """A new ``(token, id)``."""
         token_id = secrets.token_urlsafe(24)
         return f"{token_id}.{self._mac(self._secrets[0], token_id)}", token_id
+
+    def tag(self, purpose: str, value: str) -> str:
+        """A MAC of ``value`` for ``purpose`` (e.g. the consent form's CSRF token)."""
+        return self._mac(self._secrets[0], f"{purpose}\0{value}")
+
+    def check_tag(self, purpose: str, value: str, presented: str) -> bool:
+        """Whether ``presented`` is the tag of ``value`` under any configured secret."""
+        valid = False
+        for secret in self._secrets:
+            valid |= hmac.compare_digest(self._mac(secret, f"{purpose}\0{value}"), presented)
+        return valid
 
     def verify(self, token: str) -> str | None:
         """The id of a token signed by any configured secret, else None (constant-time compares)."""

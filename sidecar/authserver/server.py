@@ -14,6 +14,7 @@ from typing import Literal
 
 import structlog
 
+from sidecar.authserver.cimd import ClientDocuments
 from sidecar.authserver.errors import AuthServerError
 from sidecar.authserver.flow import AuthorizationFlow
 from sidecar.authserver.grants import Lifespans, TokenService
@@ -73,6 +74,7 @@ class AuthServer:
     registrations: RateLimiter = field(
         default_factory=lambda: RateLimiter(REGISTRATION_LIMIT, REGISTRATION_WINDOW)
     )
+    initial_access_token: str | None = None  # auth_server.dcr.initial_access_token_file
     # The /readyz reason, as of the last probe or failed call (until the first probe answers, too).
     storage_problem: str | None = STORAGE_NOT_CHECKED
 
@@ -158,6 +160,11 @@ def plan_auth_server(settings: Settings, metrics: Metrics) -> AuthServerPlan:
     keys = _signing_keys(config, settings.secrets)
     if len(settings.secrets.hmac_secrets) != len(config.hmac_secret_files):
         raise AuthServerError("auth_server.hmac_secret_files: not loaded (use sidecar.config's loader)")
+    if config.dcr.initial_access_token_file is not None and settings.secrets.initial_access_token is None:
+        # Fail closed: never an open registration in place of a gated one.
+        raise AuthServerError(
+            "auth_server.dcr.initial_access_token_file: not loaded (use sidecar.config's loader)"
+        )
     opaque = OpaqueTokens(settings.secrets.hmac_secrets or [_ephemeral_hmac()])
     return AuthServerPlan(
         settings,
@@ -207,6 +214,11 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
         storage, time.time, interval=0.0 if config.storage.type == "memory" else REVOCATION_CHECK_INTERVAL
     )
     lifespans = config.token_lifespans
+    documents = (
+        ClientDocuments(config.cimd, outbound, config.scopes_supported, time.time)
+        if config.cimd.enabled
+        else None
+    )
     tokens = TokenService(
         issuer=config.issuer,
         keys=plan.keys,
@@ -220,6 +232,7 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
             lifespans.auth_code_lifespan,
             refresh_grace=config.refresh_grace_period,
         ),
+        documents=documents,
     )
     log.info(
         "auth_server_created",
@@ -246,12 +259,14 @@ def _assemble(plan: AuthServerPlan, outbound: OutboundClient, storage: Storage) 
             time.time,
             # Counted in the store: with Redis the limits hold across workers and replicas.
             RateLimiter(LOGIN_ATTEMPT_LIMIT, LOGIN_ATTEMPT_WINDOW, storage, "login"),
+            documents=documents,
         ),
         outbound,
         metrics,
         trust=ProxyTrust(plan.settings.server.trusted_proxies),
         body_timeout=plan.settings.server.idle_timeout,
         registrations=RateLimiter(REGISTRATION_LIMIT, REGISTRATION_WINDOW, storage, "register"),
+        initial_access_token=plan.settings.secrets.initial_access_token,
     )
 
 

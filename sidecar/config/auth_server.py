@@ -37,6 +37,36 @@ class TokenLifespans:
 
 
 @dataclass(frozen=True, slots=True)
+class DcrConfig:
+    enabled: bool = setting("Open dynamic client registration (RFC 7591) at /oauth/register.", default=True)
+    initial_access_token_file: str | None = setting(
+        "File holding the initial access token a registration must present as "
+        "Authorization: Bearer (RFC 7591 §3); unset = open registration.",
+        default=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CimdConfig:
+    enabled: bool = setting(
+        "Accept Client ID Metadata Documents: an https client_id is fetched as the client's metadata.",
+        default=True,
+    )
+    cache_max_size: int = setting("Most documents kept in the per-process cache (LRU).", default=256)
+    cache_fallback_ttl: Seconds = setting(
+        "How long a document without caching headers is kept (30s to 1d).", default=parse_duration("5m")
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        "Hosts whose documents are accepted; empty = any public host.", default=()
+    )
+    insecure_allow_loopback: bool = setting(
+        "Also fetch documents from http:// or https:// on 127.0.0.1, [::1] or localhost "
+        "(development and tests only).",
+        default=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class OidcUpstreamConfig:
     issuer_url: str = setting("The upstream OpenID Provider's issuer; its discovery document is used.")
     client_id: str = setting("The sidecar's client id at the upstream provider.")
@@ -227,3 +257,10 @@ class AuthServerSettings:
     insecure_allow_http: bool = setting(
         "Allow an http:// issuer that is not on loopback (development only).", default=False
     )
+    consent_lifetime: Seconds = setting(
+        "How long a user's approval of a client is remembered, so later logins of the same client "
+        "with the same or fewer scopes skip the consent page (0s = ask every time; up to 365d).",
+        default=parse_duration("30d"),
+    )
+    dcr: DcrConfig = setting("Dynamic client registration (RFC 7591).", default_factory=DcrConfig)
+    cimd: CimdConfig = setting("Client ID Metadata Documents (MCP SEP-991).", default_factory=CimdConfig)

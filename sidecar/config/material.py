@@ -88,6 +88,9 @@ class _Reader:
             for index, upstream in enumerate(config.upstreams)
         )
         redis = self.redis(config.storage.redis_config) if isinstance(config.storage, RedisStorage) else {}
+        initial_access_token = None
+        if (token_file := config.dcr.initial_access_token_file) is not None:
+            initial_access_token = self.secret_file("auth_server.dcr.initial_access_token_file", token_file)
         # After a failed read there are errors, and these settings are never used.
         return Secrets(
             **redis,
@@ -96,6 +99,7 @@ class _Reader:
             fallback_keys=tuple(key for key in fallbacks if key is not None),
             hmac_secrets=tuple(secret for secret in hmac_secrets if secret is not None),
             upstream_secrets=upstream_secrets,
+            initial_access_token=initial_access_token,
         )
 
     def backend_secret(self, where: str, backend: BackendSettings) -> str | None:

@@ -184,6 +184,18 @@ def _check_limits(auth_server: AuthServerSettings) -> Iterator[ConfigIssue]:
             "must be between 0s and 60s",
             "a few seconds covers a retry; 0s turns the grace window off",
         )
+    if not 0 <= auth_server.consent_lifetime <= 365 * 86400:
+        yield ConfigIssue("auth_server.consent_lifetime", "must be between 0s and 365d")
+    if not 1 <= auth_server.cimd.cache_max_size <= 100_000:
+        yield ConfigIssue("auth_server.cimd.cache_max_size", "must be between 1 and 100000")
+    if not 30 <= auth_server.cimd.cache_fallback_ttl <= 86400:
+        yield ConfigIssue("auth_server.cimd.cache_fallback_ttl", "must be between 30s and 1d")
+    if not auth_server.dcr.enabled and not auth_server.cimd.enabled:
+        yield warning(
+            "auth_server.dcr.enabled",
+            "is false and auth_server.cimd.enabled is false too: no client can get a client_id",
+            "enable one of them",
+        )
     if auth_server.max_clients < 1:
         yield ConfigIssue("auth_server.max_clients", "must be at least 1")
     if not 3600 <= auth_server.client_idle_ttl <= 365 * 86400:

@@ -40,6 +40,7 @@ class Secrets:
     redis_ca_cert: bytes | None = field(default=None, repr=False)
     # Not a secret, but read at load like them: incoming_auth.authz.policies_file.
     policy_file_text: str | None = field(default=None, repr=False)
+    initial_access_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,12 +64,18 @@ def _issued(data: dict[str, Any]) -> IssuedTokens:
     return IssuedTokens(**data)
 
 
-def _decoder(build: Callable[[dict[str, Any]], R]) -> Callable[[bytes], R]:
+def _scopes(data: list[Any]) -> tuple[str, ...]:
+    if not all(isinstance(scope, str) for scope in data):
+        raise TypeError("not a list of scopes")
+    return tuple(data)
+
+
+def _decoder(build: Callable[[Any], R], shape: type = dict) -> Callable[[bytes], R]:
     def decode(raw: bytes) -> R:
         try:
             data = orjson.loads(raw)
-            if not isinstance(data, dict):
-                raise TypeError("not an object")
+            if not isinstance(data, shape):
+                raise TypeError(f"not a JSON {shape.__name__}")
             return build(data)
         except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
             raise StorageError(f"a stored record does not decode: {type(exc).__name__}") from None
@@ -83,3 +89,4 @@ decode_code = _decoder(_code)
 decode_refresh = _decoder(_refresh)
 decode_upstream = _decoder(_upstream)
 decode_issued = _decoder(_issued)
+decode_scopes = _decoder(_scopes, list)

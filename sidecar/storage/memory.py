@@ -147,6 +147,7 @@ class MemoryStorage:
         self._upstream: _Expiring[UpstreamTokens] = _Expiring(records)
         self._hits = WindowCounts(records)
         self._leases: _Expiring[str] = _Expiring(records)  # name -> holder
+        self._consents: _Expiring[tuple[str, ...]] = _Expiring(records)
 
     # -- the client registry ----------------------------------------------------------------
 
@@ -298,6 +299,17 @@ class MemoryStorage:
     async def count_hit(self, key: str, window: float, now: float) -> int:
         return await self._hits.count_hit(key, window, now)
 
+    # -- remembered consent ------------------------------------------------------------------
+
+    async def put_consent(self, user_id: str, client_id: str, scopes: tuple[str, ...], until: float) -> None:
+        self._consents.put(_consent_key(user_id, client_id), scopes, until, self._clock())
+
+    async def get_consent(self, user_id: str, client_id: str, now: float) -> tuple[str, ...] | None:
+        return self._consents.get(_consent_key(user_id, client_id), now)
+
+    async def revoke_consent(self, user_id: str, client_id: str) -> None:
+        self._consents.pop(_consent_key(user_id, client_id), self._clock())
+
     def sizes(self) -> Mapping[str, int]:
         now = self._clock()
         stores: dict[str, _Expiring[Any]] = {
@@ -317,3 +329,7 @@ class MemoryStorage:
 
     async def close(self) -> None:
         self._clients.clear()
+
+
+def _consent_key(user_id: str, client_id: str) -> str:
+    return f"{user_id}\0{client_id}"

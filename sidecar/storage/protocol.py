@@ -162,6 +162,19 @@ class Storage(HitCounter, Protocol):
         """End the lease, if ``holder`` still holds it."""
         ...
 
+    async def put_consent(self, user_id: str, client_id: str, scopes: tuple[str, ...], until: float) -> None:
+        """Remember that the user allowed the client ``scopes`` (replacing what was remembered),
+        until ``until``."""
+        ...
+
+    async def get_consent(self, user_id: str, client_id: str, now: float) -> tuple[str, ...] | None:
+        """The scopes the user allowed the client, while the approval lasts."""
+        ...
+
+    async def revoke_consent(self, user_id: str, client_id: str) -> None:
+        """Forget the user's approval of the client: the next authorization asks again."""
+        ...
+
     async def check(self) -> None:
         """Raise StorageError unless the store answers (readiness)."""
         ...

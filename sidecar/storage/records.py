@@ -48,10 +48,12 @@ class PendingAuthorization:
     expires_at: float
     upstream_state: dict[str, str] = field(default_factory=dict)  # PKCE verifier, nonce of the upstream leg
     # Chained upstreams: the position of this leg in auth_server.upstreams, and what the legs
-    # before it established: the sign-in session (their tokens are kept under it) and the user.
+    # before it established: the sign-in session (their tokens are kept under it) and the user
+    # (also who logged in while the consent page waits for the user's decision, static upstream).
     leg: int = 0
     session_id: str | None = None
     user: UserInfo | None = None
+    nonce: str | None = None  # OpenID Connect: the client's, echoed in its ID token
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class CodeGrant:
     user: UserInfo
     session_id: str
     expires_at: float
+    nonce: str | None = None  # OpenID Connect Core §3.1.2.1, for the ID token
+    auth_time: float | None = None  # when the user authenticated (the login finished)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ class RedisStorage:
                 "COUNT_HIT",
                 "REPLACE_UPSTREAM",
                 "RELEASE_LEASE",
+                "PUT_CONSENT",
             )
         }
 
@@ -327,11 +328,30 @@ class RedisStorage:
     async def release_lease(self, name: str, holder: str) -> None:
         await self._run("RELEASE_LEASE", f"{self._prefix}lease:{name}", holder)
 
+    # -- remembered consent ------------------------------------------------------------------
+
+    async def put_consent(self, user_id: str, client_id: str, scopes: tuple[str, ...], until: float) -> None:
+        await self._run(
+            "PUT_CONSENT", _consent_digest(user_id, client_id), codec.encode(scopes), until, self._clock()
+        )
+
+    async def get_consent(self, user_id: str, client_id: str, now: float) -> tuple[str, ...] | None:
+        raw = await self._live(f"{self._prefix}consent:{_consent_digest(user_id, client_id)}", now)
+        return codec.decode_scopes(raw) if raw else None
+
+    async def revoke_consent(self, user_id: str, client_id: str) -> None:
+        key = f"{self._prefix}consent:{_consent_digest(user_id, client_id)}"
+        await self._call(lambda: self._redis.delete(key))
+
     def sizes(self) -> Mapping[str, int]:
         return {}  # counting keys would cost a scan of the keyspace on every scrape
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _consent_digest(user_id: str, client_id: str) -> str:
+    return _digest(f"{user_id}\0{client_id}")
 
 
 def _context(*where: str) -> bytes:

@@ -258,3 +258,11 @@ return 1
 RELEASE_LEASE = """
 if redis.call('GET', ARGV[2]) == ARGV[3] then redis.call('DEL', ARGV[2]) end
 """
+
+# ARGV: prefix, consent key, scopes JSON, until, now
+PUT_CONSENT = (
+    _COMMON
+    + """
+put(p .. 'consent:' .. ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]), 'v', ARGV[3])
+"""
+)

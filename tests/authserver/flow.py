@@ -130,6 +130,13 @@ def mode_b_settings(
     )
 
 
+def csrf_of(page: str) -> str:
+    """The consent form's CSRF token."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, page
+    return found[1]
+
+
 class MemoryTokens(TokenStorage):
     def __init__(self) -> None:
         self.tokens: OAuthToken | None = None
@@ -180,7 +187,7 @@ class Browser:
             assert request_id is not None, page
             if 'name="decision"' in page:  # the consent page
                 self.consents += 1
-                form = {"request": request_id[1], "decision": self.decision}
+                form = {"request": request_id[1], "csrf": csrf_of(page), "decision": self.decision}
                 path = "/oauth/consent"
             else:
                 form = {"request": request_id[1], "username": self.username, "password": self.password}
@@ -294,10 +301,24 @@ class RawClient:
         form = {"request": request_id[1], "username": "alice", "password": PASSWORD}
         async with self.http.post(f"{self.base}/oauth/login", data=form, allow_redirects=False) as done:
             assert done.status == 303, await done.text()
-            query = parse_qs(urlsplit(done.headers["Location"]).query)
+            location = done.headers["Location"]
+        if location.startswith("/oauth/consent"):  # the first login of this client by alice
+            location = await self.allow(location)
+        query = parse_qs(urlsplit(location).query)
         assert query["iss"] == [expected_issuer or self.base]  # RFC 9207
         assert query["state"] == ["st-1"]
         return query["code"][0]
+
+    async def allow(self, consent_path: str, decision: str = "allow") -> str:
+        """Answer the consent page at ``consent_path``; where the browser goes next."""
+        async with self.http.get(urljoin(self.base, consent_path)) as page:
+            text = await page.text()
+            assert page.status == 200, text
+        request_id = parse_qs(urlsplit(consent_path).query)["request"][0]
+        form = {"request": request_id, "csrf": csrf_of(text), "decision": decision}
+        async with self.http.post(f"{self.base}/oauth/consent", data=form, allow_redirects=False) as done:
+            assert done.status == 303, await done.text()
+            return done.headers["Location"]
 
     async def token(self, form: dict[str, str], auth: str | None = None) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": auth} if auth else {}
@@ -350,6 +371,17 @@ class RawClient:
             json=INITIALIZE,
         ) as resp:
             return resp.status
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[RawClient]:
+    """A sidecar with ``settings``, and a raw OAuth client of it."""
+    assert settings.server.public_url is not None
+    async with (
+        RunningSidecar(settings),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        yield RawClient(http, settings.server.public_url)
 
 
 @dataclass

@@ -5,7 +5,6 @@ one named test each, over real HTTP on a running sidecar."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -16,20 +15,8 @@ import pytest
 import structlog
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sidecar.config import Settings
-from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair
+from tests.authserver.flow import REDIRECT, RawClient, mode_b_settings, pkce_pair, running
 from tests.support import RunningSidecar
-
-
-@contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[RawClient]:
-    """A sidecar with ``settings``, and a raw OAuth client of it."""
-    assert settings.server.public_url is not None
-    async with (
-        RunningSidecar(settings),
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        yield RawClient(http, settings.server.public_url)
 
 
 @pytest.fixture

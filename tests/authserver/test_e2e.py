@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 import jwt
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
+from yarl import URL
 
+from sidecar.authserver.consent import known_user_cookie
 from sidecar.authserver.web import AUTH_SERVER
 from tests.authn.idp import Idp
 from tests.authserver.flow import (
     Browser,
     MemoryTokens,
     RawClient,
+    csrf_of,
     mode_b_settings,
     oauth_provider,
     pkce_pair,
@@ -180,9 +183,8 @@ async def test_upstream_login_needs_the_users_consent(mcp_server: str, idp: Idp)
             ) as forged,
         ):
             assert forged.status == 400
-        async with http.post(
-            f"{base}/oauth/consent", data={"request": request_id, "decision": "deny"}, allow_redirects=False
-        ) as denied:
+        form = {"request": request_id, "csrf": csrf_of(text), "decision": "deny"}
+        async with http.post(f"{base}/oauth/consent", data=form, allow_redirects=False) as denied:
             assert denied.status == 303
             query = parse_qs(urlsplit(denied.headers["Location"]).query)
         assert query["error"] == ["access_denied"]
@@ -203,3 +205,62 @@ async def test_legacy_sse_client_logs_in_and_calls_tools(mcp_server: str, browse
     assert storage.tokens is not None
     claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
     assert claims["aud"] == url
+
+
+async def test_upstream_consent_is_remembered_for_the_browsers_known_user(mcp_server: str, idp: Idp) -> None:
+    """After the user allowed a client before an oidc login, the next authorization of that
+    client in the same browser (the known-user cookie names them) goes straight upstream; a
+    wider scope asks again."""
+    settings = mode_b_settings(mcp_server, upstream=_corp_upstream(idp))
+    assert settings.server.public_url is not None
+    async with (
+        RunningSidecar(settings),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        raw, browser = RawClient(http, settings.server.public_url), Browser(http)
+        client_id = await raw.public_client()
+        for scope, consents in (("openid", 1), ("openid", 1), ("openid email", 2)):
+            await browser.sign_in(raw.authorize_url(client_id, pkce_pair()[1], scope=scope))
+            assert browser.result is not None
+            assert browser.consents == consents
+        other_client = await raw.public_client()
+        await browser.sign_in(raw.authorize_url(other_client, pkce_pair()[1], scope="openid"))
+        assert browser.consents == 3
+
+
+async def test_consent_skipped_for_one_user_is_refused_when_another_signs_in(
+    mcp_server: str, idp: Idp
+) -> None:
+    """The known-user cookie only skips the page: if another user signs in upstream, who has not
+    allowed the client, no code is issued (403), and the cookie now names them so the next try
+    asks. A cookie with a bad MAC skips nothing."""
+    settings = mode_b_settings(mcp_server, upstream=_corp_upstream(idp))
+    base = settings.server.public_url
+    assert base is not None
+    async with (
+        RunningSidecar(settings) as sidecar,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        server = sidecar.sidecar.app[AUTH_SERVER]
+        raw = RawClient(http, base)
+        client_id = await raw.public_client()
+        await server.storage.put_consent("someone-else", client_id, ("openid",), time.time() + 600)
+        forged = known_user_cookie(server.opaque, "someone-else")[:-2] + "xx"
+        http.cookie_jar.update_cookies({"mcp_sidecar_user": forged}, URL(f"{base}/oauth/"))
+        resp = await raw.authorize(raw.authorize_url(client_id, pkce_pair()[1], scope="openid"))
+        assert resp.headers["Location"].startswith("/oauth/consent?")  # a forged cookie skips nothing
+        http.cookie_jar.update_cookies(
+            {"mcp_sidecar_user": known_user_cookie(server.opaque, "someone-else")}, URL(f"{base}/oauth/")
+        )
+        url = raw.authorize_url(client_id, pkce_pair()[1], scope="openid")
+        for _ in range(10):
+            async with http.get(url, allow_redirects=False) as resp:
+                status, text = resp.status, await resp.text()
+                if status not in (302, 303):
+                    break
+                assert not resp.headers["Location"].startswith("/oauth/consent")
+                url = urljoin(url, resp.headers["Location"])
+        assert status == 403
+        assert "another user" in text
+        remembered = {cookie.key: cookie.value for cookie in http.cookie_jar}["mcp_sidecar_user"]
+        assert not remembered.startswith("someone-else.")

@@ -68,6 +68,14 @@ class Login:
         }
         return {name: [value] for name, value in params.items()}
 
+    async def allow(self, request_id: str, binding: str, decision: str = "allow") -> Outcome:
+        """The consent page's form, posted with its CSRF token."""
+        page = await self.flow.page("consent.html", request_id, binding)
+        assert isinstance(page, Page)
+        csrf = page.context["csrf"]
+        assert csrf is not None
+        return await self.flow.consent({"request": request_id, "csrf": csrf, "decision": decision}, binding)
+
     async def start(self) -> tuple[str, str]:
         """The pending request's id and the browser binding, from /authorize."""
         outcome = await self.flow.authorize(await self.params())
@@ -94,6 +102,9 @@ async def test_login_form_issues_one_code_for_the_request() -> None:
         {"request": request_id, "username": "alice", "password": PASSWORD}, binding, "192.0.2.1"
     )
     assert isinstance(outcome, Redirect)
+    assert outcome.location.startswith("/oauth/consent?")  # the first login of this client by alice
+    outcome = await login.allow(request_id, binding)
+    assert isinstance(outcome, Redirect)
     assert outcome.see_other
     query = _query(outcome)
     assert query["state"] == ["st-1"]
@@ -107,6 +118,7 @@ async def test_a_pending_authorization_is_used_once() -> None:
     request_id, binding = await login.start()
     form = {"request": request_id, "username": "alice", "password": PASSWORD}
     assert isinstance(await login.flow.login(form, binding, "192.0.2.1"), Redirect)
+    assert "code" in _query(await login.allow(request_id, binding))
     again = await login.flow.login(form, binding, "192.0.2.1")
     assert isinstance(again, ErrorPage)
     assert isinstance(again.error, InvalidRequest)

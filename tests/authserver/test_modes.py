@@ -31,7 +31,9 @@ AS_PATHS = [
     "/oauth/register",
     "/oauth/revoke",
     "/oauth/login",
+    "/oauth/consent",
     "/oauth/callback",
+    "/oauth/userinfo",
 ]
 
 

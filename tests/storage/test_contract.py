@@ -313,3 +313,25 @@ async def test_lease_has_one_holder_until_released_or_expired(store: Store) -> N
         lambda: s.acquire_lease("refresh:sess:idp", "three", now + 10.3, now + 0.3),
         what="the lease to expire",
     )
+
+
+# -- remembered consent ------------------------------------------------------------------------
+
+
+async def test_consent_is_remembered_per_user_and_client_until_it_expires(store: Store) -> None:
+    storage, now = store.storage, store.clock.now
+    await storage.put_consent("u1", "c1", ("openid", "email"), now + 100)
+    assert await storage.get_consent("u1", "c1", now) == ("openid", "email")
+    assert await storage.get_consent("u2", "c1", now) is None
+    assert await storage.get_consent("u1", "c2", now) is None
+    store.clock.now = now + 100
+    assert await storage.get_consent("u1", "c1", store.clock.now) is None
+
+
+async def test_consent_replaced_and_revoked(store: Store) -> None:
+    storage, now = store.storage, store.clock.now
+    await storage.put_consent("u1", "c1", ("openid",), now + 100)
+    await storage.put_consent("u1", "c1", ("openid", "profile"), now + 200)
+    assert await storage.get_consent("u1", "c1", now + 150) == ("openid", "profile")
+    await storage.revoke_consent("u1", "c1")
+    assert await storage.get_consent("u1", "c1", now) is None

@@ -28,7 +28,12 @@ def add_routes(app: web.Application, server: AuthServerPlan) -> None:
     """The routes (decided by the plan alone) and the lifecycle that opens the server."""
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("sidecar.authserver", "templates"), autoescape=True)
     document = metadata.metadata(
-        server.issuer, server.origin, server.config.scopes_supported, server.keys.jwks()["keys"][0]["alg"]
+        server.issuer,
+        server.origin,
+        server.config.scopes_supported,
+        server.keys.algorithm,
+        cimd=server.config.cimd.enabled,
+        dcr=server.config.dcr.enabled,
     )
     for path in metadata.metadata_paths(server.issuer):
         app.router.add_get(path, public_json(document))
@@ -42,13 +47,17 @@ def add_routes(app: web.Application, server: AuthServerPlan) -> None:
     app.router.add_post(metadata.TOKEN_PATH, storage_guard(endpoints.token, "token"))
     app.router.add_route("OPTIONS", metadata.TOKEN_PATH, cors_preflight)
     app.router.add_post(metadata.REVOKE_PATH, storage_guard(endpoints.revoke, "revoke"))
+    app.router.add_get(metadata.USERINFO_PATH, storage_guard(endpoints.userinfo, "userinfo"))
+    app.router.add_post(metadata.USERINFO_PATH, storage_guard(endpoints.userinfo, "userinfo"))
+    app.router.add_route("OPTIONS", metadata.USERINFO_PATH, cors_preflight)
     app.router.add_route("OPTIONS", metadata.REVOKE_PATH, cors_preflight)
+    # Every login asks for consent: before the upstream (oidc, oauth2) or after the login form.
+    app.router.add_get(metadata.CONSENT_PATH, storage_guard(pages.page("consent.html")))
+    app.router.add_post(metadata.CONSENT_PATH, storage_guard(pages.consent_submit))
     if server.uses("form"):
         app.router.add_get(metadata.LOGIN_PATH, storage_guard(pages.page("login.html")))
         app.router.add_post(metadata.LOGIN_PATH, storage_guard(pages.login_submit))
     if server.uses("redirect"):
-        app.router.add_get(metadata.CONSENT_PATH, storage_guard(pages.page("consent.html")))
-        app.router.add_post(metadata.CONSENT_PATH, storage_guard(pages.consent_submit))
         app.router.add_get(metadata.CALLBACK_PATH, storage_guard(pages.callback))
     app.cleanup_ctx.append(_lifecycle(server))
 

@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from sidecar.authserver.errors import (
     InvalidClient,
     InvalidRequest,
+    InvalidToken,
     OAuthError,
     RequestTimeout,
     StorageUnavailable,
@@ -29,6 +30,7 @@ from sidecar.storage.protocol import StorageError
 
 AUTH_SERVER = web.AppKey("auth_server", AuthServer)
 BINDING_COOKIE = "mcp_sidecar_authz"
+KNOWN_USER_COOKIE = "mcp_sidecar_user"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Pages are never framed (clickjacking, RFC 9700 §4.16) and load nothing but themselves.
 PAGE_HEADERS = {
@@ -51,6 +53,8 @@ def oauth_error(request: web.Request, endpoint: str, error: OAuthError) -> web.R
         "basic"
     ):
         headers["WWW-Authenticate"] = 'Basic realm="mcp-sidecar"'
+    if isinstance(error, InvalidToken):  # RFC 6750 §3: the initial access token (RFC 7591 §3)
+        headers["WWW-Authenticate"] = 'Bearer realm="mcp-sidecar", error="invalid_token"'
     if isinstance(error, TooManyRequests):  # registration: when its window has passed
         headers["Retry-After"] = str(int(REGISTRATION_WINDOW))
     if isinstance(error, TemporarilyUnavailable):
@@ -73,7 +77,10 @@ def error_page(request: web.Request, error: OAuthError, status: int = 400) -> we
 def render(request: web.Request, outcome: Outcome) -> web.Response:
     """A flow outcome as the browser gets it."""
     if isinstance(outcome, ErrorPage):
-        return error_page(request, outcome.error, outcome.status)
+        response = error_page(request, outcome.error, outcome.status)
+        if outcome.known_user is not None:
+            _set_known_user(request, response, outcome.known_user)
+        return response
     if isinstance(outcome, Page):
         response = aiohttp_jinja2.render_template(
             outcome.template, request, dict(outcome.context), status=outcome.status
@@ -83,6 +90,8 @@ def render(request: web.Request, outcome: Outcome) -> web.Response:
     redirect = (web.HTTPSeeOther if outcome.see_other else web.HTTPFound)(outcome.location, headers=NO_STORE)
     if outcome.binding is not None:
         _set_binding(request, redirect, outcome.binding)
+    if outcome.known_user is not None:
+        _set_known_user(request, redirect, outcome.known_user)
     raise redirect
 
 
@@ -97,6 +106,21 @@ def _set_binding(request: web.Request, response: web.StreamResponse, binding: st
         httponly=True,
         samesite="Lax",
         secure=request.app[AUTH_SERVER].issuer.startswith("https://"),
+    )
+
+
+def _set_known_user(request: web.Request, response: web.StreamResponse, value: str) -> None:
+    # Whose remembered approvals may skip the consent page before the upstream (consent.py):
+    # first-party, so it works in an embedded webview; Lax, sent on the top-level GET /authorize.
+    server = request.app[AUTH_SERVER]
+    response.set_cookie(
+        KNOWN_USER_COOKIE,
+        value,
+        max_age=int(server.settings.consent_lifetime),
+        path="/oauth",
+        httponly=True,
+        samesite="Lax",
+        secure=server.issuer.startswith("https://"),
     )
 
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The OAuth JSON endpoints: client registration (RFC 7591), token (RFC 6749 §3.2) and
-revocation (RFC 7009). Answers carry ``no-store`` and may be read from any origin."""
+"""The OAuth JSON endpoints: client registration (RFC 7591), token (RFC 6749 §3.2),
+revocation (RFC 7009) and OpenID Connect UserInfo (Core §5.3). Answers carry ``no-store`` and
+may be read from any origin."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from sidecar.authserver.errors import (
     TemporarilyUnavailable,
     TooManyRequests,
 )
+from sidecar.authserver.oidc import OPENID
+from sidecar.authserver.oidc import userinfo as oidc_userinfo
 from sidecar.authserver.policy import MAX_FORM_BYTES
-from sidecar.authserver.registration import register, registration_response
+from sidecar.authserver.registration import check_registration_allowed, register, registration_response
+from sidecar.authserver.tokens import verify_own_access_token
 from sidecar.authserver.web.common import (
     AUTH_SERVER,
     NO_STORE,
@@ -34,6 +38,9 @@ async def register_client(request: web.Request) -> web.Response:
     """RFC 7591 §3."""
     server = request.app[AUTH_SERVER]
     try:
+        check_registration_allowed(
+            server.settings.dcr.enabled, server.initial_access_token, request.headers.get("Authorization")
+        )
         if not await server.registrations.allow(client_address(request), server.clock()):
             server.metrics.client_registrations.labels("throttled").inc()
             raise TooManyRequests("too many registrations from this address; try again later")
@@ -79,3 +86,28 @@ async def revoke(request: web.Request) -> web.Response:
     except OAuthError as error:
         return oauth_error(request, "revoke", error)
     return web.Response(status=200, headers={**NO_STORE, **ANY_ORIGIN})
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    """OpenID Connect Core §5.3, with the access token as a Bearer header (RFC 6750 §2.1)."""
+    server = request.app[AUTH_SERVER]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        # RFC 6750 §3.1: no token, no error code.
+        return _bearer_refusal(401, 'Bearer realm="mcp-sidecar"')
+    claims = verify_own_access_token(server.keys, server.issuer, token.strip())
+    session = claims.get("tsid") if claims is not None else None
+    if claims is None or (isinstance(session, str) and await server.session_revoked(session)):
+        return _bearer_refusal(401, 'Bearer realm="mcp-sidecar", error="invalid_token"')
+    if OPENID not in str(claims.get("scope", "")).split():
+        # §5.3.3 / RFC 6750 §3.1: a token from a request without openid is not enough.
+        return _bearer_refusal(
+            403, f'Bearer realm="mcp-sidecar", error="insufficient_scope", scope="{OPENID}"'
+        )
+    return web.json_response(oidc_userinfo(claims), headers={**NO_STORE, **ANY_ORIGIN})
+
+
+def _bearer_refusal(status: int, challenge: str) -> web.Response:
+    headers = {**NO_STORE, **ANY_ORIGIN, "WWW-Authenticate": challenge}
+    headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+    return web.Response(status=status, headers=headers)

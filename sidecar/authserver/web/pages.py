@@ -10,15 +10,24 @@ from collections.abc import Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from sidecar.authserver.errors import OAuthError
+from sidecar.authserver.errors import AccessDenied, OAuthError
 from sidecar.authserver.flow import PageName
-from sidecar.authserver.web.common import AUTH_SERVER, binding, client_address, error_page, read_form, render
+from sidecar.authserver.web.common import (
+    AUTH_SERVER,
+    KNOWN_USER_COOKIE,
+    binding,
+    client_address,
+    error_page,
+    read_form,
+    render,
+)
 
 
 async def authorize(request: web.Request) -> web.StreamResponse:
     query = request.rel_url.query
     params: dict[str, Sequence[str]] = {name: query.getall(name) for name in query}
-    return render(request, await request.app[AUTH_SERVER].flow.authorize(params))
+    flow = request.app[AUTH_SERVER].flow
+    return render(request, await flow.authorize(params, request.cookies.get(KNOWN_USER_COOKIE)))
 
 
 def page(template: PageName) -> Handler:
@@ -31,7 +40,17 @@ def page(template: PageName) -> Handler:
     return handler
 
 
+def _cross_site(request: web.Request) -> web.Response | None:
+    """SECURITY (GHSA-6x8h-498w-gv8c): a form another site posted, as the browser says through
+    Fetch Metadata, never approves or logs in, whatever cookies came with it."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return error_page(request, AccessDenied("this form was posted from another site"), status=403)
+    return None
+
+
 async def consent_submit(request: web.Request) -> web.StreamResponse:
+    if (refused := _cross_site(request)) is not None:
+        return refused
     try:
         form = await read_form(request)
     except OAuthError as error:
@@ -40,6 +59,8 @@ async def consent_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
+    if (refused := _cross_site(request)) is not None:
+        return refused
     try:
         form = await read_form(request)
     except OAuthError as error:
