@@ -119,7 +119,10 @@ def configure_logging(level: str = "info", fmt: Literal["auto", "json", "console
     structlog.configure(
         processors=log_processors(console),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # One write per event (the message and its newline together): several worker processes
+        # share stdout, and print() writes the newline separately when stdout is unbuffered
+        # (PYTHONUNBUFFERED, as in the image), which lets another process's line land between.
+        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)

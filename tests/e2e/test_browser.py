@@ -23,6 +23,8 @@ from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.authserver.flow import PASSWORD, mode_b_settings, pkce_pair
 from tests.support import RunningSidecar, free_port
@@ -85,6 +87,13 @@ def _responses(driver: webdriver.Chrome) -> dict[str, dict[str, str]]:
     return seen
 
 
+def _submit(driver: webdriver.Chrome, button: str) -> None:
+    """Click a form's button and wait until the browser has left the page (the next page is loaded)."""
+    element = driver.find_element(By.CSS_SELECTOR, button)
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(element))
+
+
 def _drive(authorize_url: str, screenshots: Path) -> dict[str, Any]:
     """What a person does: sign in, look at the consent page, allow. Runs in a thread (Selenium
     blocks; the sidecar runs on this test's event loop)."""
@@ -95,12 +104,12 @@ def _drive(authorize_url: str, screenshots: Path) -> dict[str, Any]:
         driver.save_screenshot(str(screenshots / "login.png"))
         driver.find_element(By.ID, "username").send_keys("alice")
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        _submit(driver, "button[type=submit]")
         assert driver.find_element(By.TAG_NAME, "h1").text == "Allow access?"
         consent_text = driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(screenshots / "consent.png"))
         cookies = driver.get_cookies()
-        driver.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
+        _submit(driver, "button[value=allow]")
         landed = driver.find_element(By.TAG_NAME, "h1").text
         return {
             "consent_text": consent_text,

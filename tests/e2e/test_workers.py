@@ -75,9 +75,16 @@ async def _start(tmp_path: Path, raw: dict[str, Any]) -> Workers:
     config = tmp_path / "sidecar.yaml"
     config.write_text(yaml.safe_dump(raw))
     log_path = tmp_path / "sidecar.log"
+    # Unbuffered, as in the image: every worker's event must still be one whole line of the
+    # shared log (events() parses each line as JSON).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log_file:
         process = await Process.start(
-            ["-m", "sidecar", "serve", "--config", str(config)], port, stdout=log_file, stderr=log_file
+            ["-m", "sidecar", "serve", "--config", str(config)],
+            port,
+            stdout=log_file,
+            stderr=log_file,
+            env=env,
         )
     return Workers(process, f"http://127.0.0.1:{port}", log_path)
 

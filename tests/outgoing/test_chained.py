@@ -93,12 +93,7 @@ async def _walk(browser: Browser, url: str) -> str:
         if url.startswith(REDIRECT):
             return url
         if "/oauth/consent" in url:
-            async with http.get(url) as page:
-                request_id = parse_qs(urlsplit(url).query)["request"][0]
-                await page.read()
-            form = {"request": request_id, "decision": "allow"}
-            async with http.post(urljoin(url, "/oauth/consent"), data=form, allow_redirects=False) as resp:
-                url = urljoin(url, resp.headers["Location"])
+            url = urljoin(url, await RawClient(http, url.split("/oauth/", maxsplit=1)[0]).allow(url))
             continue
         async with http.get(url, allow_redirects=False) as resp:
             assert resp.status in (302, 303), await resp.text()
