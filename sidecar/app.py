@@ -21,6 +21,7 @@ from sidecar.config import Settings
 from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
+from sidecar.observability.spans import NO_TRACING, RequestTracing
 from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
@@ -39,10 +40,19 @@ def create_app(
     """The sidecar app. ``key_provider`` is the in-process key tier (the embedded authorization
     server plugs its signing keys in here)."""
     metrics = metrics or Metrics()
-    app = web.Application(
-        middlewares=[access_middleware(metrics, access_log=settings.server.access_log)],
-        client_max_size=settings.server.max_request_body,
-    )
+    middlewares = [access_middleware(metrics, access_log=settings.server.access_log)]
+    tracing: RequestTracing = NO_TRACING
+    traced = None
+    if settings.telemetry.tracing.enabled:
+        # The one check: with tracing off, OpenTelemetry is never imported and no request pays.
+        from sidecar.observability import tracing as otel  # noqa: PLC0415 - the optional extra
+
+        tracing = traced = otel.Tracing(settings)
+        middlewares.append(otel.tracing_middleware(traced))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_request_body)
+    if traced is not None:
+        app[otel.TRACING] = traced
+        app.cleanup_ctx.append(traced.lifecycle)  # first in: its flush runs after the others closed
     app.on_response_prepare.append(server_header_hook(settings.server.server_header))
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -77,7 +87,7 @@ def create_app(
         authserver_web.add_routes(app, auth_server)
     # RFC 8615 space: only documents the sidecar serves exist; everything else is a JSON 404.
     app.router.add_route("*", "/.well-known/{tail:.*}", _well_known_404)
-    _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None)
+    _add_backend_routes(app, settings, metrics, authn.authenticator if authn is not None else None, tracing)
     return app
 
 
@@ -108,7 +118,11 @@ def server_header_hook(value: str) -> Callable[[web.Request, web.StreamResponse]
 
 
 def _add_backend_routes(
-    app: web.Application, settings: Settings, metrics: Metrics, authenticator: Authenticator | None
+    app: web.Application,
+    settings: Settings,
+    metrics: Metrics,
+    authenticator: Authenticator | None,
+    tracing: RequestTracing,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -126,6 +140,7 @@ def _add_backend_routes(
                 authenticator=authenticator,
                 max_body=server.max_request_body,
                 idle_timeout=server.idle_timeout,
+                tracing=tracing,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

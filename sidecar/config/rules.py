@@ -17,6 +17,7 @@ from sidecar.config.schema import (
     OidcSettings,
     ServerSettings,
     Settings,
+    TracingSettings,
 )
 from sidecar.config.values import (
     NAME_FIX,
@@ -61,6 +62,7 @@ def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues = list(_check_server(settings.server))
     issues.extend(_check_incoming(settings))
     issues.extend(check_auth_server(settings))
+    issues.extend(_check_tracing(settings.telemetry.tracing))
     if not settings.backends:
         issues.append(
             ConfigIssue(
@@ -128,6 +130,30 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
             "server.server_header",
             "must be printable ASCII without leading or trailing spaces",
             "write it as e.g. mcp-sidecar, or leave it empty to send no Server header",
+        )
+
+
+def _check_tracing(tracing: TracingSettings) -> Iterator[ConfigIssue]:
+    where = "telemetry.tracing"
+    if not 0.0 <= tracing.sampling_ratio <= 1.0:
+        yield ConfigIssue(
+            f"{where}.sampling_ratio", f"must be between 0.0 and 1.0, got {tracing.sampling_ratio}"
+        )
+    if not tracing.service_name.strip():
+        yield ConfigIssue(f"{where}.service_name", "must not be empty", "e.g. mcp-sidecar")
+    if tracing.endpoint is not None:
+        parts = split_url(tracing.endpoint)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            yield ConfigIssue(
+                f"{where}.endpoint",
+                f"must be an http(s) URL, got {tracing.endpoint!r}",
+                "write it as http://otel-collector:4318/v1/traces",
+            )
+    elif tracing.enabled:
+        yield ConfigIssue(
+            f"{where}.endpoint",
+            "is required when tracing is enabled",
+            "set the collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces",
         )
 
 

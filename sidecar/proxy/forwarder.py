@@ -26,6 +26,7 @@ from sidecar.authn.authenticator import Authenticator, reason_of
 from sidecar.authn.errors import AuthError
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
+from sidecar.observability.spans import NO_TRACING, RequestTracing
 from sidecar.proxy import cors, jsonrpc
 from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend, response_headers_for_client
@@ -65,6 +66,7 @@ class Forwarder:
         authenticator: Authenticator | None,
         max_body: int,
         idle_timeout: float,
+        tracing: RequestTracing = NO_TRACING,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -83,6 +85,7 @@ class Forwarder:
             total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
         )
         self._active_streams = metrics.active_streams.labels(self._name)
+        self._tracing = tracing
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
@@ -132,7 +135,8 @@ class Forwarder:
         if self._auth is not None:
             # Before the body is read: an unauthenticated client gets nothing forwarded.
             try:
-                identity = await self._auth.authenticate(request, self._name)
+                with self._tracing.authentication():
+                    identity = await self._auth.authenticate(request, self._name)
             except AuthError as error:
                 info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name, self.route.prefix)
@@ -180,7 +184,9 @@ class Forwarder:
             keep_content_length=isinstance(body, BoundedBody),
         )
         try:
-            backend_response = await self._send(request.method, target, headers, body)
+            with self._tracing.backend_call(self._name, request.method, target, headers) as call:
+                backend_response = await self._send(request.method, target, headers, body)
+                call.responded(backend_response.status)
         except BackendFailure as failure:
             if isinstance(body, BoundedBody) and body.error is not None:
                 return self._body_error(body.error)  # the body, not the backend, failed
