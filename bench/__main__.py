@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, mcp, proxy, sse, tokens, workers
+from bench import authserver, mcp, proxy, sse, tokens, tracing, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "tracing")
 
 
 def main() -> int:
@@ -20,6 +20,9 @@ def main() -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="a short run that checks the suite works (CI)")
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per measurement")
+    parser.add_argument(
+        "--baseline", default="main", help="git ref of the build without tracing code (scenario tracing)"
+    )
     args = parser.parse_args()
     if unknown := set(args.scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -49,6 +52,9 @@ def main() -> int:
     if "workers" in args.scenarios:
         print("## 6. Workers\n")
         print(workers.report(workers.run(seconds)), "\n", flush=True)
+    if "tracing" in args.scenarios:
+        print("## 7. Tracing\n")
+        print(tracing.report(tracing.run(seconds, args.baseline)), "\n", flush=True)
     return 0
 
 

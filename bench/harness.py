@@ -116,8 +116,11 @@ def sidecar(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def sidecar_process(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[tuple[int, int]]:
-    """Like :func:`sidecar`, yielding ``(port, pid)`` (the pid of the Python process itself)."""
+def sidecar_process(
+    config: dict[str, Any], core: str = PROXY_CORE, source: Path | None = None
+) -> Iterator[tuple[int, int]]:
+    """Like :func:`sidecar`, yielding ``(port, pid)`` (the pid of the Python process itself).
+    ``source``: a folder holding another build's ``sidecar`` package, run instead of this one."""
     server = {"host": "127.0.0.1", "port": free_port(), "log_format": "json", **config.get("server", {})}
     port = int(server["port"])
     config = {**config, "server": server}
@@ -126,7 +129,7 @@ def sidecar_process(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[
         path.write_text(yaml.safe_dump(config))
         # taskset execs the command, so the pid is the sidecar's own.
         command = pinned(core, [sys.executable, "-m", "sidecar", "serve", "--config", str(path)])
-        with process(command, port) as proc:
+        with process(command, port, cwd=source) as proc:  # `-m` imports from the cwd first
             wait_ready(port)
             yield port, proc.pid
 
