@@ -53,7 +53,7 @@ def main() -> int:
         print("## 6. Workers\n")
         print(workers.report(workers.run(seconds)), "\n", flush=True)
     if "tracing" in args.scenarios:
-        print("## 7. Tracing\n")
+        print("## 8. Tracing\n")
         print(tracing.report(tracing.run(seconds, args.baseline)), "\n", flush=True)
     return 0
 

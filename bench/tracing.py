@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Scenario 7, tracing: what ``telemetry.tracing`` costs on scenario 1's pass-through.
+"""Scenario 8, tracing: what ``telemetry.tracing`` costs on scenario 1's pass-through.
 
 Rows: a build without tracing code (``--baseline``, default ``main``, exported with ``git
 archive`` and run from that folder), this build with tracing off (the default), and this build
