@@ -21,7 +21,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a short run that checks the suite works (CI)")
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per measurement")
     parser.add_argument(
-        "--baseline", default="main", help="git ref of the build without tracing code (scenario tracing)"
+        "--baseline",
+        default=None,
+        help="git ref of a build without tracing code (scenario tracing; default: the merge base with main)",
     )
     args = parser.parse_args()
     if unknown := set(args.scenarios) - set(SCENARIOS):

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Scenario 8, tracing: what ``telemetry.tracing`` costs on scenario 1's pass-through.
 
-Rows: a build without tracing code (``--baseline``, default ``main``, exported with ``git
-archive`` and run from that folder), this build with tracing off (the default), and this build
+Rows: a build without tracing code (``--baseline REF``, by default the merge base of ``HEAD`` and
+``main``, exported with ``git archive`` and run from that folder; it must need no package this
+venv lacks), this build with tracing off (the default), and this build
 with tracing on — every trace recorded and exported, and none (``sampling_ratio: 0``: spans are
 made and propagated, nothing is exported). The collector is the nginx backend itself, answering
 ``200`` to ``POST /v1/traces`` on core 1. Rows run in two interleaved rounds, so a slow spell of
@@ -37,9 +38,7 @@ class Setup:
 @contextlib.contextmanager
 def _build(ref: str) -> Iterator[tuple[Path, str]]:
     """The ``sidecar`` package of ``ref``, in a temporary folder; and the commit it names."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", ref)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", ref, "sidecar"], capture_output=True, check=True
     )
@@ -48,7 +47,12 @@ def _build(ref: str) -> Iterator[tuple[Path, str]]:
         yield Path(directory), commit
 
 
-def run(seconds: float, baseline: str = "main") -> list[Row]:
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def run(seconds: float, baseline: str | None = None) -> list[Row]:
+    baseline = baseline or _git("merge-base", "HEAD", "main")
     rows: dict[str, list[Row]] = {}
     with (
         nginx(NGINX_BACKEND, LOAD_CORE, discovery="{}", jwks="{}", body=RPC_RESPONSE) as backend,
@@ -56,7 +60,7 @@ def run(seconds: float, baseline: str = "main") -> list[Row]:
     ):
         collector = f"http://127.0.0.1:{backend}/v1/traces"
         setups = [
-            Setup(f"build {commit} ({baseline}, no tracing code)", None, baseline=True),
+            Setup(f"build {commit}, without tracing code", None, baseline=True),
             Setup("this build, tracing off", {"tracing": {"enabled": False}}),
             Setup(
                 "this build, tracing on, sampling_ratio 1",
