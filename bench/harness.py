@@ -211,6 +211,23 @@ def post_script(body: str, headers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system time of ``pid`` and its children, alive or reaped (``/proc``: Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid, *_children(pid)]
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the name.
+        total += sum(int(value) for value in fields[11:15]) / ticks
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

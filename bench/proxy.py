@@ -49,7 +49,7 @@ def _signing() -> tuple[Any, dict[str, Any]]:
     return key, {**jwk, "kid": "bench-1", "alg": "ES256", "use": "sig"}
 
 
-def measure(name: str, url: str, seconds: float, headers: dict[str, str]) -> Row:
+def _measure(name: str, url: str, seconds: float, headers: dict[str, str]) -> Row:
     script = post_script(REQUEST, headers)
     wrk(url, connections=1, seconds=min(seconds, 2), script=script)  # warm-up
     return Row(
@@ -95,20 +95,20 @@ def _oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
 def run(seconds: float) -> list[Row]:
     rows: list[Row] = []
     with _backend() as (backend, issuer, key):
-        rows.append(measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
+        rows.append(_measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
         with nginx(NGINX_PROXY, PROXY_CORE, backend=backend) as proxy:
-            rows.append(measure("nginx proxy", f"http://127.0.0.1:{proxy}/", seconds, {}))
+            rows.append(_measure("nginx proxy", f"http://127.0.0.1:{proxy}/", seconds, {}))
         bare = free_port()
         command = pinned(
             PROXY_CORE, [sys.executable, "-m", "bench.bare_proxy", str(bare), f"http://127.0.0.1:{backend}/"]
         )
         with process(command, bare):
             rows.append(
-                measure("bare aiohttp proxy (the stack's floor)", f"http://127.0.0.1:{bare}/", seconds, {})
+                _measure("bare aiohttp proxy (the stack's floor)", f"http://127.0.0.1:{bare}/", seconds, {})
             )
         anonymous = {"backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]}
         with sidecar(anonymous) as port:
-            rows.append(measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}))
+            rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}))
         now = int(time.time())
         token = jwt.encode(
             {
@@ -125,9 +125,9 @@ def run(seconds: float) -> list[Row]:
         )
         auth = {"Authorization": f"Bearer {token}"}
         with sidecar(_oidc_config(backend, issuer, 10000)) as port:
-            rows.append(measure("sidecar, JWT (warm cache)", f"http://127.0.0.1:{port}/b/", seconds, auth))
+            rows.append(_measure("sidecar, JWT (warm cache)", f"http://127.0.0.1:{port}/b/", seconds, auth))
         with sidecar(_oidc_config(backend, issuer, 0)) as port:
-            rows.append(measure("sidecar, JWT (cache off)", f"http://127.0.0.1:{port}/b/", seconds, auth))
+            rows.append(_measure("sidecar, JWT (cache off)", f"http://127.0.0.1:{port}/b/", seconds, auth))
     return rows
 
 

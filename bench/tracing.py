@@ -7,12 +7,15 @@ venv lacks), this build with tracing off (the default), and this build
 with tracing on — every trace recorded and exported, and none (``sampling_ratio: 0``: spans are
 made and propagated, nothing is exported). The collector is the nginx backend itself, answering
 ``200`` to ``POST /v1/traces`` on core 1. Rows run in two interleaved rounds, so a slow spell of
-the shared machine does not land on one row only.
+the shared machine does not land on one row only. On a shared machine, read the CPU time per
+request (the sidecar's own, every thread counted, the exporter's included): it hardly moves with
+the neighbours' load, where requests per second and latency do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import statistics
 import subprocess
 import tarfile
 import tempfile
@@ -22,10 +25,30 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.harness import LOAD_CORE, NGINX_BACKEND, RPC_RESPONSE, nginx, sidecar_process
-from bench.proxy import Row, measure
+from bench.harness import (
+    LOAD_CORE,
+    NGINX_BACKEND,
+    RPC_RESPONSE,
+    WrkResult,
+    cpu_seconds,
+    nginx,
+    post_script,
+    sidecar_process,
+    wrk,
+)
+from bench.proxy import REQUEST
 
-ROUNDS = 2
+ROUNDS = 3
+CONNECTIONS = 32
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    round: int
+    single: WrkResult  # 1 connection: latency
+    many: WrkResult  # CONNECTIONS connections: throughput and CPU
+    cpu_us: float  # the sidecar's CPU time per request under load
 
 
 @dataclass(frozen=True)
@@ -53,7 +76,7 @@ def _git(*args: str) -> str:
 
 def run(seconds: float, baseline: str | None = None) -> list[Row]:
     baseline = baseline or _git("merge-base", "HEAD", "main")
-    rows: dict[str, list[Row]] = {}
+    rows: list[Row] = []
     with (
         nginx(NGINX_BACKEND, LOAD_CORE, discovery="{}", jwks="{}", body=RPC_RESPONSE) as backend,
         _build(baseline) as (old, commit),
@@ -71,37 +94,47 @@ def run(seconds: float, baseline: str | None = None) -> list[Row]:
                 {"tracing": {"enabled": True, "endpoint": collector, "sampling_ratio": 0.0}},
             ),
         ]
-        for _round in range(ROUNDS):
-            for setup in setups:
-                config: dict[str, Any] = {
-                    "backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]
-                }
-                if setup.telemetry is not None:
-                    config["telemetry"] = setup.telemetry
-                with sidecar_process(config, source=old if setup.baseline else None) as (port, _pid):
-                    row = measure(setup.name, f"http://127.0.0.1:{port}/b/", seconds, {})
-                rows.setdefault(setup.name, []).append(row)
-    return [_best(name, measured) for name, measured in rows.items()]
+        for round_ in range(1, ROUNDS + 1):
+            rows.extend(_measure(setup, backend, old, seconds, round_) for setup in setups)
+    return rows
 
 
-def _best(name: str, rows: list[Row]) -> Row:
-    """Each row's best round (lowest p50, highest req/s): the noise of a shared VM only adds."""
-    single = min((r.single for r in rows), key=lambda result: result.p50_ms)
-    many = max((r.many for r in rows), key=lambda result: result.requests_per_second)
-    return Row(name, single, many)
+def _measure(setup: Setup, backend: int, old: Path, seconds: float, round_: int) -> Row:
+    config: dict[str, Any] = {
+        "backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]
+    }
+    if setup.telemetry is not None:
+        config["telemetry"] = setup.telemetry
+    script = post_script(REQUEST, {})
+    with sidecar_process(config, source=old if setup.baseline else None) as (port, pid):
+        url = f"http://127.0.0.1:{port}/b/"
+        wrk(url, connections=1, seconds=min(seconds, 2), script=script)  # warm-up
+        single = wrk(url, connections=1, seconds=seconds, script=script)
+        before = cpu_seconds(pid)
+        many = wrk(url, connections=CONNECTIONS, seconds=seconds, script=script)
+        cpu = cpu_seconds(pid) - before  # every thread of the process: the exporter's too
+    requests = many.requests_per_second * max(1, round(seconds))  # wrk runs whole seconds
+    return Row(setup.name, round_, single, many, cpu * 1e6 / requests)
 
 
 def report(rows: list[Row]) -> str:
-    base = rows[0]
+    """Per setup, the median over the rounds (the rounds alternate the setups)."""
+    names = list(dict.fromkeys(row.name for row in rows))
     lines = [
-        "| sidecar | p50 ms (1 conn) | p99 ms | p50 - baseline ms | req/s (32 conn) | / baseline | errors |",
-        "|---|---|---|---|---|---|---|",
+        f"| sidecar | CPU µs per request ({CONNECTIONS} conn) | / baseline | req/s ({CONNECTIONS} conn) "
+        "| p50 ms (1 conn) | p99 ms | rounds | errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
+    base_cpu = 0.0
+    for name in names:
+        mine = [row for row in rows if row.name == name]
+        cpu = statistics.median(row.cpu_us for row in mine)
+        base_cpu = base_cpu or cpu
         lines.append(
-            f"| {row.name} | {row.single.p50_ms:.3f} | {row.single.p99_ms:.3f} "
-            f"| {row.single.p50_ms - base.single.p50_ms:+.3f} | {row.many.requests_per_second:,.0f} "
-            f"| {row.many.requests_per_second / base.many.requests_per_second:.2f} "
-            f"| {row.single.errors + row.many.errors} |"
+            f"| {name} | {cpu:.0f} | {cpu / base_cpu:.2f} "
+            f"| {statistics.median(row.many.requests_per_second for row in mine):,.0f} "
+            f"| {statistics.median(row.single.p50_ms for row in mine):.3f} "
+            f"| {statistics.median(row.single.p99_ms for row in mine):.3f} | {len(mine)} "
+            f"| {sum(row.single.errors + row.many.errors for row in mine)} |"
         )
     return "\n".join(lines)
