@@ -19,7 +19,8 @@ import statistics
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+import timeit
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -74,7 +75,7 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run(seconds: float, baseline: str | None = None) -> list[Row]:
+def run(seconds: float, baseline: str | None = None) -> tuple[list[Row], list[HookCost]]:
     baseline = baseline or _git("merge-base", "HEAD", "main")
     rows: list[Row] = []
     with (
@@ -96,7 +97,8 @@ def run(seconds: float, baseline: str | None = None) -> list[Row]:
         ]
         for round_ in range(1, ROUNDS + 1):
             rows.extend(_measure(setup, backend, old, seconds, round_) for setup in setups)
-    return rows
+        costs = hook_costs(collector)
+    return rows, costs
 
 
 def _measure(setup: Setup, backend: int, old: Path, seconds: float, round_: int) -> Row:
@@ -117,8 +119,73 @@ def _measure(setup: Setup, backend: int, old: Path, seconds: float, round_: int)
     return Row(setup.name, round_, single, many, cpu * 1e6 / requests)
 
 
-def report(rows: list[Row]) -> str:
-    """Per setup, the median over the rounds (the rounds alternate the setups)."""
+@dataclass(frozen=True)
+class HookCost:
+    name: str
+    ns_per_request: float
+
+
+def hook_costs(collector: str, iterations: int = 20000) -> list[HookCost]:
+    """In-process, on one core and without the network: what one request's tracing calls cost.
+
+    Off: the forwarder's two hooks as they run (``NO_TRACING``). On: the same hooks of a real
+    ``Tracing`` (SDK, batch processor, OTLP exporter to ``collector``) inside a server span, as
+    the middleware starts it; the export thread's work is not in this number (it is in the CPU
+    column of the table above)."""
+    from multidict import CIMultiDict  # noqa: PLC0415 - only for this measurement
+    from opentelemetry import context  # noqa: PLC0415
+    from opentelemetry.trace import SpanKind  # noqa: PLC0415
+    from yarl import URL  # noqa: PLC0415
+
+    from sidecar.config import load_config_data  # noqa: PLC0415
+    from sidecar.observability.spans import NO_TRACING, RequestTracing  # noqa: PLC0415
+    from sidecar.observability.tracing import Tracing  # noqa: PLC0415
+
+    target, headers = URL("http://127.0.0.1:3001/mcp"), CIMultiDict[str]()
+
+    def hooks(tracing: RequestTracing) -> None:
+        with tracing.authentication():
+            pass
+        with tracing.backend_call("fast", "POST", target, headers) as call:
+            call.responded(200)
+
+    def per_request(run: Callable[[], None]) -> float:
+        best = min(timeit.repeat(run, number=iterations, repeat=3))
+        return best / iterations * 1e9
+
+    costs = [
+        HookCost("nothing (an empty function call, for scale)", per_request(lambda: None)),
+        HookCost("tracing off: the two hooks", per_request(lambda: hooks(NO_TRACING))),
+    ]
+    for ratio in (1.0, 0.0):
+        raw = {"enabled": True, "endpoint": collector, "sampling_ratio": ratio}
+        backends = [{"name": "fast", "url": str(target), "path": "/b"}]
+        tracing = Tracing(load_config_data({"backends": backends, "telemetry": {"tracing": raw}}))
+
+        def request(tracing: Tracing = tracing) -> None:
+            with tracing.tracer.start_as_current_span(
+                "POST /b", context=context.Context(), kind=SpanKind.SERVER, attributes={"http.route": "/b"}
+            ):
+                hooks(tracing)
+
+        costs.append(
+            HookCost(
+                f"tracing on, sampling_ratio {ratio:g}: server span and the two hooks", per_request(request)
+            )
+        )
+        tracing.provider.shutdown()
+    return costs
+
+
+def report_hooks(costs: list[HookCost]) -> str:
+    lines = ["| per request | ns |", "|---|---|"]
+    lines += [f"| {cost.name} | {cost.ns_per_request:,.0f} |" for cost in costs]
+    return "\n".join(lines)
+
+
+def report(result: tuple[list[Row], list[HookCost]]) -> str:
+    """Per setup, the median over the rounds (the rounds alternate the setups); then the hooks."""
+    rows, costs = result
     names = list(dict.fromkeys(row.name for row in rows))
     lines = [
         f"| sidecar | CPU µs per request ({CONNECTIONS} conn) | / baseline | req/s ({CONNECTIONS} conn) "
@@ -137,4 +204,4 @@ def report(rows: list[Row]) -> str:
             f"| {statistics.median(row.single.p99_ms for row in mine):.3f} | {len(mine)} "
             f"| {sum(row.single.errors + row.many.errors for row in mine)} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + report_hooks(costs)
