@@ -4,6 +4,7 @@ the files and variables the settings name were read by the loader (``material.py
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -155,6 +156,23 @@ def _check_tracing(tracing: TracingSettings) -> Iterator[ConfigIssue]:
             "is required when tracing is enabled",
             "set the collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces",
         )
+    if tracing.enabled and not _tracing_installed():
+        yield ConfigIssue(
+            f"{where}.enabled",
+            "needs the OpenTelemetry SDK and OTLP/HTTP exporter, which are not installed",
+            "pip install 'mcp-auth-sidecar[tracing]' (the image has them), or set it to false",
+        )
+
+
+def _tracing_installed() -> bool:
+    """Whether the `tracing` extra is there: looked up, not imported (check-config stays light)."""
+    try:
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
+        )
+    except (ImportError, ValueError):  # a parent package missing, or blocked in sys.modules
+        return False
 
 
 def _check_workers(server: ServerSettings) -> Iterator[ConfigIssue]:

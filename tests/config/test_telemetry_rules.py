@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -49,3 +50,13 @@ def test_refusals_name_the_key(tracing: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         _load(tracing)
     assert message in str(caught.value)
+
+
+def test_enabled_without_the_tracing_extra_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the OpenTelemetry packages (blocked here as Python blocks a missing module),
+    enabling tracing is a configuration error naming the extra, not a traceback at start-up."""
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http", None)
+    with pytest.raises(ConfigError) as caught:
+        _load({"enabled": True, "endpoint": "http://collector:4318/v1/traces"})
+    assert "telemetry.tracing.enabled: needs the OpenTelemetry SDK" in str(caught.value)
+    assert "mcp-auth-sidecar[tracing]" in str(caught.value)
