@@ -29,7 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from yarl import URL
 
@@ -43,6 +43,22 @@ from sidecar.proxy.forwarder import BackendFailure, Forwarder
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def _replace_trace_headers(headers: CIMultiDict[str]) -> None:
+    for name in _TRACE_HEADERS:
+        headers.popall(name, None)  # the client's, when it sent any
+    _PROPAGATOR.inject(headers)
+
+
+class _Unrecorded:
+    __slots__ = ()
+
+    def responded(self, status: int) -> None:
+        return None
+
+
+_UNRECORDED = _Unrecorded()
 
 
 class _BackendCall:
@@ -83,6 +99,9 @@ class Tracing:
 
     @contextmanager
     def authentication(self) -> Iterator[object]:
+        if not get_current_span().is_recording():
+            yield None  # an unsampled request: a child span would be dropped anyway
+            return
         with self.tracer.start_as_current_span(
             "authenticate", record_exception=False, set_status_on_exception=False
         ) as span:
@@ -97,7 +116,12 @@ class Tracing:
     @contextmanager
     def backend_call(
         self, backend: str, method: str, target: URL, headers: CIMultiDict[str]
-    ) -> Iterator[_BackendCall]:
+    ) -> Iterator[_BackendCall | _Unrecorded]:
+        if not get_current_span().is_recording():
+            # Unsampled: no span to make, but the backend still learns the trace and the decision.
+            _replace_trace_headers(headers)
+            yield _UNRECORDED
+            return
         attributes: dict[str, str | int] = {
             "http.request.method": method,
             "server.address": target.host or "",
@@ -112,9 +136,7 @@ class Tracing:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            for name in _TRACE_HEADERS:
-                headers.popall(name, None)  # the client's, when it sent any
-            _PROPAGATOR.inject(headers)
+            _replace_trace_headers(headers)
             try:
                 yield _BackendCall(span)
             except BackendFailure as failure:

@@ -177,7 +177,7 @@ async def test_sampling_ratio_zero_drops_new_traces_but_follows_a_sampled_parent
     """Parent-based sampling: ``sampling_ratio: 0`` records no new trace, yet a trusted caller's
     sampled trace is recorded, and its unsampled one is not."""
     trace_id, _parent, sampled = _traceparent(sampled=True)
-    _other, _parent2, unsampled = _traceparent(sampled=False)
+    unsampled_trace, _parent2, unsampled = _traceparent(sampled=False)
     settings = settings_for(
         [_echo_backend(echo_server)],
         trusted_proxies=["127.0.0.1/32"],
@@ -188,7 +188,9 @@ async def test_sampling_ratio_zero_drops_new_traces_but_follows_a_sampled_parent
             async with http.post(f"{sidecar.url}/b/mcp", data=b"{}", headers=headers) as resp:
                 assert resp.status == 200
                 echoed = headers_of(await resp.json())
-    assert not int(echoed["traceparent"].rsplit("-", 1)[1], 16) & 1  # the unsampled decision travels on
+    _version, sent_trace, _span, flags = echoed["traceparent"].split("-")
+    assert sent_trace == unsampled_trace  # the backend is in the caller's trace, not sampled either
+    assert not int(flags, 16) & 1  # the unsampled decision travels on
     assert {span.trace_id for span in _received(otlp).spans} == {trace_id}
 
 
