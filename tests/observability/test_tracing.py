@@ -87,7 +87,8 @@ async def test_mcp_sdk_call_joins_a_trusted_callers_trace(otlp: TestServer, mcp_
     assert call.name == "POST /mcp"
     assert call.attributes["http.request.method"] == "POST"
     assert call.attributes["http.route"] == "/mcp"
-    assert call.attributes["http.response.status_code"] == 200
+    # An SSE answer: the SDK may hang up as soon as it has the result (499, client_disconnect).
+    assert call.attributes["http.response.status_code"] in (200, 499)
     assert call.attributes["sidecar.backend"] == "demo"
     assert call.resource["service.name"] == "sidecar-under-test"
     (backend_call,) = [span for span in received.spans if span.parent_span_id == call.span_id]
