@@ -27,7 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -76,7 +76,7 @@ class _BackendCall:
 class Tracing:
     """The tracer of one app, its export pipeline, and the forwarder's hooks."""
 
-    def __init__(self, settings: Settings, exporter: SpanExporter | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         config = settings.telemetry.tracing
         assert config.endpoint is not None  # noqa: S101 - the config rules require it when enabled
         resource = Resource.create({"service.name": config.service_name, "service.version": __version__})
@@ -84,7 +84,7 @@ class Tracing:
             resource=resource, sampler=ParentBased(TraceIdRatioBased(config.sampling_ratio))
         )
         self.provider.add_span_processor(
-            BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=config.endpoint, timeout=5))
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=config.endpoint, timeout=5))
         )
         self.tracer: Tracer = self.provider.get_tracer("sidecar")
         self._trust = ProxyTrust(settings.server.trusted_proxies)
