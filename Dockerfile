@@ -12,7 +12,7 @@ RUN python -m venv /opt/mcp-sidecar
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY sidecar ./sidecar
-RUN /opt/mcp-sidecar/bin/pip install .
+RUN /opt/mcp-sidecar/bin/pip install ".[tracing]"
 
 FROM python:3.11-slim
 ARG VERSION=0.1.0

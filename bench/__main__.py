@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from bench import authserver, authz, mcp, outgoing, proxy, sse, tokens, workers
+from bench import authserver, authz, mcp, outgoing, proxy, sse, tokens, tracing, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "authz", "outgoing")
+SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "authz", "outgoing", "tracing")
 
 
 def main() -> int:
@@ -20,6 +20,11 @@ def main() -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="a short run that checks the suite works (CI)")
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per measurement")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="git ref of a build without tracing code (scenario tracing; default: the merge base with main)",
+    )
     args = parser.parse_args()
     if unknown := set(args.scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -55,6 +60,9 @@ def main() -> int:
     if "outgoing" in args.scenarios:
         print("## 8. Outgoing auth\n")
         print(outgoing.report(outgoing.run(smoke=args.smoke)), "\n", flush=True)
+    if "tracing" in args.scenarios:
+        print("## 9. Tracing\n")
+        print(tracing.report(tracing.run(seconds, args.baseline)), "\n", flush=True)
     return 0
 
 

@@ -116,8 +116,11 @@ def sidecar(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def sidecar_process(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[tuple[int, int]]:
-    """Like :func:`sidecar`, yielding ``(port, pid)`` (the pid of the Python process itself)."""
+def sidecar_process(
+    config: dict[str, Any], core: str = PROXY_CORE, source: Path | None = None
+) -> Iterator[tuple[int, int]]:
+    """Like :func:`sidecar`, yielding ``(port, pid)`` (the pid of the Python process itself).
+    ``source``: a folder holding another build's ``sidecar`` package, run instead of this one."""
     server = {"host": "127.0.0.1", "port": free_port(), "log_format": "json", **config.get("server", {})}
     port = int(server["port"])
     config = {**config, "server": server}
@@ -126,7 +129,7 @@ def sidecar_process(config: dict[str, Any], core: str = PROXY_CORE) -> Iterator[
         path.write_text(yaml.safe_dump(config))
         # taskset execs the command, so the pid is the sidecar's own.
         command = pinned(core, [sys.executable, "-m", "sidecar", "serve", "--config", str(path)])
-        with process(command, port) as proc:
+        with process(command, port, cwd=source) as proc:  # `-m` imports from the cwd first
             wait_ready(port)
             yield port, proc.pid
 
@@ -206,6 +209,23 @@ def post_script(body: str, headers: dict[str, str]) -> str:
     ]
     lines += [f'wrk.headers["{name}"] = "{value}"' for name, value in headers.items()]
     return "\n".join(lines) + "\n"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of ``pid`` and its children, alive or reaped (``/proc``: Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid, *_children(pid)]
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the name.
+        total += sum(int(value) for value in fields[11:15]) / ticks
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 def rss_kib(pid: int) -> int:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.harness import (
     NGINX_BACKEND,
     RPC_RESPONSE,
     WrkResult,
+    cpu_seconds,
     nginx,
     post_script,
     sidecar_process,
@@ -43,23 +43,6 @@ class Row:
         return self.result.requests_per_second * self.seconds / self.cpu_seconds
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system time of ``pid`` and its children, alive or reaped (``/proc``: Linux)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid, *_children(pid)]
-    for each in pids:
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        # utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the name.
-        total += sum(int(value) for value in fields[11:15]) / ticks
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
 def _measure(workers: int, backend: int, seconds: float, round_: int) -> Row:
     config = {
         "server": {"workers": workers},
@@ -69,10 +52,10 @@ def _measure(workers: int, backend: int, seconds: float, round_: int) -> Row:
     with sidecar_process(config, ALL_CORES) as (port, pid):
         url = f"http://127.0.0.1:{port}/b/"
         wrk(url, connections=CONNECTIONS, seconds=min(seconds, 2), script=script, core=ALL_CORES)
-        before = _cpu_seconds(pid)
+        before = cpu_seconds(pid)
         result = wrk(url, connections=CONNECTIONS, seconds=seconds, script=script, core=ALL_CORES)
         # wrk runs whole seconds.
-        return Row(workers, round_, result, _cpu_seconds(pid) - before, max(1, round(seconds)))
+        return Row(workers, round_, result, cpu_seconds(pid) - before, max(1, round(seconds)))
 
 
 def run(seconds: float) -> list[Row]:

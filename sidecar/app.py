@@ -26,6 +26,7 @@ from sidecar.observability.access import access_middleware, json_error
 from sidecar.observability.audit import Auditor, JsonLines, Sink
 from sidecar.observability.health import Readiness, probe_forever
 from sidecar.observability.metrics import Metrics
+from sidecar.observability.spans import NO_TRACING, RequestTracing
 from sidecar.outbound import OutboundClient
 from sidecar.outgoing.build import build_outgoing, needs_outbound
 from sidecar.outgoing.upstream_tokens import UpstreamTokenSource
@@ -55,10 +56,20 @@ def create_app(
     server plugs its signing keys in here); ``audit_sink`` receives the audit events instead of
     ``audit.log_file`` (tests)."""
     metrics = metrics or Metrics()
-    app = web.Application(
-        middlewares=[access_middleware(metrics, access_log=settings.server.access_log)],
-        client_max_size=settings.server.max_request_body,
-    )
+    middlewares = [access_middleware(metrics, access_log=settings.server.access_log)]
+    tracing: RequestTracing = NO_TRACING
+    traced = None
+    if settings.telemetry.tracing.enabled:
+        # The one check: with tracing off, the tracing module is never imported and no request
+        # pays more than the forwarder's two do-nothing hooks (docs/benchmarks.md, 9).
+        from sidecar.observability import tracing as otel  # noqa: PLC0415 - the optional extra
+
+        tracing = traced = otel.Tracing(settings)
+        middlewares.append(otel.tracing_middleware(traced))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_request_body)
+    if traced is not None:
+        app[otel.TRACING] = traced
+        app.cleanup_ctx.append(traced.lifecycle)  # first in: its flush runs after the others closed
     app.on_response_prepare.append(server_header_hook(settings.server.server_header))
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -114,6 +125,7 @@ def create_app(
         audit=_auditor(app, settings, audit_sink),
         upstream_tokens=upstream_tokens,
         outbound=outbound,
+        tracing=tracing,
     )
     return app
 
@@ -189,6 +201,7 @@ def _add_backend_routes(
     audit: Auditor | None,
     upstream_tokens: UpstreamTokenSource | None,
     outbound: OutboundClient | None,
+    tracing: RequestTracing,
 ) -> None:
     server = settings.server
     trust = ProxyTrust(server.trusted_proxies)
@@ -222,6 +235,7 @@ def _add_backend_routes(
                 limiter=limiter,
                 audit=audit,
                 sessions=sessions,
+                tracing=tracing,
             )
             for pattern in route.patterns():
                 app.router.add_route("*", pattern, forwarder.handle, expect_handler=expect_later)

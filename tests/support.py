@@ -125,13 +125,19 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 
 def settings_for(
-    backends: list[dict[str, Any]], *, incoming_auth: dict[str, Any] | None = None, **server: Any
+    backends: list[dict[str, Any]],
+    *,
+    incoming_auth: dict[str, Any] | None = None,
+    telemetry: dict[str, Any] | None = None,
+    **server: Any,
 ) -> Settings:
     server_section: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "drain_timeout": "1s"}
     server_section.update(server)
     raw: dict[str, Any] = {"server": server_section, "backends": backends}
     if incoming_auth is not None:
         raw["incoming_auth"] = incoming_auth
+    if telemetry is not None:
+        raw["telemetry"] = telemetry
     return load_config_data(raw)
 
 

@@ -4,6 +4,7 @@ the files and variables the settings name were read by the loader (``material.py
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from sidecar.config.schema import (
     OidcSettings,
     ServerSettings,
     Settings,
+    TracingSettings,
 )
 from sidecar.config.values import (
     FIELD_VALUE,
@@ -28,6 +30,7 @@ from sidecar.config.values import (
     is_loopback_host,
     name_problem,
     origin_problem,
+    split_url,
 )
 
 # Paths the sidecar serves itself; a backend may not claim them.
@@ -41,6 +44,7 @@ def check_rules(settings: Settings) -> list[ConfigIssue]:
     issues.extend(check_auth_server(settings))
     issues.extend(check_authz(settings))
     issues.extend(check_outgoing(settings))
+    issues.extend(_check_tracing(settings.telemetry.tracing))
     if not settings.backends:
         issues.append(
             ConfigIssue(
@@ -109,6 +113,47 @@ def _check_server(server: ServerSettings) -> Iterator[ConfigIssue]:
             "must be printable ASCII without leading or trailing spaces",
             "write it as e.g. mcp-sidecar, or leave it empty to send no Server header",
         )
+
+
+def _check_tracing(tracing: TracingSettings) -> Iterator[ConfigIssue]:
+    where = "telemetry.tracing"
+    if not 0.0 <= tracing.sampling_ratio <= 1.0:
+        yield ConfigIssue(
+            f"{where}.sampling_ratio", f"must be between 0.0 and 1.0, got {tracing.sampling_ratio}"
+        )
+    if not tracing.service_name.strip():
+        yield ConfigIssue(f"{where}.service_name", "must not be empty", "e.g. mcp-sidecar")
+    if tracing.endpoint is not None:
+        parts = split_url(tracing.endpoint)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            yield ConfigIssue(
+                f"{where}.endpoint",
+                f"must be an http(s) URL, got {tracing.endpoint!r}",
+                "write it as http://otel-collector:4318/v1/traces",
+            )
+    elif tracing.enabled:
+        yield ConfigIssue(
+            f"{where}.endpoint",
+            "is required when tracing is enabled",
+            "set the collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces",
+        )
+    if tracing.enabled and not _tracing_installed():
+        yield ConfigIssue(
+            f"{where}.enabled",
+            "needs the OpenTelemetry SDK and OTLP/HTTP exporter, which are not installed",
+            "pip install 'mcp-auth-sidecar[tracing]' (the image has them), or set it to false",
+        )
+
+
+def _tracing_installed() -> bool:
+    """Whether the `tracing` extra is there: looked up, not imported (check-config stays light)."""
+    try:
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
+        )
+    except (ImportError, ValueError):  # a parent package missing, or blocked in sys.modules
+        return False
 
 
 def _check_workers(server: ServerSettings) -> Iterator[ConfigIssue]:

@@ -312,6 +312,35 @@ class OidcIncoming:
 IncomingAuth = AnonymousIncoming | OidcIncoming
 
 
+def _number(raw: Any) -> Any:
+    # YAML reads `1` as an int; a ratio written without a decimal point is still a number.
+    return float(raw) if type(raw) is int else raw
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    enabled: bool = setting(
+        "Export OpenTelemetry traces (a span per proxied request); off costs nothing per request.",
+        default=False,
+    )
+    endpoint: str | None = setting(
+        "OTLP/HTTP traces URL of the collector, e.g. http://otel-collector:4318/v1/traces.", default=None
+    )
+    sampling_ratio: float = setting(
+        "Share of new traces recorded, 0.0-1.0; a trusted caller's sampled flag is followed (parent-based).",
+        default=1.0,
+        coerce=_number,
+    )
+    service_name: str = setting("The service.name resource attribute of the spans.", default="mcp-sidecar")
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    tracing: TracingSettings = setting(
+        "OpenTelemetry tracing (opt-in, needs the `tracing` extra).", default_factory=TracingSettings
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = setting("Listener, timeouts and limits.", default_factory=ServerSettings)
@@ -326,6 +355,9 @@ class Settings:
     audit: AuditSettings = setting(
         "The audit trail: JSON events on a stream of their own, apart from the access log.",
         default_factory=AuditSettings,
+    )
+    telemetry: TelemetrySettings = setting(
+        "Traces exported to an OpenTelemetry collector.", default_factory=TelemetrySettings
     )
     # Not keys: what the loader read from the files and variables named above, and its warnings.
     secrets: Secrets = field(default_factory=Secrets, repr=False, compare=False)

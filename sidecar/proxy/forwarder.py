@@ -28,6 +28,7 @@ from sidecar.authz.gate import Admission, Gate, ListFilter
 from sidecar.observability.access import REQUEST_INFO, RequestInfo, json_error
 from sidecar.observability.audit import Auditor, event_type
 from sidecar.observability.metrics import Metrics
+from sidecar.observability.spans import NO_TRACING, RequestTracing
 from sidecar.outgoing.errors import OutgoingFailure
 from sidecar.outgoing.protocol import OutgoingAuth
 from sidecar.outgoing.render import failure_response
@@ -76,6 +77,7 @@ class Forwarder:
         limiter: RateLimiter | None = None,
         audit: Auditor | None = None,
         sessions: LegacySessions | None = None,
+        tracing: RequestTracing = NO_TRACING,
     ) -> None:
         self.route = route
         self._backend = route.backend
@@ -100,6 +102,7 @@ class Forwarder:
             total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
         )
         self._relay = Relay(route, metrics, sessions)
+        self._tracing = tracing
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
@@ -201,7 +204,8 @@ class Forwarder:
         identity: Identity | None = None
         if self._auth is not None:
             try:
-                identity = await self._auth.authenticate(request, self._name)
+                with self._tracing.authentication():
+                    identity = await self._auth.authenticate(request, self._name)
             except AuthError as error:
                 info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name, self.route.prefix)
@@ -298,7 +302,9 @@ class Forwarder:
         if listing is not None:
             headers.popall("Accept-Encoding", None)  # a list is filtered as JSON text
         try:
-            backend_response = await self._send(request.method, target, headers, body)
+            with self._tracing.backend_call(self._name, request.method, target, headers) as call:
+                backend_response = await self._send(request.method, target, headers, body)
+                call.responded(backend_response.status)
         except BackendFailure as failure:
             if isinstance(body, BoundedBody) and body.error is not None:
                 return self._body_error(body.error)  # the body, not the backend, failed
