@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,3 +246,13 @@ def machine() -> str:
         ["nginx", "-v"], capture_output=True, text=True, check=False
     ).stderr.strip()
     return f"{os.cpu_count()} CPUs ({cpu}); Python {sys.version.split()[0]}; {nginx_version}"
+
+
+async def per_call_us(call: Callable[[], Awaitable[object]], iterations: int) -> float:
+    """Microseconds per awaited call, after a warm-up of up to 200 calls."""
+    for _ in range(min(iterations, 200)):
+        await call()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        await call()
+    return (time.perf_counter() - started) / iterations * 1e6

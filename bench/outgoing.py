@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from bench.authserver import redis_server
+from bench.harness import per_call_us
 from sidecar.authn.validator import Identity
 from sidecar.authserver.upstreams.protocol import Upstream
 from sidecar.observability.metrics import Metrics
@@ -38,15 +38,6 @@ class Logins:
     upstreams: dict[str, Upstream]
 
 
-async def _per_call(call: Callable[[], Awaitable[object]], iterations: int) -> float:
-    for _ in range(min(iterations, 200)):
-        await call()
-    started = time.perf_counter()
-    for _ in range(iterations):
-        await call()
-    return (time.perf_counter() - started) / iterations * 1e6
-
-
 async def _upstream_inject(storage: Storage, iterations: int) -> float:
     await storage.put_upstream_tokens(
         "session-1",
@@ -56,15 +47,15 @@ async def _upstream_inject(storage: Storage, iterations: int) -> float:
     source = UpstreamTokenSource(lambda: Logins(storage, {}), Metrics())
     strategy = UpstreamInject("corp", 30.0, source)
     try:
-        return await _per_call(lambda: strategy.apply(IDENTITY), iterations)
+        return await per_call_us(lambda: strategy.apply(IDENTITY), iterations)
     finally:
         await source.close()
 
 
 async def _measure(iterations: int, redis_port: int) -> dict[str, float]:
     results = {
-        "unauthenticated": await _per_call(lambda: Unauthenticated().apply(IDENTITY), iterations),
-        "header_injection": await _per_call(
+        "unauthenticated": await per_call_us(lambda: Unauthenticated().apply(IDENTITY), iterations),
+        "header_injection": await per_call_us(
             lambda: HeaderInjection("X-API-Key", "secret").apply(IDENTITY), iterations
         ),
         "upstream_inject, memory storage": await _upstream_inject(MemoryStorage(), iterations),

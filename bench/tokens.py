@@ -15,6 +15,7 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from bench.harness import per_call_us
 from sidecar.authn.jwks import JwksSource
 from sidecar.authn.keys import StaticKeyProvider, VerificationKey, key_from_jwk
 from sidecar.authn.validator import TokenValidator
@@ -40,15 +41,6 @@ def _keys() -> list[tuple[str, Any, str]]:
         ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048), "RSAAlgorithm"),
         ("EdDSA", ed25519.Ed25519PrivateKey.generate(), "OKPAlgorithm"),
     ]
-
-
-async def _per_call(call: Callable[[], Awaitable[Any]], iterations: int) -> float:
-    for _ in range(min(iterations, 200)):
-        await call()
-    started = time.perf_counter()
-    for _ in range(iterations):
-        await call()
-    return (time.perf_counter() - started) / iterations * 1e6
 
 
 async def _measure(alg: str, private: Any, encoder: str, iterations: int) -> Row:
@@ -103,10 +95,10 @@ async def _measure(alg: str, private: Any, encoder: str, iterations: int) -> Row
     try:
         return Row(
             alg,
-            await _per_call(bare, iterations),
-            await _per_call(validating(local), iterations),
-            await _per_call(validating(remote), iterations),
-            await _per_call(validating(cached), iterations * 10),
+            await per_call_us(bare, iterations),
+            await per_call_us(validating(local), iterations),
+            await per_call_us(validating(remote), iterations),
+            await per_call_us(validating(cached), iterations * 10),
         )
     finally:
         await client.close()

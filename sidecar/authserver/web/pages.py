@@ -48,23 +48,27 @@ def _cross_site(request: web.Request) -> web.Response | None:
     return None
 
 
-async def consent_submit(request: web.Request) -> web.StreamResponse:
+async def _posted_form(request: web.Request) -> dict[str, str] | web.Response:
+    """The fields of a same-site form post, or the error page to answer instead."""
     if (refused := _cross_site(request)) is not None:
         return refused
     try:
-        form = await read_form(request)
+        return await read_form(request)
     except OAuthError as error:
         return error_page(request, error)
+
+
+async def consent_submit(request: web.Request) -> web.StreamResponse:
+    form = await _posted_form(request)
+    if isinstance(form, web.Response):
+        return form
     return render(request, await request.app[AUTH_SERVER].flow.consent(form, binding(request)))
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    if (refused := _cross_site(request)) is not None:
-        return refused
-    try:
-        form = await read_form(request)
-    except OAuthError as error:
-        return error_page(request, error)
+    form = await _posted_form(request)
+    if isinstance(form, web.Response):
+        return form
     flow = request.app[AUTH_SERVER].flow
     return render(request, await flow.login(form, binding(request), client_address(request)))
 
