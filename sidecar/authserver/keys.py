@@ -144,7 +144,7 @@ class OpaqueTokens:
         """Whether ``presented`` is the tag of ``value`` under any configured secret."""
         valid = False
         for secret in self._secrets:
-            valid |= hmac.compare_digest(self._mac(secret, f"{purpose}\0{value}"), presented)
+            valid |= same_text(self._mac(secret, f"{purpose}\0{value}"), presented)
         return valid
 
     def verify(self, token: str) -> str | None:
@@ -154,8 +154,20 @@ class OpaqueTokens:
             return None
         valid = False
         for secret in self._secrets:
-            valid |= hmac.compare_digest(self._mac(secret, token_id), mac)
+            valid |= same_text(self._mac(secret, token_id), mac)
         return token_id if valid else None
+
+
+def same_text(expected: str, presented: str) -> bool:
+    """A constant-time comparison of two strings, whatever characters ``presented`` holds.
+
+    SECURITY: ``hmac.compare_digest`` raises TypeError on non-ASCII ``str`` arguments, which a
+    client controls (a token, a cookie, a form field): compare their UTF-8 bytes instead (lone
+    surrogates, as aiohttp decodes undecodable header bytes, pass through unchanged).
+    """
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass")
+    )
 
 
 def ephemeral_hmac_secret() -> bytes:

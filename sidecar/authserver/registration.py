@@ -119,7 +119,7 @@ def check_registration_allowed(
 
 def hash_secret(secret: str) -> str:
     # A 256-bit random secret needs no slow hash: SHA-256 is preimage resistant at that entropy.
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()  # any header bytes
 
 
 def registration_response(client: Client, secret: str | None) -> dict[str, Any]:

@@ -463,3 +463,35 @@ async def test_hostile_bodies_get_4xx_not_500(
 ) -> None:
     async with raw.http.post(f"{raw.base}{path}", data=body, headers={"Content-Type": content_type}) as resp:
         assert 400 <= resp.status < 500, resp.status
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        (
+            "/oauth/token",
+            {"grant_type": "authorization_code", "code": "abc.\u00e9", "code_verifier": "v" * 43},
+        ),
+        ("/oauth/token", {"grant_type": "refresh_token", "refresh_token": "abc.\u00e9"}),
+        ("/oauth/revoke", {"token": "abc.\u00e9"}),
+    ],
+)
+async def test_non_ascii_tokens_get_4xx_not_500(raw: RawClient, path: str, form: dict[str, str]) -> None:
+    """A MAC compared with a non-ASCII value is a refusal, never a TypeError (a 500)."""
+    client_id = await raw.public_client()
+    async with raw.http.post(f"{raw.base}{path}", data={**form, "client_id": client_id}) as resp:
+        assert resp.status < 500, resp.status
+
+
+async def test_non_ascii_known_user_cookie_and_csrf_get_no_500(raw: RawClient) -> None:
+    """A cookie another subdomain planted, or a forged CSRF field, cannot break authorization."""
+    client_id = await raw.public_client()
+    url = raw.authorize_url(client_id, pkce_pair()[1])
+    async with raw.http.get(
+        url, allow_redirects=False, headers={"Cookie": "mcp_sidecar_user=u.\u00e9"}
+    ) as resp:
+        assert resp.status == 302
+        request_id = parse_qs(urlsplit(resp.headers["Location"]).query)["request"][0]
+    form = {"request": request_id, "csrf": "\u00e9", "decision": "allow"}
+    async with raw.http.post(f"{raw.base}/oauth/consent", data=form, allow_redirects=False) as resp:
+        assert resp.status == 403

@@ -9,10 +9,12 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sidecar.authserver.errors import InvalidRequest, TooManyRequests
 from sidecar.authserver.flow import AuthorizationFlow, ErrorPage, Outcome, Page, Redirect
-from sidecar.authserver.keys import OpaqueTokens, ephemeral_hmac_secret
+from sidecar.authserver.keys import OpaqueTokens, ephemeral_hmac_secret, same_text
 from sidecar.authserver.rate_limit import RateLimiter
 from sidecar.authserver.registration import register
 from sidecar.authserver.upstreams.static import StaticProvider
@@ -181,3 +183,9 @@ async def test_a_bad_request_with_a_good_redirect_uri_goes_back_to_the_client() 
     assert query["error"] == ["invalid_target"]
     assert query["state"] == ["st-1"]
     assert query["iss"] == [PUBLIC]
+
+
+@given(st.text(), st.text())
+def test_same_text_compares_any_strings_without_raising(expected: str, presented: str) -> None:
+    """Constant-time comparison of client-controlled text never raises, and is equality."""
+    assert same_text(expected, presented) is (expected == presented)

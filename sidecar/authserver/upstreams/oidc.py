@@ -13,6 +13,7 @@ from sidecar.authn import access_token
 from sidecar.authn import errors as authn_errors
 from sidecar.authn.jwks import JwksSource, discovery_urls
 from sidecar.authserver.errors import AccessDenied, TemporarilyUnavailable
+from sidecar.authserver.keys import same_text
 from sidecar.authserver.upstreams.protocol import UpstreamResult, internal_user_id
 from sidecar.authserver.upstreams.redirect import RedirectUpstream
 from sidecar.authserver.upstreams.token_endpoint import TokenResponse, upstream_tokens
@@ -114,6 +115,6 @@ class OidcProvider(RedirectUpstream):
             access_token.check_times(parsed.claims, self._clock(), 60, 86400)
         except authn_errors.AuthError as exc:
             raise AccessDenied(f"the ID token was refused: {exc.description}") from None
-        if not secrets.compare_digest(str(parsed.claims.get("nonce", "")), nonce) or not nonce:
+        if not same_text(nonce, str(parsed.claims.get("nonce", ""))) or not nonce:
             raise AccessDenied("the ID token's nonce does not match the login")
         return parsed.claims
