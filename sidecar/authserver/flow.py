@@ -88,6 +88,13 @@ class ErrorPage:
 Outcome = Redirect | Page | ErrorPage
 
 
+def _first_leg(pending: PendingAuthorization) -> None:
+    """SECURITY: consent is given once, before the first leg; a later leg of a chain has no
+    consent step, so answering one for it must not stand in for that leg's upstream login."""
+    if pending.leg != 0:
+        raise InvalidRequest("this sign-in has expired or was already used")
+
+
 def binding_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -147,6 +154,8 @@ class AuthorizationFlow:
         """GET of the login or consent page, for the browser that started the authorization."""
         try:
             pending = await self._pending(request_id, binding, take=False)
+            if template == "consent.html":
+                _first_leg(pending)
         except OAuthError as error:
             return ErrorPage(error)
         return await self._page(template, pending)
@@ -156,6 +165,7 @@ class AuthorizationFlow:
         back to the client, access_denied. Either way only with the form's CSRF token."""
         try:
             pending = await self._pending(form.get("request", ""), binding, take=False)
+            _first_leg(pending)
             if not csrf_valid(self.opaque, pending.id, form.get("csrf")):
                 return ErrorPage(AccessDenied("the consent form is not this sign-in's own"), status=403)
             if form.get("decision") == "allow":
@@ -175,6 +185,7 @@ class AuthorizationFlow:
                 raise InvalidRequest("this sign-in has expired or was already used")
             return Redirect(location, see_other=True)
         # After the login form: the user is known, so the approval is theirs to remember.
+        self._upstream_for(pending, "form")
         pending = await self._pending(pending.id, binding, take=True)
         await self.consents.remember(user.user_id, pending.client_id, pending.scopes)
         return await self._leg_done(pending, UpstreamResult(user, None), see_other=True)
@@ -212,6 +223,10 @@ class AuthorizationFlow:
             pending = await self._pending(pending.id, binding, take=True)  # single use
         except OAuthError as error:
             return ErrorPage(error)
+        if pending.leg == 0:
+            # SECURITY: the user is who logged in now, whose approval was just checked — never
+            # one an earlier login on the same request left waiting at the consent page.
+            pending = dataclasses.replace(pending, user=result.user)
         return await self._leg_done(pending, result, see_other=True)
 
     async def callback(self, query: Mapping[str, str], binding: str | None) -> Outcome:
@@ -305,10 +320,13 @@ class AuthorizationFlow:
 
     async def _page(
         self, template: PageName, pending: PendingAuthorization, *, status: int = 200, **extra: str | None
-    ) -> Page:
+    ) -> Page | ErrorPage:
         """The login or consent page: it names the client and where the code will go (the client
         chose its name; the redirect URI's host is what the user can check)."""
-        client = await self._client(pending.client_id)
+        try:
+            client = await self._client(pending.client_id)
+        except OAuthError as error:  # a client metadata document that can no longer be had
+            return ErrorPage(error)
         context = {
             **page_context(
                 client, pending, csrf=csrf_token(self.opaque, pending.id), upstream=pending.upstream

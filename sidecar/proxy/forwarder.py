@@ -245,7 +245,7 @@ class Forwarder:
         cannot slip past); a GET stream gets its list responses filtered."""
         gate = self._gate
         if request.method == "GET" and gate is not None:
-            return body, gate.stream_filter(identity.subject, identity.claims, self._name)
+            return self._stream(gate, identity, body)
         if request.method != "POST" and body is None:
             return body, None  # DELETE, HEAD, OPTIONS: no message (any other method with a body is decided)
         try:
@@ -258,6 +258,15 @@ class Forwarder:
         if admission.refusal is not None:
             return self._refused(request, info, identity, admission, admission.refusal)
         return whole, admission.listing
+
+    def _stream(
+        self, gate: Gate, identity: Identity, body: bytes | BoundedBody | None
+    ) -> tuple[bytes | BoundedBody | None, ListFilter | None] | web.Response:
+        """A GET opens a stream whose list responses are filtered; it carries no message."""
+        if body is not None and (not isinstance(body, bytes) or body):
+            # SECURITY: a body on a GET would reach the backend without a decision.
+            return json_error(400, "body_not_allowed", "a GET request may not carry a body here")
+        return body, gate.stream_filter(identity.subject, identity.claims, self._name)
 
     def _refused(
         self,

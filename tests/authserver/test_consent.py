@@ -9,9 +9,19 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
+import jwt
 import pytest
 
-from tests.authserver.flow import PASSWORD, RawClient, csrf_of, mode_b_settings, pkce_pair, running
+from sidecar.authserver.upstreams.protocol import internal_user_id
+from tests.authserver.flow import (
+    PASSWORD,
+    PASSWORD_HASH,
+    RawClient,
+    csrf_of,
+    mode_b_settings,
+    pkce_pair,
+    running,
+)
 
 
 @pytest.fixture
@@ -152,3 +162,39 @@ async def test_consent_from_another_browser_refused(raw: RawClient) -> None:
     ):
         assert forged.status == 400
         assert "Location" not in forged.headers
+
+
+async def test_a_second_login_on_one_request_issues_the_code_for_that_user(mcp_server: str) -> None:
+    """Alice logs in and waits at the consent page; Bob, who approved the client before, then
+    logs in on the same request: the code is Bob's, never Alice's (who approved nothing)."""
+    users = [{"username": name, "password_hash": PASSWORD_HASH} for name in ("alice", "bob")]
+    settings = mode_b_settings(
+        mcp_server, upstream={"name": "local", "type": "static", "static_config": {"users": users}}
+    )
+    base = str(settings.server.public_url)
+    async with running(settings), aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        raw = RawClient(http, base)
+        client_id = await raw.public_client()
+
+        async def login(request_id: str, username: str) -> str:
+            form = {"request": request_id, "username": username, "password": PASSWORD}
+            async with http.post(f"{base}/oauth/login", data=form, allow_redirects=False) as done:
+                return done.headers["Location"]
+
+        async def new_request(challenge: str) -> str:
+            resp = await raw.authorize(raw.authorize_url(client_id, challenge))
+            async with http.get(urljoin(base, resp.headers["Location"])) as page:
+                found = re.search(r'name="request" value="([^"]+)"', await page.text())
+            assert found is not None
+            return found[1]
+
+        # Bob approves the client once; the approval is remembered.
+        assert "code=" in await raw.allow(await login(await new_request(pkce_pair()[1]), "bob"))
+        verifier, challenge = pkce_pair()
+        request_id = await new_request(challenge)
+        assert (await login(request_id, "alice")).startswith("/oauth/consent")  # not approved: asked
+        code = parse_qs(urlsplit(await login(request_id, "bob")).query)["code"][0]
+        status, tokens = await raw.exchange(client_id, code, verifier)
+        assert status == 200, tokens
+        claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+        assert claims["sub"] == internal_user_id("local", "bob")

@@ -99,3 +99,34 @@ async def _walk(browser: Browser, url: str) -> str:
             assert resp.status in (302, 303), await resp.text()
             url = urljoin(url, resp.headers["Location"])
     raise AssertionError("the authorization did not come back to the client")
+
+
+async def test_consent_answered_for_a_later_leg_cannot_skip_its_login(
+    echo_server: TestServer, idp: Idp, second_idp: Idp, browser: Browser
+) -> None:
+    """A later leg has no consent step: its state used as a consent request is refused (page
+    and post), so the second upstream's login cannot be stepped over."""
+    settings = _chained(echo_server, idp, second_idp)
+    base = str(settings.server.public_url).rstrip("/")
+    async with RunningSidecar(settings):
+        http = browser.http
+        raw = RawClient(http, base)
+        client_id = await raw.public_client()
+        url = raw.authorize_url(client_id, pkce_pair()[1])
+        leg_id = None
+        for _ in range(20):  # walk until the browser is sent to the second provider
+            if "/oauth/consent" in url:
+                url = urljoin(url, await RawClient(http, base).allow(url))
+                continue
+            if not url.startswith(base) and url.startswith(second_idp.issuer):
+                leg_id = parse_qs(urlsplit(url).query)["state"][0]
+                break
+            async with http.get(url, allow_redirects=False) as resp:
+                url = urljoin(url, resp.headers["Location"])
+        assert leg_id is not None
+        async with http.get(f"{base}/oauth/consent", params={"request": leg_id}) as page:
+            assert page.status == 400
+        form = {"request": leg_id, "csrf": "x", "decision": "allow"}
+        async with http.post(f"{base}/oauth/consent", data=form, allow_redirects=False) as resp:
+            assert resp.status == 400
+            assert "Location" not in resp.headers
