@@ -154,3 +154,22 @@ async def test_batch_is_refused_while_policies_are_on(catalog_json: str, http: a
         assert response.status == 400
         assert "batches are not accepted" in (await response.json())["error"]["message"]
     assert "tool:wipe" not in await seen(http, catalog_json)
+
+
+async def test_get_with_a_body_is_refused_while_policies_are_on(
+    catalog_sse: str, http: aiohttp.ClientSession
+) -> None:
+    """A GET opens a stream and is not decided: a JSON-RPC call smuggled in its body never
+    reaches the server."""
+    async with running(catalog_sse) as sidecar:
+        before = await seen(http, catalog_sse)
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "wipe", "arguments": {}},
+        }
+        async with http.get(f"{sidecar.url}/mcp", json=body, headers=ALICE) as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "body_not_allowed"
+        assert await seen(http, catalog_sse) == before
