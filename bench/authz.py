@@ -6,6 +6,8 @@ none, a fresh decision (every call has new arguments: the cache misses) versus a
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -13,10 +15,15 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
+from bench.harness import per_call_us
 from sidecar.authz.gate import Gate
 from sidecar.authz.operations import classify
 from sidecar.authz.policy import PolicyText, compile_policies
+from sidecar.config.authz import Rate, RateLimits
+from sidecar.config.values import parse_duration
 from sidecar.observability.metrics import Metrics
+from sidecar.ratelimit.limiter import RateLimiter
+from sidecar.ratelimit.store import MemoryBuckets
 
 HEADERS: CIMultiDict[str] = CIMultiDict({"Mcp-Method": "tools/call", "Mcp-Name": "tool_7"})
 CLAIMS = {"sub": "alice", "groups": ["eng", "ops"], "email": "alice@example.com", "exp": 2_000_000_000}
@@ -99,14 +106,34 @@ def run(*, smoke: bool) -> list[Row]:
             raise RuntimeError("tools/list was not admitted with a filter")
         return admission.listing.json(listing)
 
+    limiter = RateLimiter(
+        RateLimits(per_user=_UNLIMITED, per_tool=_UNLIMITED, per_user_tool=_UNLIMITED),
+        MemoryBuckets(),
+        Metrics(),
+    )
+
+    calls = itertools.count()
+
+    async def rate_limited() -> object:
+        # Three buckets taken per tools/call (user, tool, user and tool), none ever empty here.
+        i = next(calls)
+        return await limiter.check(f"user_{i % 1000}", "bench", f"tool_{i % 20}")
+
     return [
         Row(
             "no policies: the body parsed only (what admit adds at least)", _per_call(parse_only, iterations)
+        ),
+        Row(
+            "rate limits per user, tool and user+tool (three buckets, memory)",
+            asyncio.run(per_call_us(rate_limited, iterations)),
         ),
         Row("20 policies, fresh decision (cache miss)", _per_call(fresh, iterations)),
         Row("20 policies, repeated call (cache hit)", _per_call(cached, iterations * 4)),
         Row("20 policies, tools/list of 50 tools filtered (cached)", _per_call(filtered, iterations)),
     ]
+
+
+_UNLIMITED = Rate(requests=1_000_000_000, per=parse_duration("1m"))
 
 
 def report(rows: list[Row]) -> str:
