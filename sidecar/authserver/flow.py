@@ -217,8 +217,7 @@ class AuthorizationFlow:
         if pending.leg == 0 and not await self.consents.covers(
             result.user.user_id, pending.client_id, pending.scopes
         ):
-            await self.storage.put_pending(dataclasses.replace(pending, user=result.user))
-            return Redirect(f"{CONSENT_PATH}?{urlencode({'request': pending.id})}", see_other=True)
+            return await self._ask_consent(pending, result.user)
         try:
             pending = await self._pending(pending.id, binding, take=True)  # single use
         except OAuthError as error:
@@ -228,6 +227,13 @@ class AuthorizationFlow:
             # one an earlier login on the same request left waiting at the consent page.
             pending = dataclasses.replace(pending, user=result.user)
         return await self._leg_done(pending, result, see_other=True)
+
+    async def _ask_consent(self, pending: PendingAuthorization, user: UserInfo) -> Outcome:
+        """After the login form: the consent page, with who logged in kept on the request — only
+        while the request is still there (a concurrent login may have taken it)."""
+        if not await self.storage.replace_pending(dataclasses.replace(pending, user=user), self.clock()):
+            return ErrorPage(InvalidRequest("this sign-in has expired or was already used"))
+        return Redirect(f"{CONSENT_PATH}?{urlencode({'request': pending.id})}", see_other=True)
 
     async def callback(self, query: Mapping[str, str], binding: str | None) -> Outcome:
         """The upstream provider sends the user back: the code, or the upstream's refusal."""

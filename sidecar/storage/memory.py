@@ -212,6 +212,13 @@ class MemoryStorage:
     async def get_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
         return self._pending.get(pending_id, now)
 
+    async def replace_pending(self, pending: PendingAuthorization, now: float) -> bool:
+        current = self._pending.get(pending.id, now)
+        if current is None:
+            return False
+        self._pending.put(pending.id, pending, current.expires_at, now)
+        return True
+
     async def take_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
         self._release(pending_id, now)
         return self._pending.pop(pending_id, now)

@@ -103,6 +103,11 @@ class Storage(HitCounter, Protocol):
 
     async def get_pending(self, pending_id: str, now: float) -> PendingAuthorization | None: ...
 
+    async def replace_pending(self, pending: PendingAuthorization, now: float) -> bool:
+        """Store a changed pending authorization in place of the one with its id, only while
+        that one is still there (neither taken nor expired); False, storing nothing, otherwise."""
+        ...
+
     async def take_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
         """Remove and return it (single use); its hold on the client ends."""
         ...

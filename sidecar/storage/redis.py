@@ -96,6 +96,7 @@ class RedisStorage:
                 "HOLD",
                 "PUT_PENDING",
                 "TAKE_PENDING",
+                "REPLACE_PENDING",
                 "PUT_CODE",
                 "CONSUME_CODE",
                 "PUT_REFRESH",
@@ -220,6 +221,12 @@ class RedisStorage:
     async def get_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
         raw = await self._live(f"{self._prefix}pending:{_digest(pending_id)}", now)
         return dataclasses.replace(codec.decode_pending(raw), id=pending_id) if raw else None
+
+    async def replace_pending(self, pending: PendingAuthorization, now: float) -> bool:
+        replaced = await self._run(
+            "REPLACE_PENDING", _digest(pending.id), codec.encode(dataclasses.replace(pending, id="")), now
+        )
+        return bool(replaced)
 
     async def take_pending(self, pending_id: str, now: float) -> PendingAuthorization | None:
         raw = await self._run("TAKE_PENDING", _digest(pending_id), now)

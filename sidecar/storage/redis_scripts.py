@@ -131,6 +131,18 @@ hold(ARGV[3], ARGV[2], until_, now)
 """
 )
 
+# ARGV: prefix, pending key, JSON, now -> 1 when replaced; 0 when taken or expired (its expiry stays)
+REPLACE_PENDING = (
+    _COMMON
+    + """
+local key = p .. 'pending:' .. ARGV[2]
+local until_ = redis.call('HGET', key, 'e')
+if not until_ or tonumber(until_) <= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', key, 'v', ARGV[3])
+return 1
+"""
+)
+
 # ARGV: prefix, pending key, now -> JSON or false
 TAKE_PENDING = (
     _COMMON

@@ -174,6 +174,22 @@ async def test_code_is_single_use_and_a_replay_is_reported(store: Store) -> None
     assert replayed
 
 
+async def test_pending_is_replaced_only_while_it_is_there(store: Store) -> None:
+    """A change to a pending authorization never brings back one that was taken or expired."""
+    waiting = pending("client", store.clock.now + 600)
+    await store.storage.put_pending(waiting)
+    changed = dataclasses.replace(waiting, user=USER)
+    assert await store.storage.replace_pending(changed, store.clock.now)
+    assert await store.storage.get_pending(waiting.id, store.clock.now) == changed
+    assert await store.storage.take_pending(waiting.id, store.clock.now) == changed
+    assert not await store.storage.replace_pending(changed, store.clock.now)
+    assert await store.storage.get_pending(waiting.id, store.clock.now) is None
+    late = pending("client", store.clock.now + 600)
+    await store.storage.put_pending(late)
+    store.clock.now += 600
+    assert not await store.storage.replace_pending(late, store.clock.now)
+
+
 async def test_pending_is_taken_once(store: Store) -> None:
     waiting = pending("client", store.clock.now + 600)
     await store.storage.put_pending(waiting)
