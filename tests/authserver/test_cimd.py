@@ -63,6 +63,7 @@ class DocumentServer:
     def app(self) -> web.Application:
         documents: Mapping[str, Any] = {
             "good": self.document("good"),
+            "second": self.document("second"),
             "mismatch": self.document("mismatch", client_id=self.url("other")),
             "secret": self.document("secret", client_secret="s3cret"),
             "basic": self.document("basic", token_endpoint_auth_method="client_secret_basic"),
@@ -319,3 +320,21 @@ async def test_consent_page_names_the_cimd_clients_host_without_the_unverified_w
         shown = await page.text()
     assert "(from <strong>127.0.0.1</strong>)" in shown
     assert "not verified" not in shown
+
+
+async def test_client_document_gone_by_the_login_page_is_an_error_page_not_a_500(mcp_server: str) -> None:
+    """The document is fetched again when the cache no longer holds it; if it can no longer be
+    had, the login page is an error page (a cache of one, filled by another client, evicts it)."""
+    settings = mode_b_settings(mcp_server, cimd={"insecure_allow_loopback": True, "cache_max_size": 1})
+    async with running(settings) as raw:
+        async with document_server() as documents:
+            resp = await raw.authorize(raw.authorize_url(documents.url("good"), pkce_pair()[1]))
+            assert resp.status == 302
+            login = resp.headers["Location"]
+            async with aiohttp.ClientSession() as other_browser:  # keeps this browser's binding
+                other = RawClient(other_browser, raw.base)
+                evicting = await other.authorize(other.authorize_url(documents.url("second"), pkce_pair()[1]))
+                assert evicting.status == 302
+        async with raw.http.get(f"{raw.base}{login}") as page:  # the document server is gone
+            assert page.status == 400
+            assert "Location" not in page.headers
