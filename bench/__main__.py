@@ -6,11 +6,28 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from bench import authserver, authz, mcp, outgoing, proxy, sse, tokens, tracing, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
-SCENARIOS = ("proxy", "mcp", "sse", "tokens", "authserver", "workers", "authz", "outgoing", "tracing")
+Run = Callable[[argparse.Namespace, float], str]  # the parsed arguments, wrk seconds -> the report
+
+# Each scenario: its heading, and how to run it and render its table.
+SCENARIOS: dict[str, tuple[str, Run]] = {
+    "proxy": ("1. Pass-through overhead", lambda _a, s: proxy.report(proxy.run(s))),
+    "mcp": ("2. Real MCP server", lambda _a, s: mcp.report(mcp.run(s))),
+    "sse": ("3. SSE fan-out", lambda a, _s: sse.report(sse.run(smoke=a.smoke))),
+    "tokens": ("4. Token validation", lambda a, _s: tokens.report(tokens.run(smoke=a.smoke))),
+    "authserver": (
+        "5. Authorization server",
+        lambda a, s: authserver.report(authserver.run(s, smoke=a.smoke)),
+    ),
+    "workers": ("6. Workers", lambda _a, s: workers.report(workers.run(s))),
+    "authz": ("7. Access control", lambda a, _s: authz.report(authz.run(smoke=a.smoke))),
+    "outgoing": ("8. Outgoing auth", lambda a, _s: outgoing.report(outgoing.run(smoke=a.smoke))),
+    "tracing": ("9. Tracing", lambda a, s: tracing.report(tracing.run(s, a.baseline))),
+}
 
 
 def main() -> int:
@@ -36,33 +53,10 @@ def main() -> int:
         f"Machine: {machine()}. Proxy under test pinned to core {PROXY_CORE}; wrk and the backend to core "
         f"{LOAD_CORE}. Each wrk measurement lasts {seconds:g}s{note}.\n"
     )
-    if "proxy" in args.scenarios:
-        print("## 1. Pass-through overhead\n")
-        print(proxy.report(proxy.run(seconds)), "\n", flush=True)
-    if "mcp" in args.scenarios:
-        print("## 2. Real MCP server\n")
-        print(mcp.report(mcp.run(seconds)), "\n", flush=True)
-    if "sse" in args.scenarios:
-        print("## 3. SSE fan-out\n")
-        print(sse.report(sse.run(smoke=args.smoke)), "\n", flush=True)
-    if "tokens" in args.scenarios:
-        print("## 4. Token validation\n")
-        print(tokens.report(tokens.run(smoke=args.smoke)), "\n", flush=True)
-    if "authserver" in args.scenarios:
-        print("## 5. Authorization server\n")
-        print(authserver.report(authserver.run(seconds, smoke=args.smoke)), "\n", flush=True)
-    if "workers" in args.scenarios:
-        print("## 6. Workers\n")
-        print(workers.report(workers.run(seconds)), "\n", flush=True)
-    if "authz" in args.scenarios:
-        print("## 7. Access control\n")
-        print(authz.report(authz.run(smoke=args.smoke)), "\n", flush=True)
-    if "outgoing" in args.scenarios:
-        print("## 8. Outgoing auth\n")
-        print(outgoing.report(outgoing.run(smoke=args.smoke)), "\n", flush=True)
-    if "tracing" in args.scenarios:
-        print("## 9. Tracing\n")
-        print(tracing.report(tracing.run(seconds, args.baseline)), "\n", flush=True)
+    for name, (heading, run) in SCENARIOS.items():
+        if name in args.scenarios:
+            print(f"## {heading}\n")
+            print(run(args, seconds), "\n", flush=True)
     return 0
 
 

@@ -53,6 +53,21 @@ def shared_key_files(directory: Path) -> dict[str, Any]:
     return {"signing_key_config": {"signing_key_file": str(key)}, "hmac_secret_files": [str(hmac_file)]}
 
 
+def oidc_upstream(issuer: str, name: str = "corp", **oidc_config: object) -> dict[str, Any]:
+    """A real provider process at ``issuer`` as an OIDC upstream (plain HTTP on loopback)."""
+    return {
+        "name": name,
+        "type": "oidc",
+        "oidc_config": {
+            "issuer_url": issuer,
+            "client_id": "mcp-sidecar",
+            "insecure_allow_http": True,
+            "allow_private_ip": True,
+            **oidc_config,
+        },
+    }
+
+
 def mode_b_raw(public: str = "https://mcp.example.com", **auth_server: Any) -> dict[str, Any]:
     """The smallest Mode B config document on ``public``, one static user, no key files."""
     return {

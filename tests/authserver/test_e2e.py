@@ -25,6 +25,7 @@ from tests.authserver.flow import (
     csrf_of,
     mode_b_settings,
     oauth_provider,
+    oidc_upstream,
     pkce_pair,
     signed_in,
 )
@@ -35,21 +36,6 @@ from tests.support import RunningSidecar, wait_for
 async def browser() -> AsyncIterator[Browser]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         yield Browser(http)
-
-
-def _corp_upstream(idp: Idp, **oidc_config: object) -> dict[str, object]:
-    """The real provider process as an OIDC upstream named "corp" (plain HTTP on loopback)."""
-    return {
-        "name": "corp",
-        "type": "oidc",
-        "oidc_config": {
-            "issuer_url": idp.issuer,
-            "client_id": "mcp-sidecar",
-            "insecure_allow_http": True,
-            "allow_private_ip": True,
-            **oidc_config,
-        },
-    }
 
 
 async def test_sdk_client_logs_in_with_static_upstream_and_calls_tools(
@@ -98,7 +84,7 @@ async def test_sdk_client_logs_in_through_a_real_upstream_oidc_provider(
 ) -> None:
     """The upstream leg against a real OpenID Provider process: PKCE, state and nonce of its
     own, the ID token checked, and the user's upstream tokens kept for the backends."""
-    upstream = _corp_upstream(idp, scopes=["openid", "email"])
+    upstream = oidc_upstream(idp.issuer, scopes=["openid", "email"])
     async with signed_in(mode_b_settings(mcp_server, upstream=upstream), browser) as session:
         async with session.client() as client:
             result = await client.call_tool("echo", {"text": "federated"})
@@ -155,7 +141,7 @@ async def test_sdk_client_logs_in_through_a_plain_oauth2_upstream(
 async def test_upstream_login_needs_the_users_consent(mcp_server: str, idp: Idp) -> None:
     """Confused deputy: a user already signed in upstream is still asked; "deny" goes back to
     the client as access_denied, and a consent post from another browser is refused."""
-    upstream = _corp_upstream(idp)
+    upstream = oidc_upstream(idp.issuer)
     settings = mode_b_settings(mcp_server, upstream=upstream)
     assert settings.server.public_url is not None
     base = settings.server.public_url
@@ -211,7 +197,7 @@ async def test_upstream_consent_is_remembered_for_the_browsers_known_user(mcp_se
     """After the user allowed a client before an oidc login, the next authorization of that
     client in the same browser (the known-user cookie names them) goes straight upstream; a
     wider scope asks again."""
-    settings = mode_b_settings(mcp_server, upstream=_corp_upstream(idp))
+    settings = mode_b_settings(mcp_server, upstream=oidc_upstream(idp.issuer))
     assert settings.server.public_url is not None
     async with (
         RunningSidecar(settings),
@@ -234,7 +220,7 @@ async def test_consent_skipped_for_one_user_is_refused_when_another_signs_in(
     """The known-user cookie only skips the page: if another user signs in upstream, who has not
     allowed the client, no code is issued (403), and the cookie now names them so the next try
     asks. A cookie with a bad MAC skips nothing."""
-    settings = mode_b_settings(mcp_server, upstream=_corp_upstream(idp))
+    settings = mode_b_settings(mcp_server, upstream=oidc_upstream(idp.issuer))
     base = settings.server.public_url
     assert base is not None
     async with (

@@ -10,21 +10,12 @@ import aiohttp
 
 from tests.authn.idp import Idp
 from tests.authserver.flow import INITIALIZE, Browser, RawClient, pkce_pair
+from tests.authserver.flow import oidc_upstream as shared_oidc_upstream
 
 
 def oidc_upstream(idp: Idp, name: str = "corp") -> dict[str, Any]:
-    """The provider process as an OIDC upstream (plain HTTP on loopback)."""
-    return {
-        "name": name,
-        "type": "oidc",
-        "oidc_config": {
-            "issuer_url": idp.issuer,
-            "client_id": "mcp-sidecar",
-            "insecure_allow_http": True,
-            "allow_private_ip": True,
-            "scopes": ["openid", "offline_access"],
-        },
-    }
+    """The provider process as an OIDC upstream that grants refresh tokens (for outgoing auth)."""
+    return shared_oidc_upstream(idp.issuer, name, scopes=["openid", "offline_access"])
 
 
 async def sign_in(browser: Browser, base: str) -> str:
