@@ -34,6 +34,7 @@ from sidecar.proxy.forwarded import ProxyTrust
 from sidecar.proxy.forwarder import Forwarder, expect_later
 from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import HostPolicy, OriginPolicy
+from sidecar.proxy.pool import BackendPool
 from sidecar.proxy.routing import routes_for
 from sidecar.ratelimit.limiter import RateLimiter
 from sidecar.ratelimit.store import MemoryBuckets
@@ -112,6 +113,8 @@ def create_app(
     if upstream_tokens is not None:
         app.cleanup_ctx.append(_closing(upstream_tokens))
     outbound = None
+    pool = BackendPool()
+    app.cleanup_ctx.append(_closing(pool))
     if needs_outbound(settings.backends):
         outbound = OutboundClient(timeout=UPSTREAM_TIMEOUT)  # its sessions open on first use
         app.cleanup_ctx.append(_closing(outbound))
@@ -123,6 +126,7 @@ def create_app(
         gate=_gate(settings, metrics),
         limiter=_limiter(settings, metrics),
         audit=_auditor(app, settings, audit_sink),
+        pool=pool,
         upstream_tokens=upstream_tokens,
         outbound=outbound,
         tracing=tracing,
@@ -199,6 +203,7 @@ def _add_backend_routes(
     gate: Gate | None,
     limiter: RateLimiter | None,
     audit: Auditor | None,
+    pool: BackendPool,
     upstream_tokens: UpstreamTokenSource | None,
     outbound: OutboundClient | None,
     tracing: RequestTracing,
@@ -222,7 +227,7 @@ def _add_backend_routes(
         for route in routes_for(backend):
             forwarder = Forwarder(
                 route,
-                session_provider=lambda: app[CLIENT_SESSION],
+                pool=pool,
                 metrics=metrics,
                 trust=trust,
                 origins=origins,
@@ -260,7 +265,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 
 
 def _closing(
-    resource: OutboundClient | UpstreamTokenSource,
+    resource: OutboundClient | UpstreamTokenSource | BackendPool,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context that closes ``resource`` on shutdown (it opens nothing before use)."""
 

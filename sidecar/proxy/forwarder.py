@@ -13,9 +13,7 @@ request when the audit trail is on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Callable
 
-import aiohttp
 import structlog
 from aiohttp import web
 from multidict import CIMultiDict
@@ -37,6 +35,7 @@ from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend
 from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
+from sidecar.proxy.pool import BackendError, BackendPool, BackendResponse, Origin
 from sidecar.proxy.relay import Relay
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.ratelimit.limiter import RateLimiter
@@ -64,7 +63,7 @@ class Forwarder:
         self,
         route: Route,
         *,
-        session_provider: Callable[[], aiohttp.ClientSession],
+        pool: BackendPool,
         metrics: Metrics,
         trust: ProxyTrust,
         origins: OriginPolicy,
@@ -82,7 +81,8 @@ class Forwarder:
         self.route = route
         self._backend = route.backend
         self._name = route.backend.name
-        self._session = session_provider  # the shared session exists only once the app started
+        self._pool = pool
+        self._origin = Origin.of(route.target)
         self._metrics = metrics
         self._trust = trust
         self._origins = origins
@@ -98,9 +98,6 @@ class Forwarder:
         self._drop = identity_names | outgoing.header_names
         self._max_body = max_body
         self._idle_timeout = idle_timeout
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=route.backend.connect_timeout, sock_connect=route.backend.connect_timeout
-        )
         self._relay = Relay(route, metrics, sessions)
         self._tracing = tracing
 
@@ -327,7 +324,7 @@ class Forwarder:
                 info.outcome = "client_disconnect"
             raise
         finally:
-            _close(backend_response)
+            backend_response.release()  # back to the pool only when the exchange ended cleanly
 
     async def _body(self, request: web.Request) -> bytes | BoundedBody | None:
         if not request.body_exists:
@@ -340,38 +337,30 @@ class Forwarder:
 
     async def _send(
         self, method: str, target: URL, headers: CIMultiDict[str], body: bytes | BoundedBody | None
-    ) -> aiohttp.ClientResponse:
-        data: bytes | AsyncIterable[bytes] | None = (
-            body.__aiter__() if isinstance(body, BoundedBody) else body
-        )
-        read_timeout = self._backend.read_timeout
+    ) -> BackendResponse:
+        streamed = isinstance(body, BoundedBody)
         try:
-            async with asyncio.timeout(read_timeout):
-                return await self._session().request(
-                    method,
-                    target,
-                    headers=headers,
-                    data=data,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                )
-        except aiohttp.ConnectionTimeoutError:
-            # Checked before TimeoutError, its base: a backend that does not accept is down (502).
-            self._metrics.backend_errors.labels(self._name, "connect").inc()
-            raise BackendFailure(502, "bad_gateway", f"backend {self._name!r} is unavailable") from None
-        except TimeoutError:
-            self._metrics.backend_errors.labels(self._name, "timeout").inc()
-            raise BackendFailure(
-                504, "backend_timeout", f"backend {self._name!r} did not answer in time"
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
+            return await self._pool.send(
+                self._origin,
+                method,
+                target.raw_path_qs,
+                headers.items(),
+                body.__aiter__() if isinstance(body, BoundedBody) else body,
+                streamed_length=headers.popone("Content-Length", None) if streamed else None,
+                connect_timeout=self._backend.connect_timeout,
+                read_timeout=self._backend.read_timeout,
+            )
+        except BackendError as exc:
             if isinstance(body, BoundedBody) and body.error is not None:
                 raise BackendFailure(
                     502, "bad_gateway", "the request body failed"
                 ) from None  # the client's fault
-            reason = "connect" if isinstance(exc, aiohttp.ClientConnectorError | OSError) else "disconnect"
-            self._metrics.backend_errors.labels(self._name, reason).inc()
-            log.warning("backend_unavailable", backend=self._name, error=type(exc).__name__)
+            self._metrics.backend_errors.labels(self._name, exc.reason).inc()
+            if exc.reason == "timeout":
+                raise BackendFailure(
+                    504, "backend_timeout", f"backend {self._name!r} did not answer in time"
+                ) from None
+            log.warning("backend_unavailable", backend=self._name, error=exc.reason, detail=str(exc))
             raise BackendFailure(502, "bad_gateway", f"backend {self._name!r} is unavailable") from None
 
     def _failure_response(self, failure: BackendFailure, rpc: jsonrpc.RpcSummary | None) -> web.Response:
@@ -420,12 +409,3 @@ def _preflight(origin: str, requested_headers: str | None) -> web.Response:
     if headers is None:
         return json_error(403, "cors_header_not_allowed", "a requested header is not allowed cross-origin")
     return web.Response(status=204, headers=headers)
-
-
-def _close(response: aiohttp.ClientResponse) -> None:
-    """Return a fully read connection to the pool; drop one whose body was not read to the
-    end, so an unfinished stream is closed at the backend and never reused."""
-    if response.content.at_eof():
-        response.release()
-    else:
-        response.close()

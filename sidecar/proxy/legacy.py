@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-from aiohttp import StreamReader
 
 _MAILBOX_SIZE = 64  # answers waiting to be written; past it a denial is answered on the POST
 
@@ -63,8 +62,8 @@ class LegacySessions:
 class StreamMailbox:
     """Reads a backend stream and a mailbox together: whichever has something first."""
 
-    def __init__(self, content: StreamReader, queue: asyncio.Queue[bytes]) -> None:
-        self._content, self._queue = content, queue
+    def __init__(self, read: Callable[[], Awaitable[bytes]], queue: asyncio.Queue[bytes]) -> None:
+        self._read_backend, self._queue = read, queue
         self._read: asyncio.Future[bytes] | None = None
 
     async def next(self) -> tuple[bytes, bool]:
@@ -72,7 +71,7 @@ class StreamMailbox:
         if not self._queue.empty():
             return self._queue.get_nowait(), True
         if self._read is None:
-            self._read = asyncio.ensure_future(self._content.readany())
+            self._read = asyncio.ensure_future(self._read_backend())
         getter = asyncio.ensure_future(self._queue.get())
         try:
             await asyncio.wait({self._read, getter}, return_when=asyncio.FIRST_COMPLETED)

@@ -10,7 +10,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import aiohttp
 import structlog
 from aiohttp import web
 from multidict import CIMultiDict
@@ -22,6 +21,7 @@ from sidecar.observability.metrics import Metrics
 from sidecar.proxy import cors, legacy
 from sidecar.proxy.headers import response_headers_for_client
 from sidecar.proxy.legacy import LegacySessions, StreamMailbox
+from sidecar.proxy.pool import BackendError, BackendResponse, BodyTooLarge
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EditChain, EndpointRewriter, StreamEdit, relative_endpoint
 
@@ -30,10 +30,6 @@ log = structlog.get_logger("sidecar.proxy")
 _READ_ALL_LIMIT = 64 * 1024  # responses with a known length up to this are relayed in one write
 # A list response is filtered whole when it is not an event stream; past this it is refused.
 _LIST_LIMIT = 16 * 1024 * 1024
-
-
-class _ListTooLarge(Exception):
-    pass
 
 
 class Relay:
@@ -48,7 +44,7 @@ class Relay:
     async def relay(
         self,
         request: web.Request,
-        backend: aiohttp.ClientResponse,
+        backend: BackendResponse,
         info: RequestInfo,
         origin: str | None,
         listing: ListFilter | None,
@@ -95,22 +91,19 @@ class Relay:
 
     async def _relay_whole(
         self,
-        backend: aiohttp.ClientResponse,
+        backend: BackendResponse,
         headers: CIMultiDict[str],
         info: RequestInfo,
         listing: ListFilter | None,
     ) -> web.Response:
         try:
-            if backend.content.is_eof():  # already all here: no timer needed
-                payload = await backend.read()
-            else:
-                async with asyncio.timeout(self._backend.read_timeout):
-                    payload = await self._read_bounded(backend)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            self._metrics.backend_errors.labels(self._name, "disconnect").inc()
-            log.warning("backend_response_failed", backend=self._name, error=type(exc).__name__)
+            # The timer is armed only while waiting for bytes: none when the body is all here.
+            payload = await backend.read(_LIST_LIMIT, self._backend.read_timeout)
+        except BackendError as exc:
+            self._metrics.backend_errors.labels(self._name, exc.reason).inc()
+            log.warning("backend_response_failed", backend=self._name, error=exc.reason)
             return json_error(502, "bad_gateway", f"backend {self._name!r} failed mid-response")
-        except _ListTooLarge:
+        except BodyTooLarge:
             return json_error(502, "bad_gateway", f"backend {self._name!r} sent a list too large to filter")
         info.first_byte = time.perf_counter()
         if listing is not None:
@@ -133,7 +126,7 @@ class Relay:
 
     def _edits(
         self,
-        backend: aiohttp.ClientResponse,
+        backend: BackendResponse,
         is_sse: bool,
         listing: ListFilter | None,
         announced: Callable[[str], None] | None,
@@ -144,7 +137,7 @@ class Relay:
         if self.route.kind is RouteKind.SSE_STREAM:
 
             def rewrite(uri: str) -> str:
-                endpoint = relative_endpoint(uri, str(backend.url))
+                endpoint = relative_endpoint(uri, backend.url)
                 if announced is not None:
                     announced(endpoint)
                 return endpoint
@@ -157,7 +150,7 @@ class Relay:
     async def _pump(
         self,
         request: web.Request,
-        backend: aiohttp.ClientResponse,
+        backend: BackendResponse,
         response: web.StreamResponse,
         *,
         is_sse: bool,
@@ -166,11 +159,15 @@ class Relay:
         mailbox: asyncio.Queue[bytes] | None = None,
     ) -> None:
         idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
-        content = backend.content
-        reader = StreamMailbox(content, mailbox) if mailbox is not None else None
+        reader = StreamMailbox(lambda: backend.readany(idle), mailbox) if mailbox is not None else None
         try:
             while True:
-                chunk, ours = await _read_chunk(content, reader, idle)
+                # One wait on the backend's bytes (a timer only when idle is set and nothing is
+                # buffered), one write; back-pressure: while the client's transport is full,
+                # write waits, the buffer fills and the backend's reads pause.
+                chunk, ours = (
+                    await reader.next() if reader is not None else (await backend.readany(idle), False)
+                )
                 if ours:
                     await response.write(chunk)  # the sidecar's own answer, a whole event
                     continue
@@ -184,13 +181,13 @@ class Relay:
             log.warning("authz_event_too_large", backend=self._name, request_id=info.request_id)
             info.outcome = "authz_event_too_large"
             return
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        except ConnectionResetError:
             # The client went away while we wrote; the backend request is closed on return.
             self._metrics.client_disconnects.labels(self._name).inc()
             info.outcome = "client_disconnect"
             return
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            reason = "timeout" if isinstance(exc, TimeoutError) else "disconnect"
+        except BackendError as exc:
+            reason = exc.reason
             self._metrics.backend_errors.labels(self._name, reason).inc()
             info.outcome = f"backend_{reason}"
             log.warning("backend_stream_ended", backend=self._name, reason=reason, request_id=info.request_id)
@@ -205,14 +202,6 @@ class Relay:
                 reader.close()
         await _finish(response, edits)
 
-    async def _read_bounded(self, backend: aiohttp.ClientResponse) -> bytes:
-        payload = bytearray()
-        while chunk := await backend.content.readany():
-            payload += chunk
-            if len(payload) > _LIST_LIMIT:
-                raise _ListTooLarge
-        return bytes(payload)
-
 
 async def _finish(response: web.StreamResponse, edits: EditChain | None) -> None:
     try:
@@ -222,16 +211,3 @@ async def _finish(response: web.StreamResponse, edits: EditChain | None) -> None
     if rest:
         await response.write(rest)
     await response.write_eof()
-
-
-async def _read_chunk(
-    content: aiohttp.StreamReader, reader: StreamMailbox | None, idle: float | None
-) -> tuple[bytes, bool]:
-    """The next chunk from the backend (False), or from the sidecar's mailbox (True)."""
-    if reader is not None:
-        async with asyncio.timeout(idle):
-            return await reader.next()
-    if idle is None:  # SSE by default: no timer at all
-        return await content.readany(), False
-    async with asyncio.timeout(idle):
-        return await content.readany(), False

@@ -42,7 +42,7 @@ async def test_mailbox_and_backend_are_read_together() -> None:
     loop = asyncio.get_running_loop()
     content = StreamReader(_OpenProtocol(loop), 2**16, loop=loop)
     queue = mailbox()
-    reader = StreamMailbox(content, queue)
+    reader = StreamMailbox(content.readany, queue)
     pending = asyncio.ensure_future(reader.next())
     await asyncio.sleep(0)
     queue.put_nowait(b"ours")
