@@ -253,6 +253,36 @@ class BackendPool:
 class _Connection(asyncio.Protocol):
     """One connection to a backend and the exchange on it (at most one at a time)."""
 
+    __slots__ = (
+        "_buffered",
+        "_busy",
+        "_closed",
+        "_drained",
+        "_error",
+        "_head_size",
+        "_is_head",
+        "_loop",
+        "_parser",
+        "_pool",
+        "_reading_paused",
+        "_reusable",
+        "_timer",
+        "_transport",
+        "_until_close",
+        "_waiter",
+        "_write_paused",
+        "_writer",
+        "body_done",
+        "chunks",
+        "content_length",
+        "fields",
+        "head_done",
+        "idle_since",
+        "key",
+        "reason",
+        "status",
+    )
+
     def __init__(self, pool: BackendPool, key: str) -> None:
         self._pool = pool
         self.key = key

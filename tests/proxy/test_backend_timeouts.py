@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The backend pool's timers: a backend that never answers, or stops mid-body, or goes quiet on
+a stream, is cut after the configured wait, with the answer the operations guide promises."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from tests.proxy.conftest import StartSidecar
+from tests.support import metric_samples
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture
+async def raw_backend() -> AsyncIterator[Callable[[Script], Awaitable[int]]]:
+    servers: list[asyncio.Server] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def start(script: Script) -> int:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writers.append(writer)
+            await reader.readuntil(b"\r\n\r\n")
+            await script(reader, writer)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        servers.append(server)
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
+    yield start
+    for writer in writers:
+        writer.close()
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def _never(_reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+    await asyncio.Event().wait()
+
+
+async def test_backend_that_never_answers_gets_504_after_read_timeout(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    port = await raw_backend(_never)
+    sidecar = await start_sidecar(
+        [{"name": "slow", "url": f"http://127.0.0.1:{port}/mcp", "path": "/mcp", "read_timeout": "300ms"}]
+    )
+    request = b'{"jsonrpc":"2.0","id":7,"method":"tools/list"}'
+    async with asyncio.timeout(10):
+        async with http.post(f"{sidecar.url}/mcp", data=request) as resp:
+            body = await resp.json()
+    assert resp.status == 504
+    assert body["id"] == 7  # a JSON-RPC request gets a JSON-RPC error
+    assert body["error"]["code"] == -32002
+    samples = await metric_samples(http, sidecar.url)
+    assert samples[("mcp_sidecar_backend_errors_total", (("backend", "slow"), ("reason", "timeout")))] == 1
+
+
+async def test_backend_silent_mid_body_cuts_the_client_connection(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    """A large response whose body stops: after read_timeout the client connection is dropped,
+    so the truncated body can never look complete."""
+
+    async def stall(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100_000)
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    port = await raw_backend(stall)
+    sidecar = await start_sidecar(
+        [{"name": "stall", "url": f"http://127.0.0.1:{port}/", "path": "/b", "read_timeout": "300ms"}]
+    )
+    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/file") as resp:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
+
+
+async def test_small_response_stopping_mid_body_is_a_502(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    """A small response is read whole before anything is sent, so a stall there is still a 502."""
+
+    async def stall(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    port = await raw_backend(stall)
+    sidecar = await start_sidecar(
+        [{"name": "stall", "url": f"http://127.0.0.1:{port}/", "path": "/b", "read_timeout": "300ms"}]
+    )
+    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/x") as resp:
+        assert resp.status == 502
+        assert (await resp.json())["error"] == "bad_gateway"
+
+
+async def test_quiet_event_stream_ends_after_sse_read_timeout(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    async def one_event(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"d\r\ndata: hello\n\n\r\n"
+        )
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    port = await raw_backend(one_event)
+    sidecar = await start_sidecar(
+        [{"name": "sse", "url": f"http://127.0.0.1:{port}/mcp", "path": "/mcp", "sse_read_timeout": "300ms"}]
+    )
+    async with asyncio.timeout(10), http.get(f"{sidecar.url}/mcp") as resp:
+        assert resp.status == 200
+        assert await resp.content.readuntil(b"\n\n") == b"data: hello\n\n"
+        # The stream goes quiet: the sidecar ends it (SSE clients reconnect with Last-Event-ID).
+        assert await resp.content.read() == b""
