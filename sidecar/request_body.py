@@ -16,7 +16,6 @@ chunk). Each caller maps the errors to its own wire shape::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import StreamReader
@@ -56,17 +55,35 @@ class BoundedBody:
 
     async def read(self) -> bytes:
         """The whole body, within the deadline counted from now."""
+        if self._content.is_eof():
+            # Usually the whole body came with the head: taken at once, no timer, no iteration.
+            return self._checked(self._buffered())
         body = bytearray()
-        # Usually the whole body came with the head: no timer is needed to collect it.
-        deadline = contextlib.nullcontext() if self._content.is_eof() else asyncio.timeout(self._timeout)
         try:
-            async with deadline:
+            async with asyncio.timeout(self._timeout):
                 async for chunk in self:
                     body += chunk
         except TimeoutError:
             self.error = BodyTimeout()
             raise self.error from None
         return bytes(body)
+
+    def _buffered(self) -> bytes:
+        try:
+            return self._content.read_nowait(-1)
+        except (OSError, HttpProcessingError, asyncio.IncompleteReadError):
+            self.error = BodyIncomplete()
+            raise self.error from None
+
+    def _checked(self, body: bytes) -> bytes:
+        # SECURITY: the same counts as the chunked path: the bytes read, not what was declared.
+        if len(body) > self._limit:
+            self.error = BodyTooLarge()
+        elif self._declared is not None and len(body) < self._declared:
+            self.error = BodyIncomplete()
+        if self.error is not None:
+            raise self.error
+        return body
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0

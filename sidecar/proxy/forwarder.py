@@ -35,7 +35,7 @@ from sidecar.proxy.forwarded import Forwarded, ProxyTrust
 from sidecar.proxy.headers import request_headers_for_backend
 from sidecar.proxy.legacy import LegacySessions
 from sidecar.proxy.origin import BadHost, HostPolicy, OriginPolicy, request_authority
-from sidecar.proxy.pool import BackendError, BackendPool, BackendResponse, Origin
+from sidecar.proxy.pool import BackendError, BackendPool, BackendResponse, Origin, UnsendableHead
 from sidecar.proxy.relay import Relay
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.ratelimit.limiter import RateLimiter
@@ -311,6 +311,9 @@ class Forwarder:
             with self._tracing.backend_call(self._name, request.method, target, headers) as call:
                 backend_response = await self._send(request.method, target, headers, body)
                 call.responded(backend_response.status)
+        except UnsendableHead as refused:
+            info.outcome = "unsendable_head"
+            return json_error(400, "invalid_header", str(refused))
         except BackendFailure as failure:
             if isinstance(body, BoundedBody) and body.error is not None:
                 return self._body_error(body.error)  # the body, not the backend, failed

@@ -27,6 +27,7 @@ The HTTP/1.1 rules this module owns (RFC 9112 unless said):
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -74,22 +75,31 @@ class Origin:
         return cls(f"{url.scheme}://{shown}:{url.port}", host, url.port, authority, tls)
 
 
+class UnsendableHead(Exception):
+    """A request field holds what HTTP/1.1 does not allow in one; nothing was sent."""
+
+
+# RFC 9110 §5.5: a field value is visible characters, SP and HTAB; CR and LF end lines.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def request_head(method: str, target: str, origin: Origin, headers: Iterable[tuple[str, str]]) -> bytes:
     """The request line and fields (RFC 9112 §3, §5), the framing fields included by the caller.
 
-    SECURITY (request smuggling, RFC 9112 §11.2): a CR, LF or NUL in a field would start a new
-    field or a new request at the backend; each line must end exactly where it was meant to.
+    SECURITY (request smuggling, RFC 9112 §11.2): a CR or LF in a field would start a new field
+    or a new request at the backend, so every line must end exactly where it was meant to; NUL
+    and the other control characters are refused too (RFC 9110 §5.5: "reject the message").
     """
     lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines.extend([f"{name}: {value}" for name, value in headers])
     text = "\r\n".join(lines) + "\r\n\r\n"
     ends = len(lines) + 1
-    if text.count("\n") != ends or text.count("\r") != ends or "\x00" in text:
-        raise BackendError("protocol", "a request field holds a line break or NUL")
+    if text.count("\n") != ends or text.count("\r") != ends or _CONTROL.search(text) is not None:
+        raise UnsendableHead("a request field holds a line break or a control character")
     try:
         return text.encode("utf-8", "surrogateescape")  # the bytes the client sent come back
     except UnicodeEncodeError:
-        raise BackendError("protocol", "a request field cannot be encoded") from None
+        raise UnsendableHead("a request field cannot be encoded") from None
 
 
 class BackendResponse:
