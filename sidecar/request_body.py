@@ -48,7 +48,7 @@ class BoundedBody:
         if declared is not None and declared > limit:
             raise BodyTooLarge
         self._content = content
-        self._declared = declared
+        self._declared = self.declared = declared
         self._limit = limit
         self._timeout = timeout
         self.error: BodyError | None = None

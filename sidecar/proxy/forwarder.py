@@ -303,7 +303,7 @@ class Forwarder:
             forwarded=extra_headers,
             drop=self._drop,
             backend_origin=self.route.target_origin,
-            keep_content_length=isinstance(body, BoundedBody),
+            keep_content_length=False,  # the pool frames the body
         )
         if listing is not None:
             headers.popall("Accept-Encoding", None)  # a list is filtered as JSON text
@@ -341,7 +341,6 @@ class Forwarder:
     async def _send(
         self, method: str, target: URL, headers: CIMultiDict[str], body: bytes | BoundedBody | None
     ) -> BackendResponse:
-        streamed = isinstance(body, BoundedBody)
         try:
             return await self._pool.send(
                 self._origin,
@@ -349,7 +348,8 @@ class Forwarder:
                 target.raw_path_qs,
                 headers.items(),
                 body.__aiter__() if isinstance(body, BoundedBody) else body,
-                streamed_length=headers.popone("Content-Length", None) if streamed else None,
+                # RFC 9112 §6.2: the length as a number, never the client's spelling of it.
+                streamed_length=body.declared if isinstance(body, BoundedBody) else None,
                 connect_timeout=self._backend.connect_timeout,
                 read_timeout=self._backend.read_timeout,
             )

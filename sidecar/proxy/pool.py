@@ -151,6 +151,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class _OutOfStep(Exception):
+    """Bytes of a further response, past the one asked for."""
+
+
 class BackendPool:
     """Keep-alive connections to the backends, per origin, newest first."""
 
@@ -168,7 +172,7 @@ class BackendPool:
         headers: Iterable[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
         *,
-        streamed_length: str | None = None,
+        streamed_length: int | None = None,
         connect_timeout: float,
         read_timeout: float | None,
     ) -> BackendResponse:
@@ -179,7 +183,7 @@ class BackendPool:
             fields.append(("Content-Length", str(len(body))))
         elif body is not None:
             fields.append(
-                ("Content-Length", streamed_length)
+                ("Content-Length", str(streamed_length))
                 if streamed_length is not None
                 else ("Transfer-Encoding", "chunked")
             )
@@ -500,6 +504,13 @@ class _Connection(asyncio.Protocol):
             self._drained.set_result(None)
 
     # llhttp callbacks (httptools), called inside feed_data
+
+    def on_message_begin(self) -> None:
+        if self.head_done:
+            # SECURITY (response desync): a second response where no request waits for one
+            # (RFC 9112 §9.3) is never parsed into this one nor kept for the next request; the
+            # raise stops llhttp, and the connection is not reused.
+            raise _OutOfStep
 
     def on_status(self, status: bytes) -> None:
         self._grow_head(len(status))

@@ -159,16 +159,7 @@ def _framing_is_the_sidecars_own(request: Message, body: bytes) -> None:
         pytest.param(SMALL, "chunked", id="chunked-small"),
         pytest.param(LARGE, "chunked", id="chunked-large"),
         pytest.param(SMALL, "length", id="length-small"),
-        pytest.param(
-            LARGE,
-            "length",
-            id="length-large",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="today a streamed body's Content-Length is copied verbatim from the client "
-                "(headers.py keep_content_length), so '000300000' reaches the backend as sent",
-            ),
-        ),
+        pytest.param(LARGE, "length", id="length-large"),
     ],
 )
 async def test_client_framing_and_connection_headers_never_reach_backend_as_sent(
@@ -386,15 +377,7 @@ async def test_backend_closing_mid_body_never_looks_complete(
 SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
 
 
-DESYNC = pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's client parses the bytes past a streamed body's Content-Length as a second "
-    "response, queues it on the connection and returns that connection to the pool: the next "
-    "request gets 'EVIL!' (response desync)",
-)
-
-
-@pytest.mark.parametrize("size", [10, pytest.param(LARGE, marks=DESYNC)])
+@pytest.mark.parametrize("size", [10, LARGE])
 @pytest.mark.parametrize("when", ["same-write", "after-the-response"])
 async def test_bytes_past_content_length_never_become_a_response(
     proxy: str, backend: RawBackend, http: aiohttp.ClientSession, size: int, when: str
