@@ -42,6 +42,10 @@ FailureReason = Literal["connect", "timeout", "disconnect", "protocol"]
 _HIGH_WATER = 256 * 1024  # buffered response bytes past which the backend's reads pause
 _MAX_HEAD = 64 * 1024  # a response head (status line and fields) larger than this is refused
 _MAX_IDLE = 64  # idle keep-alive connections kept per backend origin
+# An idle connection is used again only within this time: below the 5 s after which uvicorn (the
+# MCP SDK's server) and Node.js close idle connections, so the sidecar does not write a request
+# onto a connection the backend is closing at that moment (a race no client can undo safely).
+_KEEPALIVE = 4.0
 
 
 class BackendError(Exception):
@@ -158,7 +162,7 @@ class _OutOfStep(Exception):
 class BackendPool:
     """Keep-alive connections to the backends, per origin, newest first."""
 
-    def __init__(self, *, keepalive_timeout: float = 30.0) -> None:
+    def __init__(self, *, keepalive_timeout: float = _KEEPALIVE) -> None:
         self._keepalive = keepalive_timeout
         self._idle: dict[str, list[_Connection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
