@@ -119,6 +119,7 @@ class BackendResponse:
         self.status = conn.status
         self.reason = conn.reason
         self.headers: CIMultiDict[str] = CIMultiDict(conn.fields)
+        conn.fields = []
         self.content_length = conn.content_length
         content_type = self.headers.get("Content-Type", "")
         self.content_type = content_type.partition(";")[0].strip().lower()
@@ -309,7 +310,9 @@ class _Connection(asyncio.Protocol):
         self._closed = False
         self.idle_since = 0.0
         self._busy = False  # an exchange is under way
-        self._parser = httptools.HttpResponseParser(self)  # a fresh one for each exchange
+        # llhttp starts over by itself after each complete response; not after a response to
+        # HEAD (it cannot be told there is no body), so a new parser follows one.
+        self._parser = httptools.HttpResponseParser(self)
         self._is_head = False
         self._head_size = 0
         self._waiter: asyncio.Future[None] | None = None  # head, then body bytes
@@ -348,8 +351,9 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             raise BackendError("disconnect", "the connection closed before the request")
+        if self._is_head:  # the previous exchange's
+            self._parser = httptools.HttpResponseParser(self)
         self._busy, self._is_head = True, is_head
-        self._parser = httptools.HttpResponseParser(self)
         if body is None or isinstance(body, bytes):
             transport.write(head + body if body else head)
         else:
