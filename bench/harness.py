@@ -100,12 +100,22 @@ RPC_RESPONSE = '{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}'
 
 @contextlib.contextmanager
 def nginx(template: str, core: str, port: int | None = None, **values: Any) -> Iterator[int]:
+    with nginx_process(template, core, port, **values) as (bound, _pid):
+        yield bound
+
+
+@contextlib.contextmanager
+def nginx_process(
+    template: str, core: str, port: int | None = None, **values: Any
+) -> Iterator[tuple[int, int]]:
+    """Like :func:`nginx`, yielding ``(port, pid)``: the master's pid, whose worker is its child
+    (:func:`cpu_seconds` counts both)."""
     port = port or free_port()
     with tempfile.TemporaryDirectory() as directory:
         conf = Path(directory) / "nginx.conf"
         conf.write_text(template.format(dir=directory, port=port, **values))
-        with process(pinned(core, ["nginx", "-c", str(conf), "-p", directory]), port):
-            yield port
+        with process(pinned(core, ["nginx", "-c", str(conf), "-p", directory]), port) as proc:
+            yield port, proc.pid
 
 
 @contextlib.contextmanager
@@ -155,6 +165,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0  # completed in the whole measurement
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -192,12 +203,17 @@ def wrk(
     finally:
         os.unlink(lua.name)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    total = re.search(r"(\d+) requests in", text)
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if rps is None:
         raise RuntimeError(f"wrk printed no throughput:\n{text}")
     return WrkResult(
-        float(rps[1]), _latency(text, "50"), _latency(text, "99"), errors + (int(non2xx[1]) if non2xx else 0)
+        float(rps[1]),
+        _latency(text, "50"),
+        _latency(text, "99"),
+        errors + (int(non2xx[1]) if non2xx else 0),
+        int(total[1]) if total else 0,
     )
 
 
