@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 PROXY_CORE, LOAD_CORE = "0", "1"
+ALL_CORES = ",".join(str(core) for core in range(os.cpu_count() or 1))  # taskset's list: unpinned
 
 
 def free_port() -> int:
@@ -242,6 +243,11 @@ def cpu_seconds(pid: int) -> float:
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def rss_kib_tree(pid: int) -> int:
+    """Resident memory of ``pid`` and its children (a supervisor and its workers)."""
+    return sum(rss_kib(each) for each in (pid, *_children(pid)))
 
 
 def rss_kib(pid: int) -> int:
