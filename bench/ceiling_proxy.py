@@ -12,7 +12,8 @@ less than a proxy):
   ``Proxy-Connection``, ``TE``, ``Trailer``, ``Transfer-Encoding``, ``Upgrade``), the body
   (``Content-Length`` or chunked, RFC 9112 section 7.1) collected and sent with a
   ``Content-Length``;
-- sends it on a pooled keep-alive backend connection (a new one only when none is idle);
+- sends it on a pooled keep-alive backend connection (a new one, in a task, only when none is
+  idle);
 - parses the response with ``httptools``, rebuilds its head the same way and streams the body as
   it arrives: with the backend's ``Content-Length`` when it gave one, chunked otherwise (chunked
   or close-delimited from the backend, RFC 9112 section 6.3), pausing the backend while the
@@ -116,11 +117,15 @@ class Backend:
     def target(self, target: bytes) -> bytes:
         return self.base + target
 
-    async def acquire(self) -> BackendConnection:
+    def idle_connection(self) -> BackendConnection | None:
+        """The most recently used idle connection still open: no task, no await, the common case."""
         while self.idle:
             connection = self.idle.pop()
             if connection.usable():
                 return connection
+        return None
+
+    async def connect(self) -> BackendConnection:
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(lambda: BackendConnection(self), self.host, self.port)
         return connection
@@ -340,12 +345,18 @@ class ClientConnection(asyncio.Protocol):
         self.busy = True
         exchange = self.queue.popleft()
         self.keep_alive = exchange.keep_alive
+        upstream = self.backend.idle_connection()
+        if upstream is not None:
+            self.upstream = upstream
+            upstream.send(self, exchange)
+            return
         task = asyncio.ensure_future(self.forward(exchange))
         task.add_done_callback(_consume)
 
     async def forward(self, exchange: Exchange) -> None:
+        """Sends ``exchange`` on a new backend connection (none was idle)."""
         try:
-            upstream = await self.backend.acquire()
+            upstream = await self.backend.connect()
         except OSError:
             self.response_failed(simple_response(502, b"Bad Gateway"))
             return
