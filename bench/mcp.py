@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -180,6 +181,13 @@ def run(seconds: float) -> list[Row]:
     return rows
 
 
+def peer_version() -> str:
+    if not PEER_PYTHON.exists():
+        return "not installed"
+    command = [str(PEER_PYTHON), "-c", "import fastmcp; print(fastmcp.__version__)"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def report(rows: list[Row]) -> str:
     base = rows[0].result.requests_per_second
     sidecar = next((r.result.requests_per_second for r in rows if r.name.startswith("(b)")), None)
@@ -196,4 +204,5 @@ def report(rows: list[Row]) -> str:
             f"| {row.name} | {rps:,.0f} | {rps / base:.2f} | {vs_b} | {row.result.p50_ms:.2f} "
             f"| {row.result.p99_ms:.2f} | {cpu} | {row.result.errors} |"
         )
+    lines.append(f"\nFastMCP {peer_version()} (bench/.peer-venv).")
     return "\n".join(lines)
