@@ -5,16 +5,18 @@ by side when one process's open-file limit would not hold every stream.
 
 It talks to the benchmark over its standard streams, one JSON object a line:
 
-- out ``{"connected": n}`` once every stream has seen the backend's ``: connected`` comment (or
-  60 s have passed);
-- out ``{"received": n, "lost": n, "failed": n, "errors": {...}, "delays_ms": [...]}`` once every
-  stream has read ROUNDS events or ended, or PATIENCE seconds after the first line (``lost``:
-  gaps in the ids; ``errors``: why streams failed, counted by exception and errno);
+- out ``{"connected": n}`` once every stream has seen the backend's ``: connected`` comment or
+  failed (or a minute more than opening them takes has passed);
+- out ``{"received": n, "lost": n, "failed": n, "reopened": n, "errors": {...}, "delays_ms": [...]}``
+  once every stream has read ROUNDS events or ended, or PATIENCE seconds after the first line
+  (``lost``: gaps in the ids; ``errors``: what went wrong, counted by exception and errno);
 - in ``close``: every stream is closed and the process exits. Until then the streams stay
   open, so the proxy's memory can be read with all of them held.
 
 Streams are opened RATE a second: a storm of thousands of connections a second overflows the
 listen queues (the kernel then drops handshakes, or resets them), which is not what is measured.
+A stream whose opening fails is opened again, up to ATTEMPTS times, as an SSE client reconnects;
+the attempts are counted (``reopened``).
 
 Run: ``python -m bench.sse_client PORT PATH STREAMS ROUNDS PATIENCE RATE``.
 """
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 import uvloop
 
 TICK = 0.05  # seconds between two batches of new streams
+ATTEMPTS = 5  # to open one stream
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Tally:
     connected: int = 0
     lost: int = 0
     failed: int = 0
+    reopened: int = 0  # opening attempts that failed and were made again
     settled: int = 0  # streams connected or failed
     finished: int = 0  # streams done reading, or failed
     delays_ms: list[float] = field(default_factory=list)
@@ -77,26 +81,46 @@ async def read_events(reader: asyncio.StreamReader, rounds: int, tally: Tally) -
     return True
 
 
-async def stream(port: int, path: str, rounds: int, tally: Tally) -> None:
-    writer: asyncio.StreamWriter | None = None
-    connected = False
+async def open_stream(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream that has seen the backend's ``: connected`` comment."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
         await reader.readuntil(b"\r\n\r\n")
         while not (line := await reader.readline()).startswith(b": connected"):
             if not line:
                 raise asyncio.IncompleteReadError(b"", None)  # refused (a 502?) or cut
-        connected = True
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
+
+
+async def stream(port: int, path: str, rounds: int, tally: Tally) -> None:
+    """One stream: opened (again after a failure, as an SSE client reconnects, up to ATTEMPTS
+    times: the count is reported), then read."""
+    writer: asyncio.StreamWriter | None = None
+    stage = "opening"
+    try:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                reader, writer = await open_stream(port, path)
+                break
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                tally.errors[f"{_name(exc)} while opening, opened again"] += 1
+                tally.reopened += 1
+                await asyncio.sleep(0.5 * attempt)
+        stage = "reading events"
         tally.connected += 1
         tally.settle()
         if not await read_events(reader, rounds, tally):
             tally.failed += 1
     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
         tally.failed += 1
-        stage = "reading events" if connected else "opening"
-        tally.errors[f"{type(exc).__name__} {getattr(exc, 'errno', '') or ''} while {stage}"] += 1
-        if not connected:
+        tally.errors[f"{_name(exc)} while {stage}"] += 1
+        if writer is None:
             tally.settle()
     tally.finish()
     try:
@@ -104,6 +128,11 @@ async def stream(port: int, path: str, rounds: int, tally: Tally) -> None:
     finally:
         if writer is not None:
             writer.close()
+
+
+def _name(exc: BaseException) -> str:
+    errno = getattr(exc, "errno", None)
+    return f"{type(exc).__name__} {errno}" if errno else type(exc).__name__
 
 
 def say(message: dict[str, object]) -> None:
@@ -124,7 +153,7 @@ async def main(argv: list[str]) -> None:
         ]
         await asyncio.sleep(TICK)
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(60 + streams / rate):
             await tally.all_settled.wait()
     say({"connected": tally.connected})
     with contextlib.suppress(TimeoutError):
@@ -135,6 +164,7 @@ async def main(argv: list[str]) -> None:
             "received": len(tally.delays_ms),
             "lost": tally.lost,
             "failed": tally.failed + streams - tally.settled,  # never settled: never connected
+            "reopened": tally.reopened,
             "errors": dict(tally.errors),
             "delays_ms": [round(delay, 3) for delay in tally.delays_ms],
         }
