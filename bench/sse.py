@@ -168,9 +168,7 @@ def _measure(setup: Setup, backend: int, port: int, path: str, pid: int | None) 
     for result in results:
         errors.update(result["errors"])
     if errors:  # the table counts them; this says why
-        print(
-            f"SSE {setup.streams:,} streams, {path}: failed streams by error: {dict(errors)}", file=sys.stderr
-        )
+        print(f"SSE {setup.streams:,} streams, {path}: {dict(errors)}", file=sys.stderr)
     delays = sorted(delay for result in results for delay in result["delays_ms"])
     relay = (cpu_used - rest_rate * (ended - started)) * 1e6 / max(len(delays), 1)
     return Row(
