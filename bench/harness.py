@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 PROXY_CORE, LOAD_CORE = "0", "1"
+ALL_CORES = ",".join(str(core) for core in range(os.cpu_count() or 1))  # taskset's list: unpinned
 
 
 def free_port() -> int:
@@ -100,12 +101,22 @@ RPC_RESPONSE = '{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}'
 
 @contextlib.contextmanager
 def nginx(template: str, core: str, port: int | None = None, **values: Any) -> Iterator[int]:
+    with nginx_process(template, core, port, **values) as (bound, _pid):
+        yield bound
+
+
+@contextlib.contextmanager
+def nginx_process(
+    template: str, core: str, port: int | None = None, **values: Any
+) -> Iterator[tuple[int, int]]:
+    """Like :func:`nginx`, yielding ``(port, pid)``: the master's pid, whose worker is its child
+    (:func:`cpu_seconds` counts both)."""
     port = port or free_port()
     with tempfile.TemporaryDirectory() as directory:
         conf = Path(directory) / "nginx.conf"
         conf.write_text(template.format(dir=directory, port=port, **values))
-        with process(pinned(core, ["nginx", "-c", str(conf), "-p", directory]), port):
-            yield port
+        with process(pinned(core, ["nginx", "-c", str(conf), "-p", directory]), port) as proc:
+            yield port, proc.pid
 
 
 @contextlib.contextmanager
@@ -155,6 +166,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0  # completed in the whole measurement
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -192,12 +204,17 @@ def wrk(
     finally:
         os.unlink(lua.name)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    total = re.search(r"(\d+) requests in", text)
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if rps is None:
         raise RuntimeError(f"wrk printed no throughput:\n{text}")
     return WrkResult(
-        float(rps[1]), _latency(text, "50"), _latency(text, "99"), errors + (int(non2xx[1]) if non2xx else 0)
+        float(rps[1]),
+        _latency(text, "50"),
+        _latency(text, "99"),
+        errors + (int(non2xx[1]) if non2xx else 0),
+        int(total[1]) if total else 0,
     )
 
 
@@ -226,6 +243,11 @@ def cpu_seconds(pid: int) -> float:
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def rss_kib_tree(pid: int) -> int:
+    """Resident memory of ``pid`` and its children (a supervisor and its workers)."""
+    return sum(rss_kib(each) for each in (pid, *_children(pid)))
 
 
 def rss_kib(pid: int) -> int:

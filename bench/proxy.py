@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Scenario 1, pass-through overhead: a trivial fast backend (nginx answering a small JSON-RPC
-response) reached directly, through nginx (one worker, keepalive upstream) and through the
-sidecar (anonymous; JWT with the verified-token cache; JWT with the cache off)."""
+response) reached directly, through nginx (one worker, keepalive upstream), through two Python
+baselines (the ceiling: asyncio protocols + httptools, no aiohttp; the floor of the sidecar's
+stack: the smallest aiohttp proxy) and through the sidecar (anonymous; JWT with the
+verified-token cache; JWT with the cache off). Every proxy row also shows the proxy's CPU time
+per request: the sidecar's minus the bare proxy's is the sidecar's own work."""
 
 from __future__ import annotations
 
@@ -23,12 +26,14 @@ from bench.harness import (
     PROXY_CORE,
     RPC_RESPONSE,
     WrkResult,
+    cpu_seconds,
     free_port,
     nginx,
+    nginx_process,
     pinned,
     post_script,
     process,
-    sidecar,
+    sidecar_process,
     wrk,
 )
 
@@ -41,6 +46,7 @@ class Row:
     name: str
     single: WrkResult  # 1 connection: latency
     many: WrkResult  # 32 connections: throughput
+    cpu_us: float | None  # the proxy process's CPU per request over ``many``; None: no proxy
 
 
 def _signing() -> tuple[Any, dict[str, Any]]:
@@ -49,14 +55,25 @@ def _signing() -> tuple[Any, dict[str, Any]]:
     return key, {**jwk, "kid": "bench-1", "alg": "ES256", "use": "sig"}
 
 
-def _measure(name: str, url: str, seconds: float, headers: dict[str, str]) -> Row:
+def _measure(name: str, url: str, seconds: float, headers: dict[str, str], pid: int | None = None) -> Row:
+    """Latency at 1 connection, then throughput at 32 with the CPU time ``pid`` (the proxy) spent
+    on them (``/proc``: user + system, its children included)."""
     script = post_script(REQUEST, headers)
     wrk(url, connections=1, seconds=min(seconds, 2), script=script)  # warm-up
-    return Row(
-        name,
-        wrk(url, connections=1, seconds=seconds, script=script),
-        wrk(url, connections=32, seconds=seconds, script=script),
-    )
+    single = wrk(url, connections=1, seconds=seconds, script=script)
+    before = cpu_seconds(pid) if pid else 0.0
+    many = wrk(url, connections=32, seconds=seconds, script=script)
+    cpu_us = (cpu_seconds(pid) - before) * 1e6 / max(many.requests, 1) if pid else None
+    return Row(name, single, many, cpu_us)
+
+
+@contextlib.contextmanager
+def _python_proxy(module: str, backend: int) -> Iterator[tuple[int, int]]:
+    """``python -m bench.<module> PORT BACKEND_URL`` on the proxy core; yields (port, pid)."""
+    port = free_port()
+    command = pinned(PROXY_CORE, [sys.executable, "-m", module, str(port), f"http://127.0.0.1:{backend}/"])
+    with process(command, port) as proc:  # taskset execs: the pid is Python's own
+        yield port, proc.pid
 
 
 @contextlib.contextmanager
@@ -96,19 +113,17 @@ def run(seconds: float) -> list[Row]:
     rows: list[Row] = []
     with _backend() as (backend, issuer, key):
         rows.append(_measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
-        with nginx(NGINX_PROXY, PROXY_CORE, backend=backend) as proxy:
-            rows.append(_measure("nginx proxy", f"http://127.0.0.1:{proxy}/", seconds, {}))
-        bare = free_port()
-        command = pinned(
-            PROXY_CORE, [sys.executable, "-m", "bench.bare_proxy", str(bare), f"http://127.0.0.1:{backend}/"]
-        )
-        with process(command, bare):
-            rows.append(
-                _measure("bare aiohttp proxy (the stack's floor)", f"http://127.0.0.1:{bare}/", seconds, {})
-            )
+        with nginx_process(NGINX_PROXY, PROXY_CORE, backend=backend) as (port, pid):
+            rows.append(_measure("nginx proxy", f"http://127.0.0.1:{port}/", seconds, {}, pid))
+        with _python_proxy("bench.ceiling_proxy", backend) as (port, pid):
+            name = "Python ceiling: asyncio + httptools, no aiohttp"
+            rows.append(_measure(name, f"http://127.0.0.1:{port}/", seconds, {}, pid))
+        with _python_proxy("bench.bare_proxy", backend) as (port, pid):
+            name = "bare aiohttp proxy (the stack's floor)"
+            rows.append(_measure(name, f"http://127.0.0.1:{port}/", seconds, {}, pid))
         anonymous = {"backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]}
-        with sidecar(anonymous) as port:
-            rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}))
+        with sidecar_process(anonymous) as (port, pid):
+            rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}, pid))
         now = int(time.time())
         token = jwt.encode(
             {
@@ -124,10 +139,9 @@ def run(seconds: float) -> list[Row]:
             headers={"kid": "bench-1"},
         )
         auth = {"Authorization": f"Bearer {token}"}
-        with sidecar(_oidc_config(backend, issuer, 10000)) as port:
-            rows.append(_measure("sidecar, JWT (warm cache)", f"http://127.0.0.1:{port}/b/", seconds, auth))
-        with sidecar(_oidc_config(backend, issuer, 0)) as port:
-            rows.append(_measure("sidecar, JWT (cache off)", f"http://127.0.0.1:{port}/b/", seconds, auth))
+        for name, cache in (("sidecar, JWT (warm cache)", 10000), ("sidecar, JWT (cache off)", 0)):
+            with sidecar_process(_oidc_config(backend, issuer, cache)) as (port, pid):
+                rows.append(_measure(name, f"http://127.0.0.1:{port}/b/", seconds, auth, pid))
     return rows
 
 
@@ -137,8 +151,8 @@ def report(rows: list[Row]) -> str:
     anonymous = next((r for r in rows if r.name == "sidecar, anonymous"), None)
     lines = [
         "| path | p50 ms (1 conn) | p99 ms | added p50 ms | added p50 / nginx's | req/s (32 conn) | "
-        "/ nginx | / sidecar anonymous | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "/ nginx | / sidecar anonymous | proxy CPU µs per request (32 conn) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         added = row.single.p50_ms - direct.single.p50_ms
@@ -147,9 +161,11 @@ def report(rows: list[Row]) -> str:
             f"{row.many.requests_per_second / anonymous.many.requests_per_second:.2f}" if anonymous else "-"
         )
         vs_nginx = row.many.requests_per_second / reference.many.requests_per_second
+        cpu = f"{row.cpu_us:.0f}" if row.cpu_us is not None else "-"
         errors = row.single.errors + row.many.errors
         lines.append(
             f"| {row.name} | {row.single.p50_ms:.3f} | {row.single.p99_ms:.3f} | {added:.3f} "
-            f"| {ratio_added} | {row.many.requests_per_second:,.0f} | {vs_nginx:.2f} | {vs_anon} | {errors} |"
+            f"| {ratio_added} | {row.many.requests_per_second:,.0f} | {vs_nginx:.2f} | {vs_anon} | {cpu} "
+            f"| {errors} |"
         )
     return "\n".join(lines)

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""An SSE backend for the fan-out scenario: every stream gets one event per interval, carrying
-the time it was written, so clients can measure delivery delay.
+"""An SSE backend for the fan-out scenario. Streams are opened first and only get a
+``: connected`` comment; ``POST /go?rounds=R`` then sends every open stream one event per
+interval, R times, each carrying the time it was written (clients measure delivery delay) and an
+id counting from 1 (clients count gaps as lost events). Keeping the events back until every
+stream is open lets the benchmark measure the proxy at rest with all streams open, then relaying.
 
 Run: ``python -m bench.sse_backend PORT INTERVAL``.
 """
@@ -16,6 +19,8 @@ import uvloop
 from aiohttp import web
 
 STREAMS: web.AppKey[set[web.StreamResponse]] = web.AppKey("streams")
+BROADCASTS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("broadcasts")
+INTERVAL: web.AppKey[float] = web.AppKey("interval")
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -31,30 +36,37 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def broadcast(streams: set[web.StreamResponse], rounds: int, interval: float) -> None:
+    for sequence in range(1, rounds + 1):
+        await asyncio.sleep(interval)
+        for response in list(streams):
+            payload = f"id: {sequence}\ndata: {time.time():.6f}\n\n".encode()
+            try:
+                await response.write(payload)
+            except ConnectionError:
+                streams.discard(response)
+
+
+async def go(request: web.Request) -> web.Response:
+    rounds = int(request.query.get("rounds", "1"))
+    task = asyncio.create_task(broadcast(request.app[STREAMS], rounds, request.app[INTERVAL]))
+    request.app[BROADCASTS].add(task)
+    task.add_done_callback(request.app[BROADCASTS].discard)
+    return web.Response(text=f"{len(request.app[STREAMS])}\n")
+
+
 def build(interval: float) -> web.Application:
     app = web.Application()
-    app[STREAMS] = set()
+    app[STREAMS], app[BROADCASTS], app[INTERVAL] = set(), set(), interval
 
-    async def broadcast(app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            sequence = 0
-            while True:
-                await asyncio.sleep(interval)
-                sequence += 1
-                streams: set[web.StreamResponse] = app[STREAMS]
-                for response in list(streams):
-                    payload = f"id: {sequence}\ndata: {time.time():.6f}\n\n".encode()
-                    try:
-                        await response.write(payload)
-                    except ConnectionError:
-                        streams.discard(response)
-
-        task = asyncio.create_task(loop())
+    async def cancel_broadcasts(app: web.Application) -> AsyncIterator[None]:
         yield
-        task.cancel()
+        for task in app[BROADCASTS]:
+            task.cancel()
 
-    app.cleanup_ctx.append(broadcast)
+    app.cleanup_ctx.append(cancel_broadcasts)
     app.router.add_get("/events", events)
+    app.router.add_post("/go", go)
     return app
 
 

@@ -10,10 +10,10 @@ scale when they are given the cores.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from bench.harness import (
+    ALL_CORES,
     NGINX_BACKEND,
     RPC_RESPONSE,
     WrkResult,
@@ -25,7 +25,6 @@ from bench.harness import (
 )
 from bench.proxy import REQUEST
 
-ALL_CORES = ",".join(str(core) for core in range(os.cpu_count() or 1))
 CONNECTIONS = 64
 ROUNDS = 2
 
