@@ -26,6 +26,7 @@ from sidecar.config import Settings
 from sidecar.listen import ListenError
 from sidecar.observability.metrics import Metrics
 
+_BACKLOG = 4096
 log = structlog.get_logger("sidecar.server")
 
 
@@ -159,8 +160,10 @@ class Sidecar:
             await runner.setup()
             try:
                 # Workers share the port: the kernel spreads new connections over them.
+                # A deep accept queue: SSE clients reconnect in bursts (after a restart, say); the
+                # kernel caps it at net.core.somaxconn.
                 await web.TCPSite(
-                    runner, server.host, port, backlog=1024, reuse_port=server.workers > 1
+                    runner, server.host, port, backlog=_BACKLOG, reuse_port=server.workers > 1
                 ).start()
             except OSError as exc:
                 # The app's cleanup contexts already opened client sessions and probes: close
