@@ -8,27 +8,48 @@ the message endpoint the backend announced on it (the POST's path and query, ses
 included) and by the token subject that opened it (SECURITY: one user cannot write into another
 user's stream by learning their session id).
 
-``StreamMailbox`` waits on the backend and the mailbox at once; it is used only on these streams.
+A ``Mailbox`` holds those answers for one stream; putting one in wakes the stream's relay, which
+waits on the backend's bytes and the mailbox with one wait (no task per read).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _MAILBOX_SIZE = 64  # answers waiting to be written; past it a denial is answered on the POST
 
 
+class Mailbox:
+    """The sidecar's own answers waiting to be written on one legacy stream."""
+
+    __slots__ = ("_events", "wake")
+
+    def __init__(self) -> None:
+        self._events: deque[bytes] = deque()
+        self.wake: Callable[[], None] = _nothing  # set by the relay: interrupts its wait
+
+    def put(self, event: bytes) -> bool:
+        if len(self._events) >= _MAILBOX_SIZE:
+            return False
+        self._events.append(event)
+        self.wake()
+        return True
+
+    def take(self) -> bytes | None:
+        return self._events.popleft() if self._events else None
+
+
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Stream:
     subject: str | None
-    queue: asyncio.Queue[bytes]
-
-
-def mailbox() -> asyncio.Queue[bytes]:
-    return asyncio.Queue(_MAILBOX_SIZE)
+    mailbox: Mailbox
 
 
 class LegacySessions:
@@ -37,12 +58,12 @@ class LegacySessions:
     def __init__(self) -> None:
         self._streams: dict[str, _Stream] = {}
 
-    def open(self, endpoint: str, subject: str | None, queue: asyncio.Queue[bytes]) -> None:
-        self._streams[endpoint] = _Stream(subject, queue)
+    def open(self, endpoint: str, subject: str | None, mailbox: Mailbox) -> None:
+        self._streams[endpoint] = _Stream(subject, mailbox)
 
-    def discard(self, queue: asyncio.Queue[bytes]) -> None:
+    def discard(self, mailbox: Mailbox) -> None:
         """Forget the stream of this mailbox (it ended)."""
-        for endpoint in [e for e, stream in self._streams.items() if stream.queue is queue]:
+        for endpoint in [e for e, stream in self._streams.items() if stream.mailbox is mailbox]:
             del self._streams[endpoint]
 
     def deliver(self, endpoint: str, subject: str | None, message: dict[str, object]) -> bool:
@@ -51,40 +72,4 @@ class LegacySessions:
         stream = self._streams.get(endpoint)
         if stream is None or stream.subject != subject:
             return False
-        event = b"event: message\ndata: " + json.dumps(message).encode() + b"\n\n"
-        try:
-            stream.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-
-class StreamMailbox:
-    """Reads a backend stream and a mailbox together: whichever has something first."""
-
-    def __init__(self, read: Callable[[], Awaitable[bytes]], queue: asyncio.Queue[bytes]) -> None:
-        self._read_backend, self._queue = read, queue
-        self._read: asyncio.Future[bytes] | None = None
-
-    async def next(self) -> tuple[bytes, bool]:
-        """The next chunk of the backend (False) or a queued event (True)."""
-        if not self._queue.empty():
-            return self._queue.get_nowait(), True
-        if self._read is None:
-            self._read = asyncio.ensure_future(self._read_backend())
-        getter = asyncio.ensure_future(self._queue.get())
-        try:
-            await asyncio.wait({self._read, getter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not getter.done():
-                getter.cancel()
-        if getter.done() and not getter.cancelled():
-            return getter.result(), True
-        read, self._read = self._read, None
-        return read.result(), False
-
-    def close(self) -> None:
-        """Stop the pending read (on every way out of the stream)."""
-        if self._read is not None and not self._read.done():
-            self._read.cancel()
-        self._read = None
+        return stream.mailbox.put(b"event: message\ndata: " + json.dumps(message).encode() + b"\n\n")

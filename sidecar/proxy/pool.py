@@ -134,6 +134,14 @@ class BackendResponse:
         seconds."""
         return await self._conn.take(within)
 
+    async def readany_or_woken(self, within: float | None = None) -> bytes | None:
+        """Like :meth:`readany`, but None when :meth:`wake` ended the wait before any byte came."""
+        return await self._conn.take_unless_woken(within)
+
+    def wake(self) -> None:
+        """End a pending :meth:`readany_or_woken` (something else is ready for the reader)."""
+        self._conn.wake()
+
     async def read(self, limit: int, within: float | None = None) -> bytes:
         """The whole body; :class:`BodyTooLarge` past ``limit`` bytes."""
         parts: list[bytes] = []
@@ -386,18 +394,27 @@ class _Connection(asyncio.Protocol):
             self._fail(BackendError("disconnect", "the request body failed"))
 
     async def take(self, within: float | None) -> bytes:
-        while True:
-            if self.chunks:
-                chunks, self.chunks, self._buffered = self.chunks, [], 0
-                if self._reading_paused and self._transport is not None:
-                    self._reading_paused = False
-                    self._transport.resume_reading()
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            if self._error is not None:
-                raise self._error
-            if self.body_done:
-                return b""
+        while (chunk := self._take_now()) is None:
             await self._wait(within)
+        return chunk
+
+    async def take_unless_woken(self, within: float | None) -> bytes | None:
+        if (chunk := self._take_now()) is None:
+            await self._wait(within)
+            chunk = self._take_now()
+        return chunk
+
+    def _take_now(self) -> bytes | None:
+        """The body bytes buffered, b"" at the end, None when there are none yet."""
+        if self.chunks:
+            chunks, self.chunks, self._buffered = self.chunks, [], 0
+            if self._reading_paused and self._transport is not None:
+                self._reading_paused = False
+                self._transport.resume_reading()
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self._error is not None:
+            raise self._error
+        return b"" if self.body_done else None
 
     async def _wait(self, within: float | None) -> None:
         if self._error is not None:
@@ -444,7 +461,7 @@ class _Connection(asyncio.Protocol):
         self.content_length, self._until_close = None, False
         self.head_done = self.body_done = False
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
@@ -498,7 +515,7 @@ class _Connection(asyncio.Protocol):
             return
         if self.head_done and self._until_close and self._error is None:
             self.body_done = True  # RFC 9112 §6.3 rule 8: the close ends the body
-            self._wake()
+            self.wake()
             return
         detail = "the backend closed the connection" + (" mid-response" if self.head_done else "")
         self._fail(BackendError("disconnect", detail))
@@ -550,7 +567,7 @@ class _Connection(asyncio.Protocol):
             # llhttp cannot be told the request was HEAD; the response ends with its head, and
             # this parser (which would wait for a body) is never fed again.
             self.body_done = True
-        self._wake()
+        self.wake()
 
     def on_body(self, body: bytes) -> None:
         if self._is_head:
@@ -561,7 +578,7 @@ class _Connection(asyncio.Protocol):
         if self._buffered > _HIGH_WATER and not self._reading_paused and self._transport is not None:
             self._reading_paused = True
             self._transport.pause_reading()
-        self._wake()
+        self.wake()
 
     def on_message_complete(self) -> None:
         if not self.head_done:
@@ -571,7 +588,7 @@ class _Connection(asyncio.Protocol):
         if not self._parser.should_keep_alive():
             self._reusable = False  # Connection: close or HTTP/1.0 (RFC 9112 §9.3)
         self.body_done = True
-        self._wake()
+        self.wake()
 
     def _ended(self) -> bool:
         return self.body_done  # (a call: mypy cannot see the parser's callbacks set it)

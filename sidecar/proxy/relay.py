@@ -6,7 +6,6 @@ back-pressure point; SSE has no total timeout."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -18,9 +17,9 @@ from sidecar.authz.gate import ListFilter
 from sidecar.authz.listfilter import EventTooLarge
 from sidecar.observability.access import RequestInfo, json_error
 from sidecar.observability.metrics import Metrics
-from sidecar.proxy import cors, legacy
+from sidecar.proxy import cors
 from sidecar.proxy.headers import response_headers_for_client
-from sidecar.proxy.legacy import LegacySessions, StreamMailbox
+from sidecar.proxy.legacy import LegacySessions, Mailbox
 from sidecar.proxy.pool import BackendError, BackendResponse, BodyTooLarge
 from sidecar.proxy.routing import Route, RouteKind
 from sidecar.proxy.sse import EditChain, EndpointRewriter, StreamEdit, relative_endpoint
@@ -71,7 +70,7 @@ class Relay:
         info.first_byte = time.perf_counter()
         if is_sse:
             self._active_streams.inc()
-        queue, mailbox_for = self._mailbox(is_sse, listing, info)
+        mailbox, mailbox_for = self._mailbox(is_sse, listing, info)
         try:
             await self._pump(
                 request,
@@ -80,13 +79,13 @@ class Relay:
                 is_sse=is_sse,
                 info=info,
                 edits=self._edits(backend, is_sse, listing, mailbox_for),
-                mailbox=queue,
+                mailbox=mailbox,
             )
         finally:
             if is_sse:
                 self._active_streams.dec()
-            if queue is not None and self._sessions is not None:
-                self._sessions.discard(queue)
+            if mailbox is not None and self._sessions is not None:
+                self._sessions.discard(mailbox)
         return response
 
     async def _relay_whole(
@@ -113,16 +112,16 @@ class Relay:
 
     def _mailbox(
         self, is_sse: bool, listing: ListFilter | None, info: RequestInfo
-    ) -> tuple[asyncio.Queue[bytes] | None, Callable[[str], None] | None]:
+    ) -> tuple[Mailbox | None, Callable[[str], None] | None]:
         """On a legacy stream with policies on: a mailbox for the sidecar's own answers, and
         what registers it once the backend announced the stream's message endpoint. (The list
         filter lets out whole events only, so an answer never lands inside one.)"""
         sessions = self._sessions
         if sessions is None or listing is None or not is_sse or self.route.kind is not RouteKind.SSE_STREAM:
             return None, None
-        queue = legacy.mailbox()
+        mailbox = Mailbox()
         subject = info.subject
-        return queue, lambda endpoint: sessions.open(endpoint, subject, queue)
+        return mailbox, lambda endpoint: sessions.open(endpoint, subject, mailbox)
 
     def _edits(
         self,
@@ -156,18 +155,17 @@ class Relay:
         is_sse: bool,
         info: RequestInfo,
         edits: EditChain | None,
-        mailbox: asyncio.Queue[bytes] | None = None,
+        mailbox: Mailbox | None = None,
     ) -> None:
         idle = self._backend.sse_read_timeout if is_sse else self._backend.read_timeout
-        reader = StreamMailbox(lambda: backend.readany(idle), mailbox) if mailbox is not None else None
+        if mailbox is not None:
+            mailbox.wake = backend.wake
         try:
             while True:
                 # One wait on the backend's bytes (a timer only when idle is set and nothing is
                 # buffered), one write; back-pressure: while the client's transport is full,
                 # write waits, the buffer fills and the backend's reads pause.
-                chunk, ours = (
-                    await reader.next() if reader is not None else (await backend.readany(idle), False)
-                )
+                chunk, ours = await next_piece(backend, mailbox, idle)
                 if ours:
                     await response.write(chunk)  # the sidecar's own answer, a whole event
                     continue
@@ -197,9 +195,6 @@ class Relay:
                 if request.transport is not None:
                     request.transport.abort()
                 return
-        finally:
-            if reader is not None:
-                reader.close()
         await _finish(response, edits)
 
 
@@ -211,3 +206,16 @@ async def _finish(response: web.StreamResponse, edits: EditChain | None) -> None
     if rest:
         await response.write(rest)
     await response.write_eof()
+
+
+async def next_piece(
+    backend: BackendResponse, mailbox: Mailbox | None, idle: float | None
+) -> tuple[bytes, bool]:
+    """The backend's next bytes (False), or the sidecar's own answer from the mailbox (True): one
+    wait for both, which a delivered answer ends."""
+    if mailbox is None:
+        return await backend.readany(idle), False
+    while (ours := mailbox.take()) is None:
+        if (chunk := await backend.readany_or_woken(idle)) is not None:
+            return chunk, False
+    return ours, True
