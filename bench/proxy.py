@@ -60,7 +60,8 @@ def _measure(name: str, url: str, seconds: float, headers: dict[str, str]) -> Ro
 
 
 @contextlib.contextmanager
-def _backend() -> Iterator[tuple[int, str, Any]]:
+def bench_backend() -> Iterator[tuple[int, str, Any]]:
+    """nginx on the load core: the JSON-RPC answer, and an issuer's discovery and JWKS."""
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     key, jwk = _signing()
@@ -76,7 +77,7 @@ def _backend() -> Iterator[tuple[int, str, Any]]:
         yield port, issuer, key
 
 
-def _oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
+def oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
     return {
         "server": {"public_url": PUBLIC},
         "backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}],
@@ -92,9 +93,23 @@ def _oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
     }
 
 
+def bench_token(issuer: str, key: Any) -> str:
+    """An hour's ES256 access token for the backend at ``/b``, signed by the JWKS's key."""
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": f"{PUBLIC}/b",
+        "sub": "bench",
+        "iat": now,
+        "exp": now + 3600,
+        "scope": "mcp",
+    }
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench-1"})
+
+
 def run(seconds: float) -> list[Row]:
     rows: list[Row] = []
-    with _backend() as (backend, issuer, key):
+    with bench_backend() as (backend, issuer, key):
         rows.append(_measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
         with nginx(NGINX_PROXY, PROXY_CORE, backend=backend) as proxy:
             rows.append(_measure("nginx proxy", f"http://127.0.0.1:{proxy}/", seconds, {}))
@@ -109,24 +124,10 @@ def run(seconds: float) -> list[Row]:
         anonymous = {"backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]}
         with sidecar(anonymous) as port:
             rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}))
-        now = int(time.time())
-        token = jwt.encode(
-            {
-                "iss": issuer,
-                "aud": f"{PUBLIC}/b",
-                "sub": "bench",
-                "iat": now,
-                "exp": now + 3600,
-                "scope": "mcp",
-            },
-            key,
-            algorithm="ES256",
-            headers={"kid": "bench-1"},
-        )
-        auth = {"Authorization": f"Bearer {token}"}
-        with sidecar(_oidc_config(backend, issuer, 10000)) as port:
+        auth = {"Authorization": f"Bearer {bench_token(issuer, key)}"}
+        with sidecar(oidc_config(backend, issuer, 10000)) as port:
             rows.append(_measure("sidecar, JWT (warm cache)", f"http://127.0.0.1:{port}/b/", seconds, auth))
-        with sidecar(_oidc_config(backend, issuer, 0)) as port:
+        with sidecar(oidc_config(backend, issuer, 0)) as port:
             rows.append(_measure("sidecar, JWT (cache off)", f"http://127.0.0.1:{port}/b/", seconds, auth))
     return rows
 
