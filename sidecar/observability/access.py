@@ -3,8 +3,9 @@
 metrics, and JSON bodies for the errors aiohttp raises itself (404, 405, 413) and for any
 unexpected exception (500).
 
-The request id is bound to the logging context for the whole request, so every event logged
-while the request is handled carries the same ``request_id`` as its access event.
+The request id is set in the logging context (``logging.REQUEST_ID``) for the whole request, so
+every event logged while the request is handled carries the same ``request_id`` as its access
+event.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from sidecar.observability.logging import REQUEST_ID
 from sidecar.observability.metrics import NO_BACKEND, Metrics
 
 log = structlog.get_logger("sidecar.access")
@@ -59,9 +61,10 @@ def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middlewar
         info = RequestInfo(request_id=f"{_PREFIX}{next(_counter):08x}", started=time.perf_counter())
         request[REQUEST_INFO] = info
         status = 500
-        # aiohttp runs each request in a task of its own (a copy of the context); the binding is
-        # still undone on the way out, so nothing logged after this middleware carries the id.
-        with structlog.contextvars.bound_contextvars(request_id=info.request_id):
+        # aiohttp runs each request in a task of its own (a copy of the context); the id is
+        # still reset on the way out, so nothing logged after this middleware carries it.
+        bound = REQUEST_ID.set(info.request_id)
+        try:
             try:
                 response: web.StreamResponse = await handler(request)
                 status = response.status
@@ -90,6 +93,8 @@ def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middlewar
                     metrics.duration(info.backend).observe((info.first_byte or ended) - info.started)
                 if access_log:
                     _log_request(request, info, status, ended)
+        finally:
+            REQUEST_ID.reset(bound)
         if not response.prepared:
             response.headers.setdefault("X-Request-Id", info.request_id)
         return response

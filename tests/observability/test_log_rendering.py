@@ -4,6 +4,7 @@ terminal as a control sequence."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import re
@@ -14,7 +15,13 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sidecar.observability.logging import escape_for_terminal, stdlib_formatter
+from sidecar.observability.logging import (
+    REQUEST_ID,
+    UtcTimestamp,
+    add_request_id,
+    escape_for_terminal,
+    stdlib_formatter,
+)
 from tests.observability.conftest import RenderedLogs
 from tests.support import RunningSidecar, settings_for
 
@@ -108,3 +115,30 @@ def test_standard_library_message_is_escaped_on_the_console() -> None:
     line = stdlib_formatter(console=True).format(record)
     assert CLEAR_SCREEN not in line
     assert r"odd request \x1b[2J" in SGR.sub("", line)
+
+
+# Up to the last second datetime can show (9999-12-31T23:59:59).
+_INSTANTS = st.integers(min_value=0, max_value=253_402_300_799_999_999_999)
+
+
+@given(st.lists(_INSTANTS, min_size=1, max_size=20))
+def test_timestamp_is_what_structlogs_iso_utc_stamper_writes(instants: list[int]) -> None:
+    """The per-second cache gives the text ``datetime.isoformat`` gives, whatever the order of
+    the instants one stamper sees (the fraction is left out on a whole second, as there)."""
+    stamp = UtcTimestamp()
+    for ns in instants:
+        second, rest = divmod(ns, 1_000_000_000)
+        moment = datetime.datetime.fromtimestamp(second, tz=datetime.UTC).replace(microsecond=rest // 1000)
+        assert stamp.format(ns) == moment.isoformat().replace("+00:00", "Z")
+
+
+def test_request_id_is_added_only_while_a_request_is_handled() -> None:
+    """Outside a request no ``request_id``; inside, the request's, unless the event names one."""
+    assert "request_id" not in add_request_id(None, "info", {"event": "start"})
+    token = REQUEST_ID.set("req-1")
+    try:
+        assert add_request_id(None, "info", {"event": "e"})["request_id"] == "req-1"
+        assert add_request_id(None, "info", {"event": "e", "request_id": "own"})["request_id"] == "own"
+    finally:
+        REQUEST_ID.reset(token)
+    assert "request_id" not in add_request_id(None, "info", {"event": "after"})
