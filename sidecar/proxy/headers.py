@@ -40,20 +40,38 @@ SIDECAR_COOKIE_PREFIX = "mcp_sidecar"
 """Cookies whose name starts with this belong to the sidecar and are never forwarded."""
 
 
+# What nearly every HTTP/1.1 client sends, answered without splitting.
+_USUAL_CONNECTION = {value: frozenset({value}) for value in ("keep-alive", "close")}
+
+
 def connection_tokens(values: Iterable[str]) -> frozenset[str]:
     """Field names listed in ``Connection`` headers (RFC 9110 §7.6.1), lower-cased."""
+    if isinstance(values, list) and len(values) == 1:
+        usual = _USUAL_CONNECTION.get(values[0].strip().lower())
+        if usual is not None:
+            return usual
     return frozenset(token.strip().lower() for value in values for token in value.split(",") if token.strip())
 
 
-def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]) -> CIMultiDict[str]:
-    named = connection_tokens(headers.getall("connection", ()))
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in drop or lowered in named:
-            continue
-        out.add(name, value)
-    return out
+def _filtered(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str],
+    drop: frozenset[str],
+    also: frozenset[str] = frozenset(),
+) -> CIMultiDict[str]:
+    """``headers`` without the (lower-case) names in ``drop`` or ``also``, nor those ``Connection``
+    names; the multidict is made in one call from the kept pairs."""
+    connection = headers.getall("connection", None)
+    if connection:
+        also = also | connection_tokens(connection)
+    if also:
+        return CIMultiDict(
+            [
+                (name, value)
+                for name, value in headers.items()
+                if (low := name.lower()) not in drop and low not in also
+            ]
+        )
+    return CIMultiDict([(name, value) for name, value in headers.items() if name.lower() not in drop])
 
 
 def strip_sidecar_cookies(cookie_header: str) -> str | None:
@@ -80,7 +98,7 @@ def request_headers_for_backend(
     MCP headers (``Mcp-Session-Id``, ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``,
     ``Mcp-Param-*``, ``Last-Event-ID``) are end-to-end fields and pass untouched.
     """
-    out = _filtered(incoming, _REQUEST_DROP | FORWARDING_HEADERS | drop if drop else _REQUEST_AND_FORWARDING)
+    out = _filtered(incoming, _REQUEST_AND_FORWARDING, drop)
     if keep_content_length and (length := incoming.get("content-length")) is not None:
         out["Content-Length"] = length
     if "cookie" in out:

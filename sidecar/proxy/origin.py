@@ -91,6 +91,8 @@ def request_authority(host: str | None, target: str) -> str | None:
     if host is not None and not is_host(host):
         # A port that is no number passed aiohttp and made request.url raise (a 500).
         raise BadHost(f"the Host header {_NOT_A_HOST}")
+    if target.startswith("/"):
+        return host  # origin-form (RFC 9112 §3.2.1), as nearly every request: no authority in it
     absolute = _ABSOLUTE_FORM.match(target)
     if absolute is None:
         return host
