@@ -16,7 +16,6 @@ chunk). Each caller maps the errors to its own wire shape::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import StreamReader
@@ -56,17 +55,35 @@ class BoundedBody:
 
     async def read(self) -> bytes:
         """The whole body, within the deadline counted from now."""
+        if self._content.is_eof():
+            return self._arrived()
         body = bytearray()
-        # Usually the whole body came with the head: no timer is needed to collect it.
-        deadline = contextlib.nullcontext() if self._content.is_eof() else asyncio.timeout(self._timeout)
         try:
-            async with deadline:
+            async with asyncio.timeout(self._timeout):
                 async for chunk in self:
                     body += chunk
         except TimeoutError:
             self.error = BodyTimeout()
             raise self.error from None
         return bytes(body)
+
+    def _arrived(self) -> bytes:
+        """Usually the whole body came with the head: taken in one piece, with no timer and no
+        iteration, under the same checks as chunk by chunk."""
+        try:
+            try:
+                body = self._content.read_nowait()  # everything buffered: no more is coming
+            except (OSError, HttpProcessingError, asyncio.IncompleteReadError):
+                raise BodyIncomplete from None
+            # SECURITY: counted as read, as in the iteration below.
+            if len(body) > self._limit:
+                raise BodyTooLarge
+            if self._declared is not None and len(body) < self._declared:
+                raise BodyIncomplete
+        except BodyError as error:
+            self.error = error
+            raise
+        return body
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
