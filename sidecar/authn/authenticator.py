@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -80,7 +79,7 @@ class Authenticator:
         started, source, result = time.perf_counter(), "none", "error"
         try:
             # Parsed only when there is a query (a substring test would miss %-encoded names).
-            query = request.query if request.query_string else _NO_QUERY
+            query = request.query if request.rel_url.raw_query_string else _NO_QUERY
             token = bearer.extract_token(request.headers, query)
             identity = await self._validator.validate(token, policy.audiences)
             source = identity.source
@@ -96,7 +95,10 @@ class Authenticator:
             result = "ok"
         finally:
             self._metrics.count_validation(result, source, time.perf_counter() - started)
-        return dataclasses.replace(identity, token=token)
+        # The token rides along for token exchange only (the cache never holds it).
+        return Identity(
+            identity.subject, identity.scopes, identity.claims, identity.expires_at, identity.source, token
+        )
 
     def error_response(self, error: errors.AuthError, backend: str, path: str) -> web.Response:
         """The answer to a request on the public ``path`` (a route prefix) of ``backend``."""

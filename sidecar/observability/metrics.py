@@ -47,6 +47,7 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
         self._mcp_children: dict[tuple[str, str], Counter] = {}
+        self._outgoing_children: dict[tuple[str, str], Counter] = {}
         self._validation_children: dict[tuple[str, str], Counter] = {}
         self._validation_timers: dict[str, Histogram] = {}
         r = self.registry
@@ -260,6 +261,14 @@ class Metrics:
         child = self._mcp_children.get(key)
         if child is None:
             child = self._mcp_children[key] = self.mcp_requests.labels(backend, method)
+        child.inc()
+
+
+    def count_outgoing(self, strategy: str, result: str) -> None:
+        key = (strategy, result)
+        child = self._outgoing_children.get(key)
+        if child is None:
+            child = self._outgoing_children[key] = self.outgoing_auth.labels(strategy, result)
         child.inc()
 
 

@@ -97,7 +97,7 @@ class Counted:
         try:
             headers = await self.inner.apply(identity)
         except OutgoingFailure as failure:
-            self.metrics.outgoing_auth.labels(self.strategy, failure.reason).inc()
+            self.metrics.count_outgoing(self.strategy, failure.reason)
             raise
-        self.metrics.outgoing_auth.labels(self.strategy, "ok").inc()
+        self.metrics.count_outgoing(self.strategy, "ok")
         return headers
