@@ -263,7 +263,6 @@ class Metrics:
             child = self._mcp_children[key] = self.mcp_requests.labels(backend, method)
         child.inc()
 
-
     def count_outgoing(self, strategy: str, result: str) -> None:
         key = (strategy, result)
         child = self._outgoing_children.get(key)

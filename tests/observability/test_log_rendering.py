@@ -5,21 +5,27 @@ terminal as a control sequence."""
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
+import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sidecar.observability.logging import (
     REQUEST_ID,
+    HotEvent,
     UtcTimestamp,
     add_request_id,
     escape_for_terminal,
+    log_processors,
     stdlib_formatter,
 )
 from tests.observability.conftest import RenderedLogs
@@ -142,3 +148,79 @@ def test_request_id_is_added_only_while_a_request_is_handled() -> None:
     finally:
         REQUEST_ID.reset(token)
     assert "request_id" not in add_request_id(None, "info", {"event": "after"})
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def _configure(out: io.StringIO, *, console: bool, level: int = logging.INFO, wrapper: Any = None) -> None:
+    structlog.configure(
+        processors=log_processors(console),
+        wrapper_class=wrapper or structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+_FIELDS = {
+    "method": "POST",
+    "path": "/mcp",
+    "status": 200,
+    "duration_ms": 1.5,
+    "outcome": None,
+}
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
+
+
+@pytest.mark.parametrize("console", [False, True])
+@pytest.mark.usefixtures("restored_logging")
+def test_hot_event_writes_what_structlog_writes(console: bool) -> None:
+    """The access event's shortcut writes the very line ``log.info`` writes (timestamps aside),
+    context variables and the request id included."""
+    out = io.StringIO()
+    _configure(out, console=console)
+    hot = HotEvent("sidecar.access", "request")
+    token = REQUEST_ID.set("req-9")
+    try:
+        with structlog.contextvars.bound_contextvars(worker=3):
+            hot.log(dict(_FIELDS))
+            structlog.get_logger("sidecar.access").info("request", **_FIELDS)
+    finally:
+        REQUEST_ID.reset(token)
+    ours, theirs = (_STAMP.sub("T", line) for line in out.getvalue().splitlines())
+    assert ours == theirs
+    assert "worker" in ours
+    assert "req-9" in ours
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_hot_event_follows_the_configuration_in_place() -> None:
+    """A new configuration (another output, a higher level, another wrapper) is used at once."""
+    hot = HotEvent("sidecar.access", "request")
+    first, second, quiet = io.StringIO(), io.StringIO(), io.StringIO()
+    _configure(first, console=False)
+    hot.log(dict(_FIELDS))
+    _configure(second, console=False)
+    hot.log(dict(_FIELDS))
+    _configure(quiet, console=False, level=logging.WARNING)
+    hot.log(dict(_FIELDS))
+    assert len(first.getvalue().splitlines()) == len(second.getvalue().splitlines()) == 1
+    assert quiet.getvalue() == ""
+    # Not a level-filtering wrapper: structlog's own dispatch is used.
+    other = io.StringIO()
+    _configure(other, console=False, wrapper=structlog.BoundLogger)
+    hot.log(dict(_FIELDS))
+    assert json.loads(other.getvalue())["event"] == "request"
+
+
+def test_hot_event_is_captured_by_structlog_testing() -> None:
+    """``capture_logs`` (its processor drops the event after keeping it) sees the access event."""
+    with structlog.testing.capture_logs() as events:
+        HotEvent("sidecar.access", "request").log(dict(_FIELDS))
+    assert events == [{**_FIELDS, "event": "request", "log_level": "info"}]
