@@ -92,7 +92,7 @@ def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middlewar
                 ended = time.perf_counter()
                 metrics.count_request(info.backend, request.method, status)
                 if info.backend != NO_BACKEND:
-                    metrics.duration(info.backend).observe((info.first_byte or ended) - info.started)
+                    metrics.observe_duration(info.backend, (info.first_byte or ended) - info.started)
                 if access_log:
                     _log_request(request, info, status, ended)
         finally:

@@ -168,7 +168,7 @@ class HotEvent:
                 event = processor(bound._logger, "info", event)
         except structlog.DropEvent:
             return
-        if isinstance(event, str | bytes | bytearray):
+        if isinstance(event, (str, bytes, bytearray)):  # a tuple: quicker than a union here
             bound._logger.info(event)
         elif isinstance(event, tuple):
             bound._logger.info(*event[0], **event[1])
