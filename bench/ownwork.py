@@ -240,17 +240,25 @@ async def measure_steps(iterations: int, sink: TextIO) -> dict[str, float]:  # n
         await middleware(request, noop)
 
     async def host_origin_forwarded(request: web.Request) -> None:
-        authority = request_authority(request.headers.get("Host"), request.raw_path)
-        forwarder._trust.resolve(
-            request.remote or "",
-            own_proto=request.scheme,
-            own_host=authority if authority is not None else request.host,
-            xff=request.headers.getall("X-Forwarded-For", ()),
-            xf_proto=request.headers.get("X-Forwarded-Proto"),
-            xf_host=request.headers.get("X-Forwarded-Host"),
-        )
+        headers = request.headers
+        authority = request_authority(headers.get("Host"), request.raw_path)
+        own_host = authority if authority is not None else request.host
+        trust: Any = forwarder._trust
+        if hasattr(trust, "from_headers"):  # what the forwarder calls since it exists
+            trust.from_headers(
+                request.remote or "", own_proto=request.scheme, own_host=own_host, headers=headers
+            )
+        else:
+            trust.resolve(
+                request.remote or "",
+                own_proto=request.scheme,
+                own_host=own_host,
+                xff=headers.getall("X-Forwarded-For", ()),
+                xf_proto=headers.get("X-Forwarded-Proto"),
+                xf_host=headers.get("X-Forwarded-Host"),
+            )
         forwarder._hosts.allows(authority)
-        request.headers.getall("Origin", [])
+        headers.getall("Origin", [])
 
     async def confinement(request: web.Request) -> None:
         forwarder.route.target_for(request.rel_url.raw_path, request.rel_url.raw_query_string)

@@ -213,7 +213,34 @@ def _rendering(console: bool) -> list[structlog.types.Processor]:
 
 def log_processors(console: bool) -> list[structlog.types.Processor]:
     """The processor chain of the sidecar's own events."""
-    return [*_shared(), *_rendering(console)]
+    return [*_shared(), *_rendering(console)] if console else [JsonLine()]
+
+
+def json_steps() -> list[structlog.types.Processor]:
+    """The JSON chain step by step, as standard-library records go through it."""
+    return [*_shared(), *_rendering(console=False)]
+
+
+class JsonLine:
+    """:func:`json_steps` as one processor: the same steps in the same order, called inline,
+    since every request's access event runs through it."""
+
+    def __init__(self) -> None:
+        self._stamp = UtcTimestamp()
+        self._render = structlog.processors.JSONRenderer(_dumps)
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
+        event = add_request_id(logger, name, event)
+        event = structlog.contextvars.merge_contextvars(logger, name, event)
+        event = structlog.processors.add_log_level(logger, name, event)
+        event["timestamp"] = self._stamp.format(time.time_ns())
+        if not SENSITIVE_KEYS.isdisjoint(event):
+            event = redact(logger, name, event)
+        if "exc_info" in event:
+            event = structlog.processors.format_exc_info(logger, name, event)
+        rendered = self._render(logger, name, event)
+        assert isinstance(rendered, str)  # noqa: S101 - _dumps returns text
+        return rendered
 
 
 def stdlib_formatter(console: bool) -> logging.Formatter:

@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 from sidecar.observability.logging import (
     REQUEST_ID,
     HotEvent,
+    JsonLine,
     UtcTimestamp,
     add_request_id,
     escape_for_terminal,
+    json_steps,
     log_processors,
     stdlib_formatter,
 )
@@ -224,3 +226,33 @@ def test_hot_event_is_captured_by_structlog_testing() -> None:
     with structlog.testing.capture_logs() as events:
         HotEvent("sidecar.access", "request").log(dict(_FIELDS))
     assert events == [{**_FIELDS, "event": "request", "log_level": "info"}]
+
+
+_EVENTS = st.dictionaries(
+    st.sampled_from(["event", "path", "status", "token", "Authorization", "headers", "subject", "n"]),
+    st.one_of(
+        st.text(max_size=8), st.integers(-(2**63), 2**63 - 1), st.none(), st.lists(st.booleans(), max_size=2)
+    ),
+    min_size=1,
+)
+
+
+@given(_EVENTS, st.booleans(), st.sampled_from(["info", "warning", "warn", "exception"]))
+def test_json_line_is_the_json_steps_in_one(event: dict[str, Any], failing: bool, method: str) -> None:
+    """The fused JSON processor writes what the chain's steps write one after the other:
+    request id, context variables, level, redaction, traceback, rendering (timestamps aside)."""
+    if failing:
+        try:
+            raise ValueError("boom")
+        except ValueError as error:
+            event = {**event, "exc_info": error}
+    token = REQUEST_ID.set("req-3")
+    try:
+        with structlog.contextvars.bound_contextvars(worker=1):
+            fused = JsonLine()(None, method, dict(event))
+            stepwise: Any = dict(event)
+            for step in json_steps():
+                stepwise = step(None, method, stepwise)
+    finally:
+        REQUEST_ID.reset(token)
+    assert _STAMP.sub("T", fused) == _STAMP.sub("T", stepwise)
