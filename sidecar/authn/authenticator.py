@@ -73,7 +73,9 @@ class Authenticator:
         self._identity_headers = tuple((h.header, h.claim) for h in oidc.identity_headers)
         self.identity_header_names = frozenset(h.header.lower() for h in oidc.identity_headers)
 
-    async def authenticate(self, request: web.Request, backend: str) -> Identity:
+    async def authenticate(self, request: web.Request, backend: str, *, keep_token: bool = True) -> Identity:
+        """The caller's identity; with ``keep_token``, carrying the token itself (for token
+        exchange: the verified-token cache never holds it)."""
         policy = self.policies[backend]
         # Anything but a clean answer counts as "error", never as "ok".
         started, source, result = time.perf_counter(), "none", "error"
@@ -95,7 +97,8 @@ class Authenticator:
             result = "ok"
         finally:
             self._metrics.count_validation(result, source, time.perf_counter() - started)
-        # The token rides along for token exchange only (the cache never holds it).
+        if not keep_token:
+            return identity
         return Identity(
             identity.subject, identity.scopes, identity.claims, identity.expires_at, identity.source, token
         )

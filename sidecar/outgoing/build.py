@@ -93,6 +93,10 @@ class Counted:
     def header_names(self) -> frozenset[str]:
         return self.inner.header_names
 
+    @property
+    def uses_token(self) -> bool:
+        return self.inner.uses_token
+
     async def apply(self, identity: Identity | None) -> dict[str, str]:
         try:
             headers = await self.inner.apply(identity)

@@ -93,6 +93,7 @@ class Forwarder:
         self._audit = audit
         self._sessions = sessions  # legacy HTTP+SSE streams, where denials are answered
         self._outgoing = outgoing
+        self._keep_token = outgoing.uses_token  # SECURITY: otherwise the token goes no further
         # Client-sent copies of the identity and outgoing-auth headers the sidecar sets are dropped first.
         identity_names = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._drop = identity_names | outgoing.header_names
@@ -206,7 +207,7 @@ class Forwarder:
         if self._auth is not None:
             try:
                 with self._tracing.authentication():
-                    identity = await self._auth.authenticate(request, self._name)
+                    identity = await self._auth.authenticate(request, self._name, keep_token=self._keep_token)
             except AuthError as error:
                 info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name, self.route.prefix)
