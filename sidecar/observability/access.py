@@ -60,7 +60,7 @@ def json_error(status: int, error: str, description: str, **headers: str) -> web
 def access_middleware(metrics: Metrics, *, access_log: bool = True) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        info = RequestInfo(request_id=f"{_PREFIX}{next(_counter):08x}", started=time.perf_counter())
+        info = RequestInfo(f"{_PREFIX}{next(_counter):08x}", time.perf_counter())
         request[REQUEST_INFO] = info
         status = 500
         # aiohttp runs each request in a task of its own (a copy of the context); the id is

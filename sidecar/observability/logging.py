@@ -142,6 +142,7 @@ class HotEvent:
         self._config: tuple[object, ...] = ()
         self._bound: Any = None
         self._direct = False  # a native level-filtering logger whose dispatch this replaces
+        self._enabled = False
 
     def log(self, fields: dict[str, Any]) -> None:
         """Log ``fields`` (a dict this call may change) as the event."""
@@ -158,7 +159,7 @@ class HotEvent:
         if not self._direct:
             bound.info(self._event, **fields)
             return
-        if not bound.is_enabled_for(logging.INFO):
+        if not self._enabled:
             return
         # What BoundLoggerBase._process_event and _proxy_to_logger do.
         event: Any = {**bound._context, **fields} if bound._context else fields
@@ -184,6 +185,7 @@ class HotEvent:
         self._direct = isinstance(self._bound, structlog.BoundLoggerBase) and hasattr(
             type(self._bound), "is_enabled_for"
         )
+        self._enabled = self._direct and self._bound.is_enabled_for(logging.INFO)  # fixed per class
         self._config = key
 
 

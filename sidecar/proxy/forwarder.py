@@ -193,7 +193,7 @@ class Forwarder:
             body=body,
             rpc=rpc,
             origin=origin,
-            extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
+            extra_headers=_extra_headers(forwarded, info.request_id, identity_headers),
             listing=listing,
         )
 
@@ -392,6 +392,15 @@ class Forwarder:
         if isinstance(error, BodyTimeout):
             return json_error(408, "request_timeout", "the request body did not arrive in time")
         return json_error(400, "incomplete_body", "the request body ended before it was complete")
+
+
+def _extra_headers(forwarded: Forwarded, request_id: str, identity_headers: dict[str, str]) -> dict[str, str]:
+    """What the sidecar tells the backend about the request: where it came from, its id, who sent it."""
+    headers = forwarded.headers()
+    headers["X-Request-Id"] = request_id
+    if identity_headers:
+        headers.update(identity_headers)
+    return headers
 
 
 def _record(audit: Auditor, backend: str, http_method: str, info: RequestInfo, status: int) -> None:
