@@ -189,6 +189,19 @@ class HotEvent:
         self._config = key
 
 
+# structlog's level names for the methods not named after their level (add_log_level).
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
+
+
+def _json_default(value: Any) -> Any:
+    """What structlog's JSONRenderer writes for a value JSON has no type for: the value's own
+    ``__structlog__`` rendering, else its repr."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
 def _dumps(value: Any, **kwargs: Any) -> str:
     # orjson renders the per-request access event several times faster than the json module.
     return orjson.dumps(value, default=kwargs.get("default")).decode()
@@ -229,20 +242,17 @@ class JsonLine:
 
     def __init__(self) -> None:
         self._stamp = UtcTimestamp()
-        self._render = structlog.processors.JSONRenderer(_dumps)
 
     def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         event = add_request_id(logger, name, event)
         event = structlog.contextvars.merge_contextvars(logger, name, event)
-        event = structlog.processors.add_log_level(logger, name, event)
+        event["level"] = _LEVEL_NAMES.get(name, name)  # structlog's add_log_level
         event["timestamp"] = self._stamp.format(time.time_ns())
         if not SENSITIVE_KEYS.isdisjoint(event):
             event = redact(logger, name, event)
         if "exc_info" in event:
             event = structlog.processors.format_exc_info(logger, name, event)
-        rendered = self._render(logger, name, event)
-        assert isinstance(rendered, str)  # noqa: S101 - _dumps returns text
-        return rendered
+        return orjson.dumps(event, default=_json_default).decode()  # JSONRenderer(_dumps)
 
 
 def stdlib_formatter(console: bool) -> logging.Formatter:

@@ -12,7 +12,7 @@ surrogates, a BOM, other encodings), since json may still read it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -52,8 +52,7 @@ MCP_METHODS = frozenset(
 JsonRpcId = str | int | float | None
 
 
-@dataclass(frozen=True, slots=True)
-class RpcSummary:
+class RpcSummary(NamedTuple):  # a tuple: made for every message, twice as quickly as a frozen dataclass
     method: str  # a bounded label: an MCP method, "other", "batch" or "response"
     id: JsonRpcId
     is_request: bool  # has an id and a method, so it expects an answer
@@ -93,7 +92,7 @@ def summarize(body: bytes) -> RpcSummary | None:
     method = message.get("method")
     raw_id = message.get("id")
     rpc_id: JsonRpcId = (
-        raw_id if isinstance(raw_id, str | int | float) and not isinstance(raw_id, bool) else None
+        raw_id if isinstance(raw_id, (str, int, float)) and not isinstance(raw_id, bool) else None
     )
     if not isinstance(method, str):
         return RpcSummary("response", rpc_id, False)

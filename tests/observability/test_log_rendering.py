@@ -228,16 +228,30 @@ def test_hot_event_is_captured_by_structlog_testing() -> None:
     assert events == [{**_FIELDS, "event": "request", "log_level": "info"}]
 
 
+class _OwnRendering:
+    def __structlog__(self) -> str:
+        return "rendered by itself"
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
 _EVENTS = st.dictionaries(
     st.sampled_from(["event", "path", "status", "token", "Authorization", "headers", "subject", "n"]),
     st.one_of(
-        st.text(max_size=8), st.integers(-(2**63), 2**63 - 1), st.none(), st.lists(st.booleans(), max_size=2)
+        st.text(max_size=8),
+        st.integers(-(2**63), 2**63 - 1),
+        st.none(),
+        st.lists(st.booleans(), max_size=2),
+        st.sampled_from([_OwnRendering(), _Opaque(), 1.5]),
     ),
     min_size=1,
 )
 
 
-@given(_EVENTS, st.booleans(), st.sampled_from(["info", "warning", "warn", "exception"]))
+@given(_EVENTS, st.booleans(), st.sampled_from(["info", "warning", "warn", "exception", "critical"]))
 def test_json_line_is_the_json_steps_in_one(event: dict[str, Any], failing: bool, method: str) -> None:
     """The fused JSON processor writes what the chain's steps write one after the other:
     request id, context variables, level, redaction, traceback, rendering (timestamps aside)."""
