@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import authserver, authz, mcp, outgoing, proxy, sse, tokens, tracing, workers
+from bench import authserver, authz, mcp, outgoing, ownwork, proxy, sse, tokens, tracing, workers
 from bench.harness import LOAD_CORE, PROXY_CORE, machine
 
 Run = Callable[[argparse.Namespace, float], str]  # the parsed arguments, wrk seconds -> the report
@@ -27,6 +27,10 @@ SCENARIOS: dict[str, tuple[str, Run]] = {
     "authz": ("7. Access control", lambda a, _s: authz.report(authz.run(smoke=a.smoke))),
     "outgoing": ("8. Outgoing auth", lambda a, _s: outgoing.report(outgoing.run(smoke=a.smoke))),
     "tracing": ("9. Tracing", lambda a, s: tracing.report(tracing.run(s, a.baseline))),
+    "ownwork": (
+        "10. The sidecar's own work per request",
+        lambda a, s: ownwork.report(ownwork.run(s, a.baseline, smoke=a.smoke)),
+    ),
 }
 
 
@@ -40,7 +44,10 @@ def main() -> int:
     parser.add_argument(
         "--baseline",
         default=None,
-        help="git ref of a build without tracing code (scenario tracing; default: the merge base with main)",
+        help=(
+            "git ref of the build to compare with (scenario tracing: one without tracing code; "
+            "scenario ownwork: the one before; default: the merge base with main)"
+        ),
     )
     args = parser.parse_args()
     if unknown := set(args.scenarios) - set(SCENARIOS):

@@ -11,10 +11,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +280,21 @@ async def per_call_us(call: Callable[[], Awaitable[object]], iterations: int) ->
     for _ in range(iterations):
         await call()
     return (time.perf_counter() - started) / iterations * 1e6
+
+
+@contextlib.contextmanager
+def git_build(ref: str | None) -> Iterator[tuple[Path, str]]:
+    """The ``sidecar`` package of ``ref`` (default: the merge base of ``HEAD`` and ``main``) in a
+    temporary folder, and the short commit it names: a baseline build to run beside this one."""
+    ref = ref or _git("merge-base", "HEAD", "main")
+    commit = _git("rev-parse", "--short", ref)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "sidecar"], capture_output=True, check=True
+    )
+    with tempfile.TemporaryDirectory() as directory, tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(directory, filter="data")
+        yield Path(directory), commit
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()

@@ -77,7 +77,8 @@ def _python_proxy(module: str, backend: int) -> Iterator[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def _backend() -> Iterator[tuple[int, str, Any]]:
+def bench_backend() -> Iterator[tuple[int, str, Any]]:
+    """nginx on the load core: the JSON-RPC answer, and an issuer's discovery and JWKS."""
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     key, jwk = _signing()
@@ -93,7 +94,7 @@ def _backend() -> Iterator[tuple[int, str, Any]]:
         yield port, issuer, key
 
 
-def _oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
+def oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
     return {
         "server": {"public_url": PUBLIC},
         "backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}],
@@ -109,9 +110,23 @@ def _oidc_config(backend: int, issuer: str, cache: int) -> dict[str, Any]:
     }
 
 
+def bench_token(issuer: str, key: Any) -> str:
+    """An hour's ES256 access token for the backend at ``/b``, signed by the JWKS's key."""
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": f"{PUBLIC}/b",
+        "sub": "bench",
+        "iat": now,
+        "exp": now + 3600,
+        "scope": "mcp",
+    }
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench-1"})
+
+
 def run(seconds: float) -> list[Row]:
     rows: list[Row] = []
-    with _backend() as (backend, issuer, key):
+    with bench_backend() as (backend, issuer, key):
         rows.append(_measure("direct to backend", f"http://127.0.0.1:{backend}/", seconds, {}))
         with nginx_process(NGINX_PROXY, PROXY_CORE, backend=backend) as (port, pid):
             rows.append(_measure("nginx proxy", f"http://127.0.0.1:{port}/", seconds, {}, pid))
@@ -124,23 +139,9 @@ def run(seconds: float) -> list[Row]:
         anonymous = {"backends": [{"name": "fast", "url": f"http://127.0.0.1:{backend}/", "path": "/b"}]}
         with sidecar_process(anonymous) as (port, pid):
             rows.append(_measure("sidecar, anonymous", f"http://127.0.0.1:{port}/b/", seconds, {}, pid))
-        now = int(time.time())
-        token = jwt.encode(
-            {
-                "iss": issuer,
-                "aud": f"{PUBLIC}/b",
-                "sub": "bench",
-                "iat": now,
-                "exp": now + 3600,
-                "scope": "mcp",
-            },
-            key,
-            algorithm="ES256",
-            headers={"kid": "bench-1"},
-        )
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = {"Authorization": f"Bearer {bench_token(issuer, key)}"}
         for name, cache in (("sidecar, JWT (warm cache)", 10000), ("sidecar, JWT (cache off)", 0)):
-            with sidecar_process(_oidc_config(backend, issuer, cache)) as (port, pid):
+            with sidecar_process(oidc_config(backend, issuer, cache)) as (port, pid):
                 rows.append(_measure(name, f"http://127.0.0.1:{port}/b/", seconds, auth, pid))
     return rows
 

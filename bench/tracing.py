@@ -14,15 +14,10 @@ the neighbours' load, where requests per second and latency do.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-import subprocess
-import tarfile
-import tempfile
 import timeit
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +27,7 @@ from bench.harness import (
     RPC_RESPONSE,
     WrkResult,
     cpu_seconds,
+    git_build,
     nginx,
     post_script,
     sidecar_process,
@@ -59,28 +55,11 @@ class Setup:
     baseline: bool = False
 
 
-@contextlib.contextmanager
-def _build(ref: str) -> Iterator[tuple[Path, str]]:
-    """The ``sidecar`` package of ``ref``, in a temporary folder; and the commit it names."""
-    commit = _git("rev-parse", "--short", ref)
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "sidecar"], capture_output=True, check=True
-    )
-    with tempfile.TemporaryDirectory() as directory, tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-        tar.extractall(directory, filter="data")
-        yield Path(directory), commit
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def run(seconds: float, baseline: str | None = None) -> tuple[list[Row], list[HookCost]]:
-    baseline = baseline or _git("merge-base", "HEAD", "main")
     rows: list[Row] = []
     with (
         nginx(NGINX_BACKEND, LOAD_CORE, discovery="{}", jwks="{}", body=RPC_RESPONSE) as backend,
-        _build(baseline) as (old, commit),
+        git_build(baseline) as (old, commit),
     ):
         collector = f"http://127.0.0.1:{backend}/v1/traces"
         setups = [

@@ -56,8 +56,7 @@ class BoundedBody:
     async def read(self) -> bytes:
         """The whole body, within the deadline counted from now."""
         if self._content.is_eof():
-            # Usually the whole body came with the head: taken at once, no timer, no iteration.
-            return self._checked(self._buffered())
+            return self._arrived()
         body = bytearray()
         try:
             async with asyncio.timeout(self._timeout):
@@ -68,21 +67,22 @@ class BoundedBody:
             raise self.error from None
         return bytes(body)
 
-    def _buffered(self) -> bytes:
+    def _arrived(self) -> bytes:
+        """Usually the whole body came with the head: taken in one piece, with no timer and no
+        iteration, under the same checks as chunk by chunk."""
         try:
-            return self._content.read_nowait(-1)
-        except (OSError, HttpProcessingError, asyncio.IncompleteReadError):
-            self.error = BodyIncomplete()
-            raise self.error from None
-
-    def _checked(self, body: bytes) -> bytes:
-        # SECURITY: the same counts as the chunked path: the bytes read, not what was declared.
-        if len(body) > self._limit:
-            self.error = BodyTooLarge()
-        elif self._declared is not None and len(body) < self._declared:
-            self.error = BodyIncomplete()
-        if self.error is not None:
-            raise self.error
+            try:
+                body = self._content.read_nowait()  # everything buffered: no more is coming
+            except (OSError, HttpProcessingError, asyncio.IncompleteReadError):
+                raise BodyIncomplete from None
+            # SECURITY: counted as read, as in the iteration below.
+            if len(body) > self._limit:
+                raise BodyTooLarge
+            if self._declared is not None and len(body) < self._declared:
+                raise BodyIncomplete
+        except BodyError as error:
+            self.error = error
+            raise
         return body
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

@@ -139,8 +139,11 @@ def check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
 def check_audience(claims: Mapping[str, Any], audiences: frozenset[str]) -> None:
     # RFC 7519 §4.1.3 and RFC 8707 §2: the token must name this resource among its audiences.
     aud = claims.get("aud")
-    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if not any(isinstance(value, str) and value in audiences for value in values):
+    if isinstance(aud, str):
+        named = aud in audiences  # the usual single audience, checked on every cache hit too
+    else:
+        named = isinstance(aud, list) and any(isinstance(value, str) and value in audiences for value in aud)
+    if not named:
         raise errors.WrongAudience("the token is not meant for this resource")
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -74,13 +73,15 @@ class Authenticator:
         self._identity_headers = tuple((h.header, h.claim) for h in oidc.identity_headers)
         self.identity_header_names = frozenset(h.header.lower() for h in oidc.identity_headers)
 
-    async def authenticate(self, request: web.Request, backend: str) -> Identity:
+    async def authenticate(self, request: web.Request, backend: str, *, keep_token: bool = True) -> Identity:
+        """The caller's identity; with ``keep_token``, carrying the token itself (for token
+        exchange: the verified-token cache never holds it)."""
         policy = self.policies[backend]
         # Anything but a clean answer counts as "error", never as "ok".
         started, source, result = time.perf_counter(), "none", "error"
         try:
             # Parsed only when there is a query (a substring test would miss %-encoded names).
-            query = request.query if request.query_string else _NO_QUERY
+            query = request.query if request.rel_url.raw_query_string else _NO_QUERY
             token = bearer.extract_token(request.headers, query)
             identity = await self._validator.validate(token, policy.audiences)
             source = identity.source
@@ -96,7 +97,11 @@ class Authenticator:
             result = "ok"
         finally:
             self._metrics.count_validation(result, source, time.perf_counter() - started)
-        return dataclasses.replace(identity, token=token)
+        if not keep_token:
+            return identity
+        return Identity(
+            identity.subject, identity.scopes, identity.claims, identity.expires_at, identity.source, token
+        )
 
     def error_response(self, error: errors.AuthError, backend: str, path: str) -> web.Response:
         """The answer to a request on the public ``path`` (a route prefix) of ``backend``."""

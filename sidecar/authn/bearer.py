@@ -11,7 +11,7 @@ from multidict import MultiMapping
 from sidecar.authn import errors
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+_B64_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 # RFC 6750 §3: scope and error_description use %x20-21 / %x23-5B / %x5D-7E (no " or \).
 _UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
@@ -30,9 +30,18 @@ def extract_token(headers: MultiMapping[str], query: MultiMapping[str]) -> str:
     if scheme.lower() != "bearer":
         raise errors.MissingToken("a bearer token is required")
     token = token.strip()
-    if not _B64TOKEN.match(token):
+    if not is_b64token(token):
         raise errors.InvalidRequest("the Authorization header is not a well-formed bearer token")
     return token
+
+
+def is_b64token(token: str) -> bool:
+    """RFC 6750 §2.1's b64token: the allowed characters, then only ``=``. (Checked on every
+    request: deleting the allowed bytes in C costs a third of a regular-expression match.)"""
+    if not token.isascii():  # header text may hold anything, lone surrogates included
+        return False
+    body = token.encode("ascii").rstrip(b"=")
+    return bool(body) and not body.translate(None, _B64_CHARACTERS)  # nothing but allowed bytes
 
 
 def quoted(value: str) -> str:

@@ -11,6 +11,7 @@ Discovery and JWKS failures are never fatal while tier 1 can answer (ToolHive #4
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -74,25 +75,26 @@ class TokenValidator:
         digest = token_digest(token)
         cached = self._cache.get(digest, now)
         if cached is not None:
+            # Held as the "cache" identity it is returned as (immutable, so shared by requests).
             access_token.check_audience(cached.claims, audiences)
-            await self._check_session(cached)
-            return Identity(cached.subject, cached.scopes, cached.claims, cached.expires_at, "cache")
+            if self._session_revoked is not None:
+                await self._check_session(self._session_revoked, cached)
+            return cached
         if not access_token.looks_like_jwt(token) and self._introspector is not None:
             identity = await self._introspect(token, audiences, now)
         else:
             identity = await self._verify_jwt(token, audiences, now)
-        await self._check_session(identity)
+        if self._session_revoked is not None:
+            await self._check_session(self._session_revoked, identity)
         # Never past exp: the cache drops the entry at exp + skew, the same bound the check used.
-        self._cache.put(digest, identity, identity.expires_at + self._settings.clock_skew)
+        expiry = identity.expires_at + self._settings.clock_skew
+        self._cache.put(digest, dataclasses.replace(identity, source="cache"), expiry)
         return identity
 
-    async def _check_session(self, identity: Identity) -> None:
+    @staticmethod
+    async def _check_session(revoked: Callable[[str], Awaitable[bool]], identity: Identity) -> None:
         session = identity.claims.get("tsid")
-        if (
-            self._session_revoked is not None
-            and isinstance(session, str)
-            and await self._session_revoked(session)
-        ):
+        if isinstance(session, str) and await revoked(session):
             raise errors.Revoked("the token's session was revoked")
 
     async def _verify_jwt(self, token: str, audiences: frozenset[str], now: float) -> Identity:

@@ -12,7 +12,9 @@ histograms are summed over every worker that ever ran, each gauge is merged by i
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
@@ -44,11 +46,12 @@ class Metrics:
         if multiprocess_dir is not None:
             self.exposition = CollectorRegistry()
             MultiProcessCollector(self.exposition, path=multiprocess_dir)  # type: ignore[no-untyped-call]
-        self._request_children: dict[tuple[str, str, int], Counter] = {}
-        self._duration_children: dict[str, Histogram] = {}
-        self._mcp_children: dict[tuple[str, str], Counter] = {}
-        self._validation_children: dict[tuple[str, str], Counter] = {}
-        self._validation_timers: dict[str, Histogram] = {}
+        self._request_children: dict[tuple[str, str, int], Callable[[float], None]] = {}
+        self._duration_children: dict[str, _Observer] = {}
+        self._mcp_children: dict[tuple[str, str], Callable[[float], None]] = {}
+        self._outgoing_children: dict[tuple[str, str], Callable[[float], None]] = {}
+        self._validation_children: dict[tuple[str, str], Callable[[float], None]] = {}
+        self._validation_timers: dict[str, _Observer] = {}
         r = self.registry
         self.requests = Counter(
             "mcp_sidecar_requests",
@@ -229,38 +232,86 @@ class Metrics:
 
     # Label children are cached: prometheus_client's labels() takes a lock and builds a tuple
     # on every call, and these run on every request. The label values are bounded, so are these.
+    # What is cached is the child's increment itself (see _increment and _Observer).
     def count_request(self, backend: str, method: str, status: int) -> None:
         key = (backend, method, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(
-                backend, self.method_label(method), status
-            )
-        child.inc()
+        inc = self._request_children.get(key)
+        if inc is None:
+            child = self.requests.labels(backend, self.method_label(method), status)
+            inc = self._request_children[key] = _increment(child)
+        inc(1)
 
-    def duration(self, backend: str) -> Histogram:
-        child = self._duration_children.get(backend)
-        if child is None:
-            child = self._duration_children[backend] = self.request_duration.labels(backend)
-        return child
+    def observe_duration(self, backend: str, seconds: float) -> None:
+        observer = self._duration_children.get(backend)
+        if observer is None:
+            observer = self._duration_children[backend] = _Observer(self.request_duration.labels(backend))
+        observer.observe(seconds)
 
     def count_validation(self, result: str, source: str, seconds: float) -> None:
         key = (result, source)
-        child = self._validation_children.get(key)
-        if child is None:
-            child = self._validation_children[key] = self.token_validations.labels(result, source)
-        child.inc()
+        inc = self._validation_children.get(key)
+        if inc is None:
+            inc = self._validation_children[key] = _increment(self.token_validations.labels(result, source))
+        inc(1)
         timer = self._validation_timers.get(source)
         if timer is None:
-            timer = self._validation_timers[source] = self.token_validation_duration.labels(source)
+            timer = self._validation_timers[source] = _Observer(self.token_validation_duration.labels(source))
         timer.observe(seconds)
 
     def count_mcp(self, backend: str, method: str) -> None:
         key = (backend, method)
-        child = self._mcp_children.get(key)
-        if child is None:
-            child = self._mcp_children[key] = self.mcp_requests.labels(backend, method)
-        child.inc()
+        inc = self._mcp_children.get(key)
+        if inc is None:
+            inc = self._mcp_children[key] = _increment(self.mcp_requests.labels(backend, method))
+        inc(1)
+
+    def count_outgoing(self, strategy: str, result: str) -> None:
+        key = (strategy, result)
+        inc = self._outgoing_children.get(key)
+        if inc is None:
+            inc = self._outgoing_children[key] = _increment(self.outgoing_auth.labels(strategy, result))
+        inc(1)
+
+
+def _increment(child: Counter) -> Callable[[float], None]:
+    """What ``child.inc(amount)`` comes down to once its checks passed (a child made by
+    ``labels()`` is observable; the amounts here are never negative): the locked increment of
+    its value, the same call in single-process and multiprocess mode. ``child.inc`` itself
+    should a prometheus_client version keep its value elsewhere."""
+    inc = getattr(getattr(child, "_value", None), "inc", None)
+    return inc if callable(inc) else child.inc
+
+
+class _Observer:
+    """``Histogram.observe`` of one child without its per-call check and bucket loop: the sum and
+    the first bucket whose bound holds the amount (found by bisection) are incremented, as
+    prometheus_client does; its own ``observe`` should its internals not be where expected."""
+
+    __slots__ = ("_bounds", "_buckets", "_child", "_sum")
+
+    def __init__(self, child: Histogram) -> None:
+        self._child = child
+        bounds: Any = getattr(child, "_upper_bounds", None)
+        buckets: Any = getattr(child, "_buckets", None)
+        total = getattr(getattr(child, "_sum", None), "inc", None)
+        usable = (
+            isinstance(bounds, list)
+            and isinstance(buckets, list)
+            and len(bounds) == len(buckets)
+            and callable(total)
+        )
+        self._sum: Callable[[float], None] | None = total if usable else None
+        self._bounds: list[float] = bounds if usable else []
+        self._buckets: list[Callable[[float], None]] = [bucket.inc for bucket in buckets] if usable else []
+
+    def observe(self, amount: float) -> None:
+        if self._sum is None:
+            self._child.observe(amount)
+            return
+        self._sum(amount)
+        index = bisect.bisect_left(self._bounds, amount)
+        if index < len(self._bounds) and amount <= self._bounds[index]:  # NaN counts in no bucket
+            self._buckets[index](1)
 
 
 class _StorageEntries(Collector):

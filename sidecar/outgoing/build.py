@@ -93,11 +93,15 @@ class Counted:
     def header_names(self) -> frozenset[str]:
         return self.inner.header_names
 
+    @property
+    def uses_token(self) -> bool:
+        return self.inner.uses_token
+
     async def apply(self, identity: Identity | None) -> dict[str, str]:
         try:
             headers = await self.inner.apply(identity)
         except OutgoingFailure as failure:
-            self.metrics.outgoing_auth.labels(self.strategy, failure.reason).inc()
+            self.metrics.count_outgoing(self.strategy, failure.reason)
             raise
-        self.metrics.outgoing_auth.labels(self.strategy, "ok").inc()
+        self.metrics.count_outgoing(self.strategy, "ok")
         return headers

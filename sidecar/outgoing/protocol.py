@@ -21,6 +21,12 @@ class OutgoingAuth(Protocol):
         """Lower-cased names of the headers ``apply`` sets; client-sent copies are dropped."""
         ...
 
+    @property
+    def uses_token(self) -> bool:
+        """Whether ``apply`` reads ``identity.token``; only then is the client's token kept on
+        the identity it is given (it has no other use in the sidecar)."""
+        ...
+
     async def apply(self, identity: Identity | None) -> dict[str, str]:
         """The headers to send, for the authenticated ``identity`` (None with anonymous incoming
         auth); raises an ``OutgoingFailure`` when no credential can be had."""

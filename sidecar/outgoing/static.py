@@ -13,6 +13,7 @@ class Unauthenticated:
 
     strategy = "unauthenticated"
     header_names: frozenset[str] = frozenset()
+    uses_token = False
 
     async def apply(self, identity: Identity | None) -> dict[str, str]:
         return {}
@@ -25,6 +26,7 @@ class HeaderInjection:
     header_name: str
     value: str = field(repr=False)
     strategy = "header_injection"
+    uses_token = False
 
     @property
     def header_names(self) -> frozenset[str]:

@@ -110,6 +110,7 @@ class TokenExchange:
 
     strategy = "token_exchange"
     header_names = frozenset({"authorization"})
+    uses_token = True  # the subject token, when no upstream provider is configured
 
     def __init__(
         self,

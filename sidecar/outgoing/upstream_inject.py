@@ -28,6 +28,7 @@ class UpstreamInject:
     tokens: UpstreamTokenSource
     strategy = "upstream_inject"
     header_names = _AUTHORIZATION
+    uses_token = False
 
     async def apply(self, identity: Identity | None) -> dict[str, str]:
         tokens = await self.tokens.fresh(session_of(identity), self.provider, self.margin)

@@ -13,6 +13,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from multidict import MultiMapping
+
 from sidecar.config.values import IPNetwork
 from sidecar.proxy.origin import is_host
 
@@ -34,18 +36,49 @@ class Forwarded:
         }
 
 
+# Addresses already classified, so a proxy's own address (on every request behind it) is parsed
+# once. The keys include client-written X-Forwarded-For hops: the map is emptied when full.
+_KNOWN_LIMIT = 1024
+_NOT_AN_IP, _UNTRUSTED, _TRUSTED = 0, 1, 2
+
+
 class ProxyTrust:
     def __init__(self, networks: Iterable[IPNetwork]) -> None:
         self._networks = tuple(networks)
+        self._known: dict[str, int] = {}
 
     def trusts(self, address: str) -> bool:
-        if not self._networks:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self._networks)
+        return bool(self._networks) and self._kind(address) == _TRUSTED
+
+    def _kind(self, address: str) -> int:
+        kind = self._known.get(address)
+        if kind is None:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                kind = _NOT_AN_IP
+            else:
+                kind = _TRUSTED if any(ip in network for network in self._networks) else _UNTRUSTED
+            if len(self._known) >= _KNOWN_LIMIT:
+                self._known.clear()
+            self._known[address] = kind
+        return kind
+
+    def from_headers(
+        self, peer: str, *, own_proto: str, own_host: str, headers: MultiMapping[str]
+    ) -> Forwarded:
+        """:meth:`resolve` with the ``X-Forwarded-*`` values of ``headers``, which are read only
+        when ``peer`` is a trusted proxy."""
+        if not self.trusts(peer):
+            return Forwarded(peer, own_proto, own_host, (peer,))
+        return self._believed(
+            peer,
+            own_proto,
+            own_host,
+            xff=headers.getall("X-Forwarded-For", ()),
+            xf_proto=headers.get("X-Forwarded-Proto"),
+            xf_host=headers.get("X-Forwarded-Host"),
+        )
 
     def resolve(
         self,
@@ -59,13 +92,27 @@ class ProxyTrust:
     ) -> Forwarded:
         if not self.trusts(peer):
             return Forwarded(peer, own_proto, own_host, (peer,))
+        return self._believed(peer, own_proto, own_host, xff=xff, xf_proto=xf_proto, xf_host=xf_host)
+
+    def _believed(
+        self,
+        peer: str,
+        own_proto: str,
+        own_host: str,
+        *,
+        xff: Iterable[str],
+        xf_proto: str | None,
+        xf_host: str | None,
+    ) -> Forwarded:
+        """What a trusted ``peer`` says."""
         hops = [hop.strip() for value in xff for hop in value.split(",") if hop.strip()]
         believed = [peer]
         for hop in reversed(hops):
-            if not _is_ip(hop):
+            kind = self._kind(hop)
+            if kind == _NOT_AN_IP:
                 break
             believed.append(hop)
-            if not self.trusts(hop):
+            if kind != _TRUSTED:
                 break
         believed.reverse()
         proto = (xf_proto or "").split(",")[-1].strip().lower()
@@ -76,11 +123,3 @@ class ProxyTrust:
             host=host if is_host(host) else own_host,
             chain=tuple(believed),
         )
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

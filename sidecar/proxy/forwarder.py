@@ -93,6 +93,7 @@ class Forwarder:
         self._audit = audit
         self._sessions = sessions  # legacy HTTP+SSE streams, where denials are answered
         self._outgoing = outgoing
+        self._keep_token = outgoing.uses_token  # SECURITY: otherwise the token goes no further
         # Client-sent copies of the identity and outgoing-auth headers the sidecar sets are dropped first.
         identity_names = authenticator.identity_header_names if authenticator is not None else frozenset()
         self._drop = identity_names | outgoing.header_names
@@ -104,36 +105,37 @@ class Forwarder:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = request[REQUEST_INFO]
         info.backend = self._name
+        headers = request.headers
         try:
-            authority, bad_host = request_authority(request.headers.get("Host"), request.raw_path), None
+            authority, bad_host = request_authority(headers.get("Host"), request.raw_path), None
         except BadHost as exc:
             authority, bad_host = None, exc
-        forwarded = self._trust.resolve(
+        # SECURITY: X-Forwarded-* are read only when the peer is a trusted proxy.
+        forwarded = self._trust.from_headers(
             request.remote or "",
             own_proto=request.scheme,
             # The value the Host check reads; the socket address only when no Host was sent.
             own_host=authority if authority is not None else request.host,
-            xff=request.headers.getall("X-Forwarded-For", ()),
-            xf_proto=request.headers.get("X-Forwarded-Proto"),
-            xf_host=request.headers.get("X-Forwarded-Host"),
+            headers=headers,
         )
         info.client_ip = forwarded.client_ip  # logged for refused requests too
         if bad_host is not None:
             return json_error(400, "invalid_host", str(bad_host))
         if not self._hosts.allows(authority):
             return json_error(421, "misdirected_request", "this Host is not served here")
-        origins = request.headers.getall("Origin", [])
-        if len(origins) > 1:
-            # SECURITY: only the first would be checked, and a later hop may read another one.
-            # RFC 6454 §7.3: a user agent never sends more than one Origin.
-            return json_error(403, "origin_not_allowed", "a request may carry one Origin header, not several")
-        origin = origins[0] if origins else None
+        origin = headers.get("Origin")
         if origin is not None:
+            if len(headers.getall("Origin")) > 1:
+                # SECURITY: only the first would be checked, and a later hop may read another one.
+                # RFC 6454 §7.3: a user agent never sends more than one Origin.
+                return json_error(
+                    403, "origin_not_allowed", "a request may carry one Origin header, not several"
+                )
             if not self._origins.allows(origin):
                 message = f"Origin {origin!r} is not allowed to call this server"
                 return json_error(403, "origin_not_allowed", message)
-            if cors.is_preflight(request.method, request.headers):
-                return _preflight(origin, request.headers.get("Access-Control-Request-Headers"))
+            if cors.is_preflight(request.method, headers):
+                return _preflight(origin, headers.get("Access-Control-Request-Headers"))
         try:
             response = await self._checked(request, info, origin, forwarded)
         except asyncio.CancelledError:
@@ -188,7 +190,7 @@ class Forwarder:
             body=body,
             rpc=rpc,
             origin=origin,
-            extra_headers={**forwarded.headers(), "X-Request-Id": info.request_id, **identity_headers},
+            extra_headers=_extra_headers(forwarded, info.request_id, identity_headers),
             listing=listing,
         )
 
@@ -202,7 +204,7 @@ class Forwarder:
         if self._auth is not None:
             try:
                 with self._tracing.authentication():
-                    identity = await self._auth.authenticate(request, self._name)
+                    identity = await self._auth.authenticate(request, self._name, keep_token=self._keep_token)
             except AuthError as error:
                 info.outcome = f"auth_{reason_of(error)}"
                 return self._auth.error_response(error, self._name, self.route.prefix)
@@ -382,6 +384,15 @@ class Forwarder:
         if isinstance(error, BodyTimeout):
             return json_error(408, "request_timeout", "the request body did not arrive in time")
         return json_error(400, "incomplete_body", "the request body ended before it was complete")
+
+
+def _extra_headers(forwarded: Forwarded, request_id: str, identity_headers: dict[str, str]) -> dict[str, str]:
+    """What the sidecar tells the backend about the request: where it came from, its id, who sent it."""
+    headers = forwarded.headers()
+    headers["X-Request-Id"] = request_id
+    if identity_headers:
+        headers.update(identity_headers)
+    return headers
 
 
 def _record(audit: Auditor, backend: str, http_method: str, info: RequestInfo, status: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 HOP_BY_HOP = frozenset(
     {
@@ -35,24 +35,44 @@ FORWARDING_HEADERS = frozenset(
 )
 
 _REQUEST_AND_FORWARDING = _REQUEST_DROP | FORWARDING_HEADERS
+# The same names as istr, which the multidicts match without lower-casing them per request.
+_REQUEST_AND_FORWARDING_NAMES = tuple(map(istr, sorted(_REQUEST_AND_FORWARDING)))
+_CONNECTION, _CONTENT_LENGTH, _COOKIE, _ORIGIN = map(
+    istr, ("connection", "content-length", "cookie", "origin")
+)
 
 SIDECAR_COOKIE_PREFIX = "mcp_sidecar"
 """Cookies whose name starts with this belong to the sidecar and are never forwarded."""
 
 
+# What nearly every HTTP/1.1 client sends, answered without splitting.
+_USUAL_CONNECTION = {value: frozenset({value}) for value in ("keep-alive", "close")}
+
+
 def connection_tokens(values: Iterable[str]) -> frozenset[str]:
     """Field names listed in ``Connection`` headers (RFC 9110 §7.6.1), lower-cased."""
+    if isinstance(values, list) and len(values) == 1:
+        usual = _USUAL_CONNECTION.get(values[0].strip().lower())
+        if usual is not None:
+            return usual
     return frozenset(token.strip().lower() for value in values for token in value.split(",") if token.strip())
 
 
-def _filtered(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]) -> CIMultiDict[str]:
-    named = connection_tokens(headers.getall("connection", ()))
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in drop or lowered in named:
-            continue
-        out.add(name, value)
+def _filtered(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: tuple[istr, ...], also: Iterable[str] = ()
+) -> CIMultiDict[str]:
+    """``headers`` without the names in ``drop`` or ``also``, nor those ``Connection`` names, in
+    the client's order. A copy with names taken out: the multidict copies its pairs in C, and
+    ``istr`` names are matched without being lower-cased again."""
+    out = headers.copy()
+    connection = headers.getall(_CONNECTION, None)
+    for name in drop:
+        if name in out:
+            del out[name]  # every field of that name
+    for names in (also, connection_tokens(connection) if connection else ()):
+        for field in names:
+            if field in out:
+                del out[field]
     return out
 
 
@@ -80,29 +100,31 @@ def request_headers_for_backend(
     MCP headers (``Mcp-Session-Id``, ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``,
     ``Mcp-Param-*``, ``Last-Event-ID``) are end-to-end fields and pass untouched.
     """
-    out = _filtered(incoming, _REQUEST_DROP | FORWARDING_HEADERS | drop if drop else _REQUEST_AND_FORWARDING)
-    if keep_content_length and (length := incoming.get("content-length")) is not None:
+    out = _filtered(incoming, _REQUEST_AND_FORWARDING_NAMES, drop)
+    if keep_content_length and (length := incoming.get(_CONTENT_LENGTH)) is not None:
         out["Content-Length"] = length
-    if "cookie" in out:
-        cookies = strip_sidecar_cookies("; ".join(out.popall("cookie")))
+    if _COOKIE in out:
+        cookies = strip_sidecar_cookies("; ".join(out.popall(_COOKIE)))
         if cookies is not None:
             out["Cookie"] = cookies
     # The sidecar checked Origin already; the backend sees its own origin so that its
     # DNS-rebinding guard (MCP transport spec, "Security Warning") accepts the request.
-    if "origin" in incoming:
+    if _ORIGIN in incoming:
         out["Origin"] = backend_origin
     out.update(forwarded)
     return out
 
 
 _RESPONSE_DROP_SSE = HOP_BY_HOP | {"content-length"}
+_HOP_BY_HOP_NAMES = tuple(map(istr, sorted(HOP_BY_HOP)))
+_RESPONSE_DROP_SSE_NAMES = tuple(map(istr, sorted(_RESPONSE_DROP_SSE)))
 
 
 def response_headers_for_client(
     incoming: CIMultiDictProxy[str] | CIMultiDict[str], *, is_event_stream: bool
 ) -> CIMultiDict[str]:
     """The backend's response headers minus hop-by-hop fields; SSE is marked unbuffered."""
-    out = _filtered(incoming, _RESPONSE_DROP_SSE if is_event_stream else HOP_BY_HOP)
+    out = _filtered(incoming, _RESPONSE_DROP_SSE_NAMES if is_event_stream else _HOP_BY_HOP_NAMES)
     if is_event_stream:
         # Tells nginx-style ingresses in front of the sidecar not to buffer the stream.
         out["X-Accel-Buffering"] = "no"

@@ -1,11 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """A bounded look at a JSON-RPC request body: its MCP method (for metrics and logs) and its id
-(for a JSON-RPC error when the backend cannot be reached). Never raises on hostile input."""
+(for a JSON-RPC error when the backend cannot be reached). Never raises on hostile input.
+
+Every proxied message is looked at, so the parse is orjson's (several times faster) wherever its
+result is exactly the json module's, which stays the reference: orjson turns integers past 64
+bits into floats and accepts deeper nesting than json's recursion limit, so a body with a run
+of 19 digits or many brackets goes to json; so does any body orjson refuses (NaN, lone
+surrogates, a BOM, other encodings), since json may still read it.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
+
+import orjson
 
 # Label values are bounded to the methods MCP defines (both eras); anything else is "other".
 MCP_METHODS = frozenset(
@@ -43,8 +52,7 @@ MCP_METHODS = frozenset(
 JsonRpcId = str | int | float | None
 
 
-@dataclass(frozen=True, slots=True)
-class RpcSummary:
+class RpcSummary(NamedTuple):  # a tuple: made for every message, twice as quickly as a frozen dataclass
     method: str  # a bounded label: an MCP method, "other", "batch" or "response"
     id: JsonRpcId
     is_request: bool  # has an id and a method, so it expects an answer
@@ -52,12 +60,31 @@ class RpcSummary:
     arguments: object = None  # params.arguments of tools/call and prompts/get
 
 
+_NOT_JSON = object()
+# The body's shape in one pass: every digit a "0", every "{" a "[". Nineteen digits in a row can
+# be an integer past 64 bits; the brackets bound the nesting (json's limit is near 1000).
+_SHAPE = bytes.maketrans(b"0123456789{", b"0000000000[")
+_LONG_NUMBER = b"0" * 19
+_SHALLOW = 200
+
+
+def _parsed(body: bytes) -> object:
+    """``json.loads(body)``, or ``_NOT_JSON`` where it raises; through orjson where that is exact."""
+    shape = body.translate(_SHAPE)
+    if shape.count(b"[") < _SHALLOW and _LONG_NUMBER not in shape:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # json is the reference: it reads some texts orjson refuses
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _NOT_JSON
+
+
 def summarize(body: bytes) -> RpcSummary | None:
     """Describe a JSON-RPC message, or None when the body is not one."""
-    try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
+    message = _parsed(body)
     if isinstance(message, list):
         return RpcSummary("batch", None, False)
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
@@ -65,7 +92,7 @@ def summarize(body: bytes) -> RpcSummary | None:
     method = message.get("method")
     raw_id = message.get("id")
     rpc_id: JsonRpcId = (
-        raw_id if isinstance(raw_id, str | int | float) and not isinstance(raw_id, bool) else None
+        raw_id if isinstance(raw_id, (str, int, float)) and not isinstance(raw_id, bool) else None
     )
     if not isinstance(method, str):
         return RpcSummary("response", rpc_id, False)

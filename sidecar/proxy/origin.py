@@ -11,6 +11,7 @@ The Host a request is for is read once (:func:`request_authority`); the Host che
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -50,9 +51,16 @@ class HostPolicy:
             return True
         if host is None:
             return False
-        host = host.lower()
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        return host in self._allowed or name in self._allowed
+        return _host_allowed(self._allowed, host)
+
+
+# Pure, asked on every request with one of a few Host values: decided once each. The arguments
+# are client-written, so the memory is a bounded LRU.
+@functools.lru_cache(maxsize=256)
+def _host_allowed(allowed: frozenset[str], host: str) -> bool:
+    host = host.lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return host in allowed or name in allowed
 
 
 class BadHost(ValueError):
@@ -68,6 +76,7 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _NOT_A_HOST = "is not a host name or address with an optional numeric port"
 
 
+@functools.lru_cache(maxsize=256)  # pure; every request's Host is checked (a bounded LRU)
 def is_host(value: str) -> bool:
     """``host[:port]`` with a usable name or literal and a port from 0 to 65535."""
     match = _HOST.fullmatch(value)
@@ -91,6 +100,8 @@ def request_authority(host: str | None, target: str) -> str | None:
     if host is not None and not is_host(host):
         # A port that is no number passed aiohttp and made request.url raise (a 500).
         raise BadHost(f"the Host header {_NOT_A_HOST}")
+    if target.startswith("/"):
+        return host  # origin-form (RFC 9112 §3.2.1), as nearly every request: no authority in it
     absolute = _ABSOLUTE_FORM.match(target)
     if absolute is None:
         return host

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from yarl import URL
@@ -26,6 +26,14 @@ class Route:
     prefix: str  # public path without a trailing slash
     target: URL  # backend URL the prefix maps to
     target_origin: str
+    # Made once: the target's path without its trailing slash, and the whole target of a request
+    # for the prefix itself without a query (what nearly every MCP request is).
+    _base: str = field(init=False, repr=False, compare=False)
+    _exact: URL = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_base", self.target.raw_path.rstrip("/"))
+        object.__setattr__(self, "_exact", URL(self.target_origin + self.target.raw_path, encoded=True))
 
     def target_for(self, raw_path: str, raw_query: str) -> URL | None:
         """The backend URL for an already percent-encoded request path and query, or None when
@@ -33,7 +41,9 @@ class Route:
         rest = confined_rest(raw_path, self.prefix)
         if rest is None:
             return None
-        path = self.target.raw_path.rstrip("/") + rest if rest else self.target.raw_path
+        if not rest and not raw_query:
+            return self._exact
+        path = self._base + rest if rest else self.target.raw_path
         return URL(self.target_origin + path + (f"?{raw_query}" if raw_query else ""), encoded=True)
 
     def public_location(self, location: str) -> str:
@@ -62,8 +72,12 @@ def confined_rest(raw_path: str, prefix: str) -> str | None:
     if not raw_path.startswith(prefix):
         return None
     rest = raw_path[len(prefix) :]
-    if rest and not rest.startswith("/"):
+    if not rest:
+        return rest
+    if not rest.startswith("/"):
         return None
+    if "." not in rest and "%" not in rest and "\\" not in rest:
+        return rest  # no dot segment can be in it, encoded or not
     decoded = unquote(rest).replace("\\", "/")
     if any(segment in (".", "..") for segment in decoded.split("/")):
         return None

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from sidecar.authn import errors
-from sidecar.authn.bearer import challenge, extract_token
+from sidecar.authn.bearer import challenge, extract_token, is_b64token
 
 
 def _extract(*headers: tuple[str, str], query: str = "") -> str:
@@ -79,3 +82,16 @@ def test_token_in_query_refused_in_any_spelling(query: str) -> None:
     params: MultiDict[str] = MultiDict(parse_qsl(query, keep_blank_values=True))
     with pytest.raises(errors.InvalidRequest):
         extract_token(CIMultiDictProxy(CIMultiDict()), MultiDictProxy(params))
+
+
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1, as a regular expression
+
+
+@given(
+    st.text(st.sampled_from('aZ09-._~+/=\\" é\udcff\x00,;'), max_size=12)
+    | st.text(max_size=12)
+    | st.sampled_from(["=", "==", "a=", "a==b", "a=b", "é", "\udcff", "abc\n"])
+)
+def test_b64token_check_is_the_grammar(token: str) -> None:
+    """The byte-deleting check accepts exactly the strings the grammar matches whole."""
+    assert is_b64token(token) == (_B64TOKEN.fullmatch(token) is not None)

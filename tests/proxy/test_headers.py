@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from sidecar.proxy.headers import (
@@ -162,3 +164,47 @@ def test_response_connection_named_removed_and_sse_unbuffered() -> None:
     )
     assert "X-Hop" not in out
     assert out["X-Accel-Buffering"] == "no"
+
+
+def _reference_filter(headers: CIMultiDict[str], drop: frozenset[str]) -> list[tuple[str, str]]:
+    """RFC 9110 §7.6.1 read plainly: every Connection value split on commas, each name
+    compared lower-cased; what the header functions keep, in the client's order."""
+    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
+    return [(n, v) for n, v in headers.items() if n.lower() not in drop and n.lower() not in named]
+
+
+_NAMES = st.sampled_from(
+    [
+        "Accept",
+        "Connection",
+        "connection",
+        "Keep-Alive",
+        "TE",
+        "Authorization",
+        "X-Forwarded-For",
+        "Mcp-Session-Id",
+        "X-Custom",
+        "x-custom",
+        "Content-Length",
+        "Cookie",
+        "X-User",
+        "Close",
+    ]
+)
+_VALUES = st.sampled_from(["keep-alive", "close", " Close ", "x-custom, keep-alive", "X-User", ",", "", "1"])
+
+
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=8))
+def test_kept_headers_are_the_plain_readings(pairs: list[tuple[str, str]]) -> None:
+    """Whatever the Connection values (the usual ones take a shortcut), the client headers that
+    reach the backend, and those that reach the client, are the ones the plain reading keeps."""
+    headers = CIMultiDict(pairs)
+    drop_request = frozenset({"x-user"})
+    out = request_headers_for_backend(
+        headers, forwarded={}, backend_origin="http://b", keep_content_length=False, drop=drop_request
+    )
+    always = frozenset({"authorization", "host", "expect", "content-length", "origin", "cookie"})
+    hop = frozenset({"connection", "keep-alive", "te", "x-forwarded-for", *drop_request, *always})
+    assert [p for p in out.items() if p[0].lower() != "cookie"] == _reference_filter(headers, hop)
+    back = response_headers_for_client(headers, is_event_stream=False)
+    assert list(back.items()) == _reference_filter(headers, frozenset({"connection", "keep-alive", "te"}))

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sidecar.config import load_config_data
-from sidecar.proxy.routing import Route, routes_for
+from sidecar.proxy.routing import Route, confined_rest, routes_for
 
 
 def _route(url: str, path: str) -> Route:
@@ -51,3 +55,34 @@ def test_target_refused_outside_the_route(raw_path: str) -> None:
 )
 def test_backend_redirects_point_at_the_sidecar(location: str, public: str) -> None:
     assert _route("http://127.0.0.1:3001/api/mcp", "/mcp").public_location(location) == public
+
+
+def _plain_rest(raw_path: str, prefix: str) -> str | None:
+    """The confinement rule without shortcuts: below the prefix, no dot segment once decoded."""
+    if not raw_path.startswith(prefix):
+        return None
+    rest = raw_path[len(prefix) :]
+    if rest and not rest.startswith("/"):
+        return None
+    if any(s in (".", "..") for s in unquote(rest).replace("\\", "/").split("/")):
+        return None
+    return rest
+
+
+_PATH_PIECES = st.sampled_from(["/", ".", "..", "%2e", "%2E", "%5c", "\\", "a", "x.y", "%2F", "mcp", "%6D"])
+
+
+@given(st.lists(_PATH_PIECES, max_size=8).map("".join), st.sampled_from(["", "a=1", "x=%20"]))
+def test_confinement_and_target_as_the_plain_rule_says(tail: str, query: str) -> None:
+    """Whatever follows the prefix, the shortcuts (nothing after it; no dot, percent or
+    backslash in it) decide as the plain rule, and the target is the one spelled out."""
+    route = _route("http://127.0.0.1:3001/api/mcp/", "/mcp")
+    raw_path = "/mcp" + tail
+    rest = _plain_rest(raw_path, "/mcp")
+    assert confined_rest(raw_path, "/mcp") == rest
+    target = route.target_for(raw_path, query)
+    if rest is None:
+        assert target is None
+    else:
+        path = "/api/mcp" + rest if rest else "/api/mcp/"
+        assert str(target) == "http://127.0.0.1:3001" + path + (f"?{query}" if query else "")
