@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -46,12 +46,21 @@ class Metrics:
         if multiprocess_dir is not None:
             self.exposition = CollectorRegistry()
             MultiProcessCollector(self.exposition, path=multiprocess_dir)  # type: ignore[no-untyped-call]
-        self._request_children: dict[tuple[str, str, int], Callable[[float], None]] = {}
-        self._duration_children: dict[str, _Observer] = {}
-        self._mcp_children: dict[tuple[str, str], Callable[[float], None]] = {}
-        self._outgoing_children: dict[tuple[str, str], Callable[[float], None]] = {}
-        self._validation_children: dict[tuple[str, str], Callable[[float], None]] = {}
-        self._validation_timers: dict[str, _Observer] = {}
+        # The per-request updates: one slot per label set, looked up in these maps (labels()
+        # takes a lock and builds a tuple per call). With one process a slot keeps its updates
+        # as plain numbers until the registry is read: _Pending, the registry's first collector,
+        # adds them to the metrics then, so every scrape sees every request counted before it.
+        # A worker of several writes each update to its file at once (another worker's scrape
+        # reads it there).
+        self._pending = _Pending() if multiprocess_dir is None else None
+        if self._pending is not None:
+            self.registry.register(self._pending)
+        self._request_children: dict[tuple[str, str, int], _Slot] = {}
+        self._duration_children: dict[str, _Slot] = {}
+        self._mcp_children: dict[tuple[str, str], _Slot] = {}
+        self._outgoing_children: dict[tuple[str, str], _Slot] = {}
+        self._validation_children: dict[tuple[str, str], _Slot] = {}
+        self._validation_timers: dict[str, _Slot] = {}
         r = self.registry
         self.requests = Counter(
             "mcp_sidecar_requests",
@@ -230,64 +239,91 @@ class Metrics:
     def method_label(method: str) -> str:
         return method if method in HTTP_METHODS else "other"
 
-    # Label children are cached: prometheus_client's labels() takes a lock and builds a tuple
-    # on every call, and these run on every request. The label values are bounded, so are these.
-    # What is cached is the child's increment itself (see _increment and _Observer).
     def count_request(self, backend: str, method: str, status: int) -> None:
         key = (backend, method, status)
-        inc = self._request_children.get(key)
-        if inc is None:
+        slot = self._request_children.get(key)
+        if slot is None:
             child = self.requests.labels(backend, self.method_label(method), status)
-            inc = self._request_children[key] = _increment(child)
-        inc(1)
+            slot = self._request_children[key] = self._slot(_Count(child))
+        slot.add(1)
 
     def observe_duration(self, backend: str, seconds: float) -> None:
-        observer = self._duration_children.get(backend)
-        if observer is None:
-            observer = self._duration_children[backend] = _Observer(self.request_duration.labels(backend))
-        observer.observe(seconds)
+        slot = self._duration_children.get(backend)
+        if slot is None:
+            slot = self._duration_children[backend] = self._slot(
+                _Observed(self.request_duration.labels(backend))
+            )
+        slot.add(seconds)
 
     def count_validation(self, result: str, source: str, seconds: float) -> None:
         key = (result, source)
-        inc = self._validation_children.get(key)
-        if inc is None:
-            inc = self._validation_children[key] = _increment(self.token_validations.labels(result, source))
-        inc(1)
+        slot = self._validation_children.get(key)
+        if slot is None:
+            slot = self._validation_children[key] = self._slot(
+                _Count(self.token_validations.labels(result, source))
+            )
+        slot.add(1)
         timer = self._validation_timers.get(source)
         if timer is None:
-            timer = self._validation_timers[source] = _Observer(self.token_validation_duration.labels(source))
-        timer.observe(seconds)
+            child = self.token_validation_duration.labels(source)
+            timer = self._validation_timers[source] = self._slot(_Observed(child))
+        timer.add(seconds)
 
     def count_mcp(self, backend: str, method: str) -> None:
         key = (backend, method)
-        inc = self._mcp_children.get(key)
-        if inc is None:
-            inc = self._mcp_children[key] = _increment(self.mcp_requests.labels(backend, method))
-        inc(1)
+        slot = self._mcp_children.get(key)
+        if slot is None:
+            slot = self._mcp_children[key] = self._slot(_Count(self.mcp_requests.labels(backend, method)))
+        slot.add(1)
 
     def count_outgoing(self, strategy: str, result: str) -> None:
         key = (strategy, result)
-        inc = self._outgoing_children.get(key)
-        if inc is None:
-            inc = self._outgoing_children[key] = _increment(self.outgoing_auth.labels(strategy, result))
-        inc(1)
+        slot = self._outgoing_children.get(key)
+        if slot is None:
+            slot = self._outgoing_children[key] = self._slot(
+                _Count(self.outgoing_auth.labels(strategy, result))
+            )
+        slot.add(1)
+
+    def _slot(self, slot: _Slot) -> _Slot:
+        """``slot``, kept until the next read with one process; written through with workers."""
+        if self._pending is None:
+            return _Direct(slot)
+        self._pending.slots.append(slot)
+        return slot
 
 
-def _increment(child: Counter) -> Callable[[float], None]:
-    """What ``child.inc(amount)`` comes down to once its checks passed (a child made by
-    ``labels()`` is observable; the amounts here are never negative): the locked increment of
-    its value, the same call in single-process and multiprocess mode. ``child.inc`` itself
-    should a prometheus_client version keep its value elsewhere."""
-    inc = getattr(getattr(child, "_value", None), "inc", None)
-    return inc if callable(inc) else child.inc
+class _Slot(Protocol):
+    def add(self, amount: float) -> None: ...
+
+    def flush(self) -> None: ...
 
 
-class _Observer:
-    """``Histogram.observe`` of one child without its per-call check and bucket loop: the sum and
-    the first bucket whose bound holds the amount (found by bisection) are incremented, as
-    prometheus_client does; its own ``observe`` should its internals not be where expected."""
+class _Count:
+    """A counter child's increments since the last read."""
 
-    __slots__ = ("_bounds", "_buckets", "_child", "_sum")
+    __slots__ = ("_child", "_pending")
+
+    def __init__(self, child: Counter) -> None:
+        self._child = child
+        self._pending = 0.0
+
+    def add(self, amount: float) -> None:
+        self._pending += amount
+
+    def flush(self) -> None:
+        if self._pending:
+            amount, self._pending = self._pending, 0.0
+            self._child.inc(amount)
+
+
+class _Observed:
+    """A histogram child's observations since the last read: their sum, and how many fell in
+    each bucket (the first whose bound holds the amount, as Histogram.observe counts them;
+    found by bisection). A read adds both to the child's values; where this prometheus_client
+    keeps them elsewhere, each observation goes to ``observe`` at once instead."""
+
+    __slots__ = ("_bounds", "_buckets", "_child", "_counts", "_observed", "_sum", "_total")
 
     def __init__(self, child: Histogram) -> None:
         self._child = child
@@ -299,19 +335,66 @@ class _Observer:
             and isinstance(buckets, list)
             and len(bounds) == len(buckets)
             and callable(total)
+            and all(callable(getattr(bucket, "inc", None)) for bucket in buckets)
         )
-        self._sum: Callable[[float], None] | None = total if usable else None
+        self._total: Callable[[float], None] | None = total if usable else None
         self._bounds: list[float] = bounds if usable else []
         self._buckets: list[Callable[[float], None]] = [bucket.inc for bucket in buckets] if usable else []
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._observed = False
 
-    def observe(self, amount: float) -> None:
-        if self._sum is None:
+    def add(self, amount: float) -> None:
+        if self._total is None:
             self._child.observe(amount)
             return
-        self._sum(amount)
+        self._sum += amount
+        self._observed = True
         index = bisect.bisect_left(self._bounds, amount)
         if index < len(self._bounds) and amount <= self._bounds[index]:  # NaN counts in no bucket
-            self._buckets[index](1)
+            self._counts[index] += 1
+
+    def flush(self) -> None:
+        if not self._observed or self._total is None:
+            return
+        total, self._sum, self._observed = self._sum, 0.0, False
+        self._total(total)
+        for index, count in enumerate(self._counts):
+            if count:
+                self._counts[index] = 0
+                self._buckets[index](count)
+
+
+class _Direct:
+    """A slot written through on every update (a worker of several)."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: _Slot) -> None:
+        self._slot = slot
+
+    def add(self, amount: float) -> None:
+        self._slot.add(amount)
+        self._slot.flush()
+
+    def flush(self) -> None:
+        return None
+
+
+class _Pending(Collector):
+    """Adds the slots' updates to their metrics whenever the registry is read; it exports
+    nothing itself. Requests and scrapes run on the event loop's thread, one at a time."""
+
+    def __init__(self) -> None:
+        self.slots: list[_Slot] = []
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for slot in self.slots:
+            slot.flush()
+        return iter(())
 
 
 class _StorageEntries(Collector):
