@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from multidict import MultiMapping
 
@@ -19,8 +19,7 @@ from sidecar.config.values import IPNetwork
 from sidecar.proxy.origin import is_host
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarded:
+class Forwarded(NamedTuple):  # a tuple: made for every request, twice as quickly as a frozen dataclass
     """The verified view of where a request came from."""
 
     client_ip: str
