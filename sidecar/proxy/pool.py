@@ -124,6 +124,11 @@ class BackendResponse:
         content_type = self.headers.get("Content-Type", "")
         self.content_type = content_type.partition(";")[0].strip().lower()
 
+    @property
+    def arrived(self) -> bool:
+        """Every body byte has arrived (taken or not)."""
+        return self._conn.body_done
+
     def is_eof(self) -> bool:
         """Every body byte has arrived and been taken."""
         return self._conn.body_done and not self._conn.chunks
@@ -366,7 +371,10 @@ class _Connection(asyncio.Protocol):
             transport.write(head + body if body else head)
         else:
             transport.write(head)
-            self._writer = self._loop.create_task(self._write_body(transport, body, chunked))
+            # The read timeout counts from the body's end: a slow upload is the client's to pace
+            # (server.idle_timeout bounds each of its pauses), not the backend being slow.
+            self._writer = self._loop.create_task(self._write_body(transport, body, chunked, within))
+            within = None
         try:
             await self._wait(within)
         except BaseException:
@@ -374,7 +382,7 @@ class _Connection(asyncio.Protocol):
             raise
 
     async def _write_body(
-        self, transport: asyncio.Transport, body: AsyncIterator[bytes], chunked: bool
+        self, transport: asyncio.Transport, body: AsyncIterator[bytes], chunked: bool, within: float | None
     ) -> None:
         try:
             async for chunk in body:
@@ -388,6 +396,8 @@ class _Connection(asyncio.Protocol):
                     await self._drained
             if chunked and not self._closed:
                 transport.write(b"0\r\n\r\n")
+            if within is not None and self._waiter is not None and self._timer is None:
+                self._timer = self._loop.call_later(within, self._timed_out)  # _wait cancels it
         except Exception:
             # The client's body failed (the forwarder reads why from it): the backend must not
             # take a partial request as whole, so the connection goes.
@@ -431,9 +441,14 @@ class _Connection(asyncio.Protocol):
                 self._timer = None
 
     def finish(self) -> None:
-        """The consumer is done with the response: keep the connection only after a clean end."""
+        """The consumer is done with the response: keep the connection only after a clean end.
+
+        SECURITY: only once every body byte was taken, too: a response released early (the client
+        left, a refusal) may have its rest buffered here, which the next request on this
+        connection, another user's, would otherwise receive before its own response."""
         if (
             self.body_done
+            and not self.chunks
             and self._reusable
             and self._error is None
             and (self._writer is None or self._writer.done())
@@ -457,6 +472,7 @@ class _Connection(asyncio.Protocol):
         self._busy = False
         self._writer = None
         self._head_size = 0
+        self.chunks, self._buffered = [], 0
         self.status, self.reason, self.fields = 0, "", []
         self.content_length, self._until_close = None, False
         self.head_done = self.body_done = False
@@ -491,6 +507,8 @@ class _Connection(asyncio.Protocol):
             if not self._busy and self._transport is not None:
                 self._transport.close()
             return
+        if not self.head_done:
+            self._head_size += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -498,10 +516,13 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if self._ended():
                 self._reusable = False  # more than the response: kept out of the pool
-            elif isinstance(exc.__context__, BackendError):  # raised by a callback below
-                self._fail(exc.__context__)
             else:
                 self._fail(BackendError("protocol", f"unparseable response: {exc}"))
+            return
+        if self._head_size > _MAX_HEAD and not self._headed():
+            # SECURITY: counted on the bytes received, since llhttp holds an unfinished field
+            # value in one growing buffer (memory and quadratic copying without this bound).
+            self._fail(BackendError("protocol", "the response head is too large"))
 
     def eof_received(self) -> bool:
         return False  # close the transport: HTTP/1.1 has no use for a half-closed connection
@@ -538,11 +559,9 @@ class _Connection(asyncio.Protocol):
             raise _OutOfStep
 
     def on_status(self, status: bytes) -> None:
-        self._grow_head(len(status))
         self.reason += status.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._grow_head(len(name) + len(value))
         self.fields.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
@@ -557,7 +576,8 @@ class _Connection(asyncio.Protocol):
                 framed = True
                 self.content_length = int(value) if value.isdigit() else None
             elif lowered == "transfer-encoding":
-                framed = True
+                # RFC 9112 §6.3 rule 4: with any other final coding the body ends at the close.
+                framed = value.rpartition(",")[2].strip().lower() == "chunked"
         no_body = self._is_head or status in (204, 304)
         if no_body:
             self.content_length = None if status in (204, 304) else self.content_length
@@ -583,7 +603,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if not self.head_done:
             # The end of an interim 1xx response (RFC 9110 §15.2): forget it, the final follows.
-            self.reason, self.fields, self._head_size = "", [], 0
+            self.reason, self.fields = "", []
             return
         if not self._parser.should_keep_alive():
             self._reusable = False  # Connection: close or HTTP/1.0 (RFC 9112 §9.3)
@@ -593,7 +613,5 @@ class _Connection(asyncio.Protocol):
     def _ended(self) -> bool:
         return self.body_done  # (a call: mypy cannot see the parser's callbacks set it)
 
-    def _grow_head(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > _MAX_HEAD:
-            raise BackendError("protocol", "the response head is too large")
+    def _headed(self) -> bool:
+        return self.head_done

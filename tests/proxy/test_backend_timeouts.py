@@ -122,3 +122,71 @@ async def test_quiet_event_stream_ends_after_sse_read_timeout(
         assert await resp.content.readuntil(b"\n\n") == b"data: hello\n\n"
         # The stream goes quiet: the sidecar ends it (SSE clients reconnect with Last-Event-ID).
         assert await resp.content.read() == b""
+
+
+async def test_endless_response_head_is_a_502_at_once_not_at_the_read_timeout(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    """SECURITY: a field value that never ends is refused past 64 KiB of head (llhttp would keep
+    growing one buffer for it until the 5-minute read timeout; found by review)."""
+
+    async def endless(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Big: ")
+        for _ in range(64):
+            writer.write(b"a" * 16384)
+            await writer.drain()
+        await asyncio.Event().wait()
+
+    port = await raw_backend(endless)
+    sidecar = await start_sidecar([{"name": "big", "url": f"http://127.0.0.1:{port}/", "path": "/b"}])
+    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/x") as resp:
+        assert resp.status == 502
+    samples = await metric_samples(http, sidecar.url)
+    assert samples[("mcp_sidecar_backend_errors_total", (("backend", "big"), ("reason", "protocol")))] == 1
+
+
+async def test_a_slow_upload_is_not_cut_by_the_read_timeout(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    """read_timeout is the backend's time to answer, counted once the client's body is sent; a
+    client pacing a streamed upload slower than that still gets its answer (found by review)."""
+    received = bytearray()
+
+    async def collect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (size := int((await reader.readline()).strip(), 16)) > 0:
+            received.extend(await reader.readexactly(size))
+            await reader.readexactly(2)
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    port = await raw_backend(collect)
+    sidecar = await start_sidecar(
+        [{"name": "up", "url": f"http://127.0.0.1:{port}/", "path": "/b", "read_timeout": "300ms"}]
+    )
+
+    async def paced() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 100_000
+            await asyncio.sleep(0.25)  # the pace is what is tested: 0.75 s of upload in all
+
+    async with asyncio.timeout(10), http.post(f"{sidecar.url}/b/up", data=paced()) as resp:
+        assert (resp.status, await resp.read()) == (200, b"ok")
+    assert len(received) == 300_000
+
+
+async def test_a_body_with_a_final_coding_other_than_chunked_ends_at_the_close(
+    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+) -> None:
+    """RFC 9112 §6.3 rule 4: Transfer-Encoding without chunked last is read until the close —
+    a complete body, not a disconnect (found by review)."""
+
+    async def until_close(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + b"z" * 70_000)
+        await writer.drain()
+        writer.close()
+
+    port = await raw_backend(until_close)
+    sidecar = await start_sidecar([{"name": "te", "url": f"http://127.0.0.1:{port}/", "path": "/b"}])
+    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/x") as resp:
+        assert (resp.status, await resp.read()) == (200, b"z" * 70_000)

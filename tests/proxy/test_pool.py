@@ -4,13 +4,17 @@ nothing (request smuggling, RFC 9112 §11.2)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import httptools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from sidecar.proxy.pool import Origin, UnsendableHead, request_head
+from sidecar.proxy.pool import BackendPool, Origin, UnsendableHead, request_head
+from tests.support import wait_for
 
 ORIGIN = Origin.of(URL("http://127.0.0.1:3001/mcp"))
 
@@ -77,3 +81,37 @@ def test_any_fields_are_written_exactly_or_refused(fields: list[tuple[str, str]]
     # RFC 9110 §5.5: the whitespace around a value is not part of it (llhttp keeps the trailing).
     got = [(name, value.strip(b" \t")) for name, value in seen.fields]
     assert got == [*expected, (b"Content-Length", b"0")]
+
+
+async def test_a_response_released_with_bytes_unread_never_reaches_the_next_request() -> None:
+    """The rest of a response released early (its client left) is dropped with its connection;
+    the next request, perhaps another user's, gets its own response only (found by review)."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                if head.startswith(b"GET /a "):
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+                else:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHELLO")
+                await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    origin = Origin.of(URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"))
+    pool = BackendPool()
+    try:
+        first = await pool.send(origin, "GET", "/a", [], None, connect_timeout=5, read_timeout=5)
+        await wait_for(lambda: first.arrived, 5, what="the whole first response buffered")
+        first.release()  # nothing of it read
+        second = await pool.send(origin, "GET", "/b", [], None, connect_timeout=5, read_timeout=5)
+        assert await second.read(1024, 5) == b"HELLO"
+        second.release()
+        assert len(connections) == 2  # the first connection was not used again
+    finally:
+        await pool.close()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
