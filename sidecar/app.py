@@ -247,10 +247,9 @@ def _add_backend_routes(
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    # SECURITY/robustness, per aiohttp's defaults (attack checklist §8): no total timeout (it
-    # would cut every SSE stream), no connection cap of 100 (each stream holds a connection),
-    # bytes passed through undecoded, and no cookie jar (backend cookies must not leak between
-    # users of the shared session).
+    # The backends' HTTP probes only: proxied requests go through the backend pool
+    # (proxy/pool.py). No cookie jar (a backend cookie is never kept), nothing decoded, no
+    # automatic headers; each probe sets its own timeout.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
     session = aiohttp.ClientSession(
         connector=connector,
