@@ -48,7 +48,7 @@ class BoundedBody:
         if declared is not None and declared > limit:
             raise BodyTooLarge
         self._content = content
-        self._declared = self.declared = declared
+        self.declared = declared
         self._limit = limit
         self._timeout = timeout
         self.error: BodyError | None = None
@@ -78,7 +78,7 @@ class BoundedBody:
             # SECURITY: counted as read, as in the iteration below.
             if len(body) > self._limit:
                 raise BodyTooLarge
-            if self._declared is not None and len(body) < self._declared:
+            if self.declared is not None and len(body) < self.declared:
                 raise BodyIncomplete
         except BodyError as error:
             self.error = error
@@ -94,7 +94,7 @@ class BoundedBody:
                 if seen > self._limit:
                     raise BodyTooLarge
                 yield chunk
-            if self._declared is not None and seen < self._declared:
+            if self.declared is not None and seen < self.declared:
                 raise BodyIncomplete
         except BodyError as error:
             self.error = error

@@ -129,10 +129,6 @@ class BackendResponse:
         """Every body byte has arrived (taken or not)."""
         return self._conn.body_done
 
-    def is_eof(self) -> bool:
-        """Every body byte has arrived and been taken."""
-        return self._conn.body_done and not self._conn.chunks
-
     async def readany(self, within: float | None = None) -> bytes:
         """The body bytes buffered so far (waiting for some when none are), ``b""`` at the end.
         Raises :class:`BackendError` when the body ends early or nothing arrives ``within``
@@ -159,10 +155,8 @@ class BackendResponse:
         return b"".join(parts)
 
     def release(self) -> None:
+        """Give the connection back to the pool after a clean end, close it otherwise."""
         self._conn.finish()
-
-    def close(self) -> None:
-        self._conn.abort()
 
 
 class BodyTooLarge(Exception):

@@ -41,18 +41,7 @@ ENTITIES = [{"uid": {"type": "Tool", "id": "owned"}, "attrs": {"owner": "carol"}
 
 @pytest.fixture(scope="module")
 def decider() -> Decider:
-    raw = {
-        "server": {"public_url": "https://mcp.example.com"},
-        "backends": [{"name": "thv", "url": "http://127.0.0.1:8080/mcp", "path": "/mcp"}],
-        "incoming_auth": {
-            "type": "oidc",
-            "oidc": {"issuer": "https://idp.example.com"},
-            "authz": {"type": "cedar", "policies": TOOLHIVE_POLICIES, "entities_json": json.dumps(ENTITIES)},
-        },
-    }
-    compiled, issues = compile_authz(load_config_data(raw))
-    assert compiled is not None, issues
-    return Decider(compiled, group_claim=None, role_claim=None)
+    return _decider(TOOLHIVE_POLICIES, ENTITIES)
 
 
 USER = {"sub": "someone"}

@@ -16,12 +16,17 @@ from tests.support import metric_samples
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+Proxied = Callable[..., Awaitable[str]]
+
+
 @pytest.fixture
-async def raw_backend() -> AsyncIterator[Callable[[Script], Awaitable[int]]]:
+async def proxied(start_sidecar: StartSidecar) -> AsyncIterator[Proxied]:
+    """``proxied(script, name, **backend_settings)``: a backend on loopback that reads a request
+    head and runs ``script``, behind a sidecar at /b; returns the sidecar's URL."""
     servers: list[asyncio.Server] = []
     writers: list[asyncio.StreamWriter] = []
 
-    async def start(script: Script) -> int:
+    async def start(script: Script, name: str, **settings: str) -> str:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writers.append(writer)
             await reader.readuntil(b"\r\n\r\n")
@@ -29,8 +34,11 @@ async def raw_backend() -> AsyncIterator[Callable[[Script], Awaitable[int]]]:
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         servers.append(server)
-        port: int = server.sockets[0].getsockname()[1]
-        return port
+        port = server.sockets[0].getsockname()[1]
+        sidecar = await start_sidecar(
+            [{"name": name, "url": f"http://127.0.0.1:{port}/", "path": "/b", **settings}]
+        )
+        return sidecar.url
 
     yield start
     for writer in writers:
@@ -45,25 +53,22 @@ async def _never(_reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -
 
 
 async def test_backend_that_never_answers_gets_504_after_read_timeout(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
-    port = await raw_backend(_never)
-    sidecar = await start_sidecar(
-        [{"name": "slow", "url": f"http://127.0.0.1:{port}/mcp", "path": "/mcp", "read_timeout": "300ms"}]
-    )
+    url = await proxied(_never, "slow", read_timeout="300ms")
     request = b'{"jsonrpc":"2.0","id":7,"method":"tools/list"}'
     async with asyncio.timeout(10):
-        async with http.post(f"{sidecar.url}/mcp", data=request) as resp:
+        async with http.post(f"{url}/b", data=request) as resp:
             body = await resp.json()
     assert resp.status == 504
     assert body["id"] == 7  # a JSON-RPC request gets a JSON-RPC error
     assert body["error"]["code"] == -32002
-    samples = await metric_samples(http, sidecar.url)
+    samples = await metric_samples(http, url)
     assert samples[("mcp_sidecar_backend_errors_total", (("backend", "slow"), ("reason", "timeout")))] == 1
 
 
 async def test_backend_silent_mid_body_cuts_the_client_connection(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
     """A large response whose body stops: after read_timeout the client connection is dropped,
     so the truncated body can never look complete."""
@@ -73,18 +78,15 @@ async def test_backend_silent_mid_body_cuts_the_client_connection(
         await writer.drain()
         await asyncio.Event().wait()
 
-    port = await raw_backend(stall)
-    sidecar = await start_sidecar(
-        [{"name": "stall", "url": f"http://127.0.0.1:{port}/", "path": "/b", "read_timeout": "300ms"}]
-    )
-    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/file") as resp:
+    url = await proxied(stall, "stall", read_timeout="300ms")
+    async with asyncio.timeout(10), http.get(f"{url}/b/file") as resp:
         assert resp.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
 
 
 async def test_small_response_stopping_mid_body_is_a_502(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
     """A small response is read whole before anything is sent, so a stall there is still a 502."""
 
@@ -93,17 +95,14 @@ async def test_small_response_stopping_mid_body_is_a_502(
         await writer.drain()
         await asyncio.Event().wait()
 
-    port = await raw_backend(stall)
-    sidecar = await start_sidecar(
-        [{"name": "stall", "url": f"http://127.0.0.1:{port}/", "path": "/b", "read_timeout": "300ms"}]
-    )
-    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/x") as resp:
+    url = await proxied(stall, "stall", read_timeout="300ms")
+    async with asyncio.timeout(10), http.get(f"{url}/b/x") as resp:
         assert resp.status == 502
         assert (await resp.json())["error"] == "bad_gateway"
 
 
 async def test_quiet_event_stream_ends_after_sse_read_timeout(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
     async def one_event(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(
@@ -113,11 +112,8 @@ async def test_quiet_event_stream_ends_after_sse_read_timeout(
         await writer.drain()
         await asyncio.Event().wait()
 
-    port = await raw_backend(one_event)
-    sidecar = await start_sidecar(
-        [{"name": "sse", "url": f"http://127.0.0.1:{port}/mcp", "path": "/mcp", "sse_read_timeout": "300ms"}]
-    )
-    async with asyncio.timeout(10), http.get(f"{sidecar.url}/mcp") as resp:
+    url = await proxied(one_event, "sse", sse_read_timeout="300ms")
+    async with asyncio.timeout(10), http.get(f"{url}/b") as resp:
         assert resp.status == 200
         assert await resp.content.readuntil(b"\n\n") == b"data: hello\n\n"
         # The stream goes quiet: the sidecar ends it (SSE clients reconnect with Last-Event-ID).
@@ -125,7 +121,7 @@ async def test_quiet_event_stream_ends_after_sse_read_timeout(
 
 
 async def test_endless_response_head_is_a_502_at_once_not_at_the_read_timeout(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
     """SECURITY: a field value that never ends is refused past 64 KiB of head (llhttp would keep
     growing one buffer for it until the 5-minute read timeout; found by review)."""
@@ -137,16 +133,15 @@ async def test_endless_response_head_is_a_502_at_once_not_at_the_read_timeout(
             await writer.drain()
         await asyncio.Event().wait()
 
-    port = await raw_backend(endless)
-    sidecar = await start_sidecar([{"name": "big", "url": f"http://127.0.0.1:{port}/", "path": "/b"}])
-    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/x") as resp:
+    url = await proxied(endless, "big")
+    async with asyncio.timeout(10), http.get(f"{url}/b/x") as resp:
         assert resp.status == 502
-    samples = await metric_samples(http, sidecar.url)
+    samples = await metric_samples(http, url)
     assert samples[("mcp_sidecar_backend_errors_total", (("backend", "big"), ("reason", "protocol")))] == 1
 
 
 async def test_a_slow_upload_is_not_cut_by_the_read_timeout(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
     """read_timeout is the backend's time to answer, counted once the client's body is sent; a
     client pacing a streamed upload slower than that still gets its answer (found by review)."""
@@ -160,23 +155,20 @@ async def test_a_slow_upload_is_not_cut_by_the_read_timeout(
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
 
-    port = await raw_backend(collect)
-    sidecar = await start_sidecar(
-        [{"name": "up", "url": f"http://127.0.0.1:{port}/", "path": "/b", "read_timeout": "300ms"}]
-    )
+    url = await proxied(collect, "up", read_timeout="300ms")
 
     async def paced() -> AsyncIterator[bytes]:
         for _ in range(3):
             yield b"x" * 100_000
             await asyncio.sleep(0.25)  # the pace is what is tested: 0.75 s of upload in all
 
-    async with asyncio.timeout(10), http.post(f"{sidecar.url}/b/up", data=paced()) as resp:
+    async with asyncio.timeout(10), http.post(f"{url}/b/up", data=paced()) as resp:
         assert (resp.status, await resp.read()) == (200, b"ok")
     assert len(received) == 300_000
 
 
 async def test_a_body_with_a_final_coding_other_than_chunked_ends_at_the_close(
-    start_sidecar: StartSidecar, raw_backend: Callable[[Script], Awaitable[int]], http: aiohttp.ClientSession
+    proxied: Proxied, http: aiohttp.ClientSession
 ) -> None:
     """RFC 9112 §6.3 rule 4: Transfer-Encoding without chunked last is read until the close —
     a complete body, not a disconnect (found by review)."""
@@ -186,7 +178,6 @@ async def test_a_body_with_a_final_coding_other_than_chunked_ends_at_the_close(
         await writer.drain()
         writer.close()
 
-    port = await raw_backend(until_close)
-    sidecar = await start_sidecar([{"name": "te", "url": f"http://127.0.0.1:{port}/", "path": "/b"}])
-    async with asyncio.timeout(10), http.get(f"{sidecar.url}/b/x") as resp:
+    url = await proxied(until_close, "te")
+    async with asyncio.timeout(10), http.get(f"{url}/b/x") as resp:
         assert (resp.status, await resp.read()) == (200, b"z" * 70_000)
